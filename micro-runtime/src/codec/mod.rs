@@ -1,0 +1,89 @@
+//! Codecs: how a message becomes the bytes of a gRPC frame, and back.
+//!
+//! The codec of a call is picked from its content type: `application/grpc` and
+//! `application/grpc+proto` are protobuf ([`proto`]), `application/grpc+json` is JSON ([`json`]).
+//! [`Codec`] is a small enum rather than a trait object so the request path dispatches with a
+//! `match` and no allocation; each message type says how it speaks each codec by implementing
+//! [`Message`] (generated code does it for proto messages, with [`crate::impl_message!`]).
+
+pub mod json;
+pub mod proto;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::error::Result;
+
+/// A wire format for messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Codec {
+    /// Protocol buffers (`application/grpc`, `application/grpc+proto`).
+    #[default]
+    Proto,
+    /// JSON (`application/grpc+json`), with protobuf's JSON mapping for proto messages.
+    Json,
+}
+
+impl Codec {
+    /// The codec for a gRPC content type, or `None` when it is not one we speak.
+    ///
+    /// ```
+    /// use micro_runtime::Codec;
+    /// assert_eq!(Codec::from_content_type(b"application/grpc"), Some(Codec::Proto));
+    /// assert_eq!(Codec::from_content_type(b"application/grpc+json"), Some(Codec::Json));
+    /// assert_eq!(Codec::from_content_type(b"text/plain"), None);
+    /// ```
+    pub fn from_content_type(ct: &[u8]) -> Option<Codec> {
+        // Parameters such as `; charset=utf-8` are allowed after the type.
+        let end = ct.iter().position(|&b| b == b';').unwrap_or(ct.len());
+        match trim_ascii(&ct[..end]) {
+            b"application/grpc" | b"application/grpc+proto" => Some(Codec::Proto),
+            b"application/grpc+json" => Some(Codec::Json),
+            _ => None,
+        }
+    }
+
+    /// The gRPC content type of this codec.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Codec::Proto => "application/grpc",
+            Codec::Json => "application/grpc+json",
+        }
+    }
+
+    /// The content type as a header value.
+    pub fn content_type_header(self) -> http::HeaderValue {
+        http::HeaderValue::from_static(self.content_type())
+    }
+
+    /// The name go-micro uses for the codec in content types (`proto`, `json`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::Proto => "proto",
+            Codec::Json => "json",
+        }
+    }
+}
+
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    b.trim_ascii()
+}
+
+/// A message that can cross the wire: it encodes to and decodes from each [`Codec`] it
+/// supports, and returns `INVALID_ARGUMENT` for one it does not.
+pub trait Message: Sized + Send + 'static {
+    /// Appends the encoding of `self` to `buf`.
+    fn encode(&self, codec: Codec, buf: &mut BytesMut) -> Result<()>;
+
+    /// Decodes a message from `buf`.
+    fn decode(codec: Codec, buf: Bytes) -> Result<Self>;
+
+    /// A guess of the encoded size, to size buffers once.
+    fn size_hint(&self, codec: Codec) -> usize {
+        let _ = codec;
+        64
+    }
+
+    /// The description of this message for registry endpoints (field names and types).
+    fn describe() -> crate::registry::Value;
+}

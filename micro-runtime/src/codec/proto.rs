@@ -1,0 +1,30 @@
+//! The protobuf codec, over [`prost`].
+
+use bytes::{Bytes, BytesMut};
+
+use crate::error::{Code, Error, Result};
+
+/// Appends the protobuf encoding of `msg` to `buf`.
+pub fn encode<M: prost::Message>(msg: &M, buf: &mut BytesMut) -> Result<()> {
+    msg.encode(buf)
+        .map_err(|e| Error::new(Code::Internal, format!("encode protobuf: {e}")))
+}
+
+/// Decodes a protobuf message; undecodable bytes are `INVALID_ARGUMENT`.
+pub fn decode<M: prost::Message + Default>(buf: Bytes) -> Result<M> {
+    M::decode(buf).map_err(|e| Error::new(Code::InvalidArgument, format!("decode protobuf: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_garbage() {
+        let mut buf = BytesMut::new();
+        encode(&"hi".to_string(), &mut buf).unwrap();
+        assert_eq!(decode::<String>(buf.freeze()).unwrap(), "hi");
+        let err = decode::<String>(Bytes::from_static(&[0xff, 0xff, 0xff])).unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+    }
+}

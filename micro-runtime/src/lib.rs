@@ -1,0 +1,60 @@
+//! The runtime of micro for Rust: the pluggable parts a microservice is made of, with
+//! go-micro's concepts, settings and registry format, and gRPC on the wire so any standard
+//! gRPC client can call its services.
+//!
+//! Most programs use [`Service`] and the code `protoc-gen-micro` generates from a `.proto`:
+//!
+//! ```no_run
+//! # async fn run() -> micro_runtime::Result<()> {
+//! let service = micro_runtime::Service::builder().name("greeter").from_args()?.build()?;
+//! // greeter::register_greeter_handler(service.server(), Hello)?;
+//! service.run().await
+//! # }
+//! ```
+//!
+//! # Layout
+//! - [`service`]: [`Service`], its builder, lifecycle hooks and signal handling;
+//! - [`server`]: the gRPC server and [`Handler`] registration;
+//! - [`client`]: calls by service name: cache, selector, connection pool, retries, timeouts;
+//! - [`registry`]: the [`Registry`] trait, records, and the `memory` and `local` backends;
+//! - [`selector`]: the [`Selector`] trait, `random` and `round_robin`;
+//! - [`codec`]: protobuf and JSON;
+//! - [`transport`]: gRPC framing, bodies and headers over HTTP/2;
+//! - [`error`]: [`Error`], convertible to gRPC status and go-micro's JSON error;
+//! - [`options`]: go-micro's flags and `MICRO_*` variables;
+//! - [`codegen`]: what generated code uses.
+//!
+//! # Feature flags
+//! None yet: the `memory` and `local` registries are always built in. Backends that need
+//! external servers (etcd, NATS, RabbitMQ) will come behind features.
+
+pub mod client;
+pub mod codec;
+pub mod codegen;
+mod context;
+pub mod error;
+pub mod options;
+pub mod registry;
+pub mod selector;
+pub mod server;
+pub mod service;
+pub mod transport;
+
+pub use client::{CallOptions, Client, ClientOptions, Method};
+pub use codec::{Codec, Message};
+pub use context::{Context, Metadata};
+pub use error::{Code, Error, Result};
+pub use options::Options;
+pub use registry::Registry;
+pub use selector::Selector;
+pub use server::{Handler, Server, ServerOptions};
+pub use service::{Service, ServiceBuilder};
+
+/// Includes the code generated for a proto package by `protoc_gen_micro::compile_protos`:
+/// `micro_runtime::include_proto!("greeter")` in a `mod greeter { ... }`.
+#[macro_export]
+macro_rules! include_proto {
+    ($package:literal) => {
+        include!(concat!(env!("OUT_DIR"), "/", $package, ".rs"));
+    };
+}

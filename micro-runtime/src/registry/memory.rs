@@ -1,0 +1,134 @@
+//! An in-process registry: for tests and for programs whose services all live in one process.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::{Action, Event, RegisterOptions, Registry, Service, Watcher};
+use crate::error::Result;
+
+/// A registry held in memory. Records with a TTL expire like in any other backend.
+#[derive(Debug, Default)]
+pub struct MemoryRegistry {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// (service name, node id) -> (single-node record, expiry).
+    records: HashMap<(String, String), (Service, Option<Instant>)>,
+    watchers: Vec<(Option<String>, mpsc::Sender<Result<Event>>)>,
+}
+
+impl MemoryRegistry {
+    /// An empty registry.
+    pub fn new() -> MemoryRegistry {
+        MemoryRegistry::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic elsewhere while holding the lock leaves the map usable.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Inner {
+    fn notify(&mut self, action: Action, service: &Service) {
+        self.watchers.retain(|(filter, tx)| {
+            if filter.as_deref().is_some_and(|f| f != service.name) {
+                return !tx.is_closed();
+            }
+            let event = Event {
+                action,
+                service: service.clone(),
+            };
+            !matches!(
+                tx.try_send(Ok(event)),
+                Err(mpsc::error::TrySendError::Closed(_))
+            )
+        });
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let dead: Vec<_> = self
+            .records
+            .iter()
+            .filter(|(_, (_, exp))| exp.is_some_and(|e| e <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in dead {
+            if let Some((svc, _)) = self.records.remove(&key) {
+                self.notify(Action::Delete, &svc);
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Registry for MemoryRegistry {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn register(&self, service: &Service, options: RegisterOptions) -> Result<()> {
+        let expires = (options.ttl > Duration::ZERO).then(|| Instant::now() + options.ttl);
+        let mut inner = self.lock();
+        for node in &service.nodes {
+            let record = Service {
+                nodes: vec![node.clone()],
+                ..service.clone()
+            };
+            let key = (service.name.clone(), node.id.clone());
+            let action = match inner.records.insert(key, (record.clone(), expires)) {
+                Some((old, _)) if old == record => continue,
+                Some(_) => Action::Update,
+                None => Action::Create,
+            };
+            inner.notify(action, &record);
+        }
+        Ok(())
+    }
+
+    async fn deregister(&self, service: &Service) -> Result<()> {
+        let mut inner = self.lock();
+        for node in &service.nodes {
+            if let Some((record, _)) = inner
+                .records
+                .remove(&(service.name.clone(), node.id.clone()))
+            {
+                inner.notify(Action::Delete, &record);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_service(&self, name: &str) -> Result<Vec<Service>> {
+        let mut inner = self.lock();
+        inner.expire(Instant::now());
+        let found = super::merge(
+            inner
+                .records
+                .values()
+                .filter(|(s, _)| s.name == name)
+                .map(|(s, _)| s.clone()),
+        );
+        if found.is_empty() {
+            return Err(super::not_found(name));
+        }
+        Ok(found)
+    }
+
+    async fn list_services(&self) -> Result<Vec<Service>> {
+        let mut inner = self.lock();
+        inner.expire(Instant::now());
+        Ok(super::merge(inner.records.values().map(|(s, _)| s.clone())))
+    }
+
+    async fn watch(&self, service: Option<&str>) -> Result<Watcher> {
+        let (tx, watcher) = Watcher::channel();
+        self.lock().watchers.push((service.map(str::to_owned), tx));
+        Ok(watcher)
+    }
+}

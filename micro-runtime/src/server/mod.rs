@@ -1,0 +1,340 @@
+//! The server: gRPC over HTTP/2 on hyper, with handlers registered by generated code.
+//!
+//! Each method answers on two paths: the standard `/<proto package>.<Service>/<Method>` and
+//! go-micro's `/<registered service name>.<Service>/<Method>`. On [`Server::start`] the node is
+//! registered with its endpoints and re-registered every `register_interval`; on
+//! [`Server::stop`] it is deregistered first, then in-flight calls finish, then the listener
+//! and connections close.
+
+mod handler;
+mod router;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use handler::Handler;
+use router::{ConnService, Router};
+
+use crate::error::{Code, Error, Result};
+use crate::registry::{self, Endpoint, Metadata, Node, RegisterOptions, Registry};
+use crate::transport::DEFAULT_MAX_MESSAGE_SIZE;
+
+/// Settings of a [`Server`].
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// The service name registered (`greeter`).
+    pub name: String,
+    /// The version registered (`latest` when empty).
+    pub version: String,
+    /// The node id (`<name>-<uuid>` when empty).
+    pub id: String,
+    /// Where to listen (`host:port`; port 0 picks a free one).
+    pub address: String,
+    /// The address to register, when not the listening one.
+    pub advertise: String,
+    /// Service and node metadata.
+    pub metadata: Metadata,
+    /// How long a registration lives without a refresh (zero: until deregistered).
+    pub register_ttl: Duration,
+    /// How often the registration is refreshed (zero: registered once).
+    pub register_interval: Duration,
+    /// Largest message received or sent.
+    pub max_message_size: usize,
+    /// How long [`Server::stop`] waits for in-flight calls.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> ServerOptions {
+        ServerOptions {
+            name: String::new(),
+            version: "latest".into(),
+            id: String::new(),
+            address: "0.0.0.0:0".into(),
+            advertise: String::new(),
+            metadata: Metadata::new(),
+            register_ttl: Duration::from_secs(60),
+            register_interval: Duration::from_secs(30),
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A gRPC server. Cheap to clone; clones share one server.
+#[derive(Clone)]
+pub struct Server {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    options: ServerOptions,
+    registry: Arc<dyn Registry>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    handlers: Vec<Handler>,
+    running: Option<Running>,
+}
+
+struct Running {
+    addr: SocketAddr,
+    record: registry::Service,
+    stop: watch::Sender<bool>,
+    accept: JoinHandle<()>,
+    heartbeat: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// A server with `options`, registering in `registry`.
+    pub fn new(mut options: ServerOptions, registry: Arc<dyn Registry>) -> Server {
+        if options.version.is_empty() {
+            options.version = "latest".into();
+        }
+        if options.id.is_empty() {
+            options.id = format!("{}-{}", options.name, uuid::Uuid::new_v4());
+        }
+        Server {
+            inner: Arc::new(Inner {
+                options,
+                registry,
+                state: Mutex::default(),
+            }),
+        }
+    }
+
+    /// The settings.
+    pub fn options(&self) -> &ServerOptions {
+        &self.inner.options
+    }
+
+    /// The registry the server registers in.
+    pub fn registry(&self) -> &Arc<dyn Registry> {
+        &self.inner.registry
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a handler (generated `register_*_handler` functions call this). Handlers are
+    /// added before [`Server::start`]; an endpoint name may be handled once.
+    pub fn handle(&self, handler: Handler) -> Result<()> {
+        let mut state = self.state();
+        if state.running.is_some() {
+            return Err(Error::new(
+                Code::FailedPrecondition,
+                "handlers must be added before the server starts",
+            ));
+        }
+        for existing in &state.handlers {
+            if let Some(dup) = handler
+                .endpoint_names()
+                .find(|n| existing.endpoint_names().any(|e| e == *n))
+            {
+                return Err(Error::new(
+                    Code::AlreadyExists,
+                    format!("endpoint {dup} is already handled"),
+                ));
+            }
+        }
+        state.handlers.push(handler);
+        Ok(())
+    }
+
+    /// The endpoints of every handler, as they are registered.
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        self.state()
+            .handlers
+            .iter()
+            .flat_map(Handler::endpoints)
+            .collect()
+    }
+
+    /// The address the server listens on, once started.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.state().running.as_ref().map(|r| r.addr)
+    }
+
+    /// Binds the address, starts serving and registers the node; returns the bound address.
+    pub async fn start(&self) -> Result<SocketAddr> {
+        let listener = TcpListener::bind(&self.inner.options.address)
+            .await
+            .map_err(|e| {
+                Error::new(
+                    Code::Unavailable,
+                    format!("listen on {}: {e}", self.inner.options.address),
+                )
+            })?;
+        self.start_on(listener).await
+    }
+
+    /// Like [`Server::start`], on a listener the caller bound.
+    pub async fn start_on(&self, listener: TcpListener) -> Result<SocketAddr> {
+        let addr = listener.local_addr()?;
+        let (router, record) = {
+            let state = self.state();
+            if state.running.is_some() {
+                return Err(Error::new(
+                    Code::FailedPrecondition,
+                    "server already started",
+                ));
+            }
+            let router = Router::new(&self.inner.options, &state.handlers);
+            (router, self.record(addr, &state.handlers))
+        };
+        let (stop, stopped) = watch::channel(false);
+        let accept = tokio::spawn(accept_loop(
+            listener,
+            Arc::new(router),
+            stopped,
+            self.inner.options.drain_timeout,
+        ));
+
+        let ttl = RegisterOptions {
+            ttl: self.inner.options.register_ttl,
+        };
+        if let Err(e) = self.inner.registry.register(&record, ttl).await {
+            let _ = stop.send(true);
+            return Err(e);
+        }
+        let heartbeat = (!self.inner.options.register_interval.is_zero()).then(|| {
+            let registry = self.inner.registry.clone();
+            let record = record.clone();
+            let every = self.inner.options.register_interval;
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = registry.register(&record, ttl).await {
+                        tracing::warn!(service = %record.name, error = %e, "re-registration failed");
+                    }
+                }
+            })
+        });
+        tracing::info!(service = %record.name, %addr, registry = self.inner.registry.name(), "server started");
+        self.state().running = Some(Running {
+            addr,
+            record,
+            stop,
+            accept,
+            heartbeat,
+        });
+        Ok(addr)
+    }
+
+    /// Deregisters the node, lets in-flight calls finish (up to the drain timeout), then closes
+    /// the listener and connections. Stopping a stopped server does nothing.
+    pub async fn stop(&self) -> Result<()> {
+        let Some(running) = self.state().running.take() else {
+            return Ok(());
+        };
+        if let Some(h) = &running.heartbeat {
+            h.abort();
+        }
+        let deregistered = self.inner.registry.deregister(&running.record).await;
+        let _ = running.stop.send(true);
+        let _ = running.accept.await;
+        tracing::info!(service = %running.record.name, "server stopped");
+        deregistered
+    }
+
+    /// The registry record of this node.
+    fn record(&self, bound: SocketAddr, handlers: &[Handler]) -> registry::Service {
+        let o = &self.inner.options;
+        let address = if !o.advertise.is_empty() {
+            o.advertise.clone()
+        } else if bound.ip().is_unspecified() {
+            // Listening everywhere: loopback is the one address sure to reach us. Services
+            // called from other hosts set --server_advertise.
+            SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), bound.port()).to_string()
+        } else {
+            bound.to_string()
+        };
+        let mut node_md = o.metadata.clone();
+        for (k, v) in [
+            ("transport", "grpc"),
+            ("server", "grpc"),
+            ("protocol", "grpc"),
+            ("broker", "http"),
+            ("registry", self.inner.registry.name()),
+        ] {
+            node_md.entry(k.into()).or_insert_with(|| v.into());
+        }
+        registry::Service {
+            name: o.name.clone(),
+            version: o.version.clone(),
+            metadata: o.metadata.clone(),
+            endpoints: handlers.iter().flat_map(Handler::endpoints).collect(),
+            nodes: vec![Node {
+                id: o.id.clone(),
+                address,
+                metadata: node_md,
+            }],
+        }
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("options", &self.inner.options)
+            .finish()
+    }
+}
+
+/// Accepts connections until told to stop, then drains them.
+async fn accept_loop(
+    listener: TcpListener,
+    router: Arc<Router>,
+    mut stop: watch::Receiver<bool>,
+    drain_timeout: Duration,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .initial_stream_window_size(1 << 20)
+        .initial_connection_window_size(2 << 20)
+        .max_concurrent_streams(1024)
+        .max_send_buf_size(1 << 20);
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = ConnService::new(router.clone(), remote);
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%remote, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight calls did not finish within the drain timeout");
+    }
+}

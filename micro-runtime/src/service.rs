@@ -1,0 +1,303 @@
+//! A service: a server, a client and a registry, set up from code, flags and environment,
+//! with a lifecycle.
+//!
+//! ```no_run
+//! # async fn run() -> micro_runtime::Result<()> {
+//! use micro_runtime::Service;
+//!
+//! let service = Service::builder().name("greeter").version("1.0.0").from_env()?.build()?;
+//! // register handlers on service.server() here
+//! service.run().await // serves until SIGINT/SIGTERM, then deregisters and drains
+//! # }
+//! ```
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::client::{Client, ClientOptions};
+use crate::error::{Code, Error, Result};
+use crate::options::Options;
+use crate::registry::{self, Registry};
+use crate::selector::{self, Selector};
+use crate::server::{Server, ServerOptions};
+
+type Hook = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Result<()>> + Send>> + Send + Sync>;
+
+/// Lifecycle hooks, run in the order added.
+#[derive(Default)]
+struct Hooks {
+    before_start: Vec<Hook>,
+    after_start: Vec<Hook>,
+    before_stop: Vec<Hook>,
+    after_stop: Vec<Hook>,
+}
+
+async fn run_hooks(hooks: &[Hook]) -> Result<()> {
+    for hook in hooks {
+        hook().await?;
+    }
+    Ok(())
+}
+
+/// Builds a [`Service`]: code sets defaults, [`ServiceBuilder::options`] (flags and
+/// environment) override them.
+#[must_use]
+pub struct ServiceBuilder {
+    server: ServerOptions,
+    client: ClientOptions,
+    options: Options,
+    registry: Option<Arc<dyn Registry>>,
+    selector: Option<Arc<dyn Selector>>,
+    hooks: Hooks,
+}
+
+macro_rules! hook_setters {
+    ($($(#[$doc:meta])* $name:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $name<F, Fut>(mut self, hook: F) -> ServiceBuilder
+        where
+            F: Fn() -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = Result<()>> + Send + 'static,
+        {
+            self.hooks.$name.push(Box::new(move || Box::pin(hook())));
+            self
+        }
+    )*};
+}
+
+impl ServiceBuilder {
+    /// The service name.
+    pub fn name(mut self, name: impl Into<String>) -> ServiceBuilder {
+        self.server.name = name.into();
+        self
+    }
+
+    /// The version.
+    pub fn version(mut self, version: impl Into<String>) -> ServiceBuilder {
+        self.server.version = version.into();
+        self
+    }
+
+    /// Adds a metadata entry of the service and its node.
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> ServiceBuilder {
+        self.server.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// The listening address (`host:port`).
+    pub fn address(mut self, address: impl Into<String>) -> ServiceBuilder {
+        self.server.address = address.into();
+        self
+    }
+
+    /// The address to register, when not the listening one.
+    pub fn advertise(mut self, address: impl Into<String>) -> ServiceBuilder {
+        self.server.advertise = address.into();
+        self
+    }
+
+    /// The registration TTL and refresh interval.
+    pub fn register_ttl(mut self, ttl: Duration, interval: Duration) -> ServiceBuilder {
+        self.server.register_ttl = ttl;
+        self.server.register_interval = interval;
+        self
+    }
+
+    /// A registry instance, instead of the one `--registry` names.
+    pub fn registry(mut self, registry: Arc<dyn Registry>) -> ServiceBuilder {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// A selector instance, instead of the one `--selector` names.
+    pub fn selector(mut self, selector: Arc<dyn Selector>) -> ServiceBuilder {
+        self.selector = Some(selector);
+        self
+    }
+
+    /// Client settings.
+    pub fn client_options(mut self, options: ClientOptions) -> ServiceBuilder {
+        self.client = options;
+        self
+    }
+
+    /// Settings from flags and environment; those set override the builder's.
+    pub fn options(mut self, options: Options) -> ServiceBuilder {
+        self.options = options;
+        self
+    }
+
+    /// Settings from `MICRO_*` environment variables.
+    pub fn from_env(self) -> Result<ServiceBuilder> {
+        Ok(self.options(Options::from_env()?))
+    }
+
+    /// Settings from the process's flags and environment.
+    pub fn from_args(self) -> Result<ServiceBuilder> {
+        Ok(self.options(Options::parse_from(std::env::args_os())?))
+    }
+
+    hook_setters! {
+        /// Runs before the server starts.
+        before_start;
+        /// Runs after the server started and registered.
+        after_start;
+        /// Runs before the server deregisters and stops.
+        before_stop;
+        /// Runs after the server stopped.
+        after_stop;
+    }
+
+    /// The service.
+    pub fn build(self) -> Result<Service> {
+        let o = self.options;
+        let mut server = self.server;
+        let mut client = self.client;
+        macro_rules! set {
+            ($target:expr, $value:expr) => {
+                if let Some(v) = $value {
+                    $target = v;
+                }
+            };
+        }
+        set!(server.name, o.server_name.clone());
+        set!(server.version, o.server_version.clone());
+        set!(server.id, o.server_id.clone());
+        set!(server.address, o.server_address.clone());
+        set!(server.advertise, o.server_advertise.clone());
+        set!(server.register_ttl, o.register_ttl.map(Duration::from_secs));
+        set!(
+            server.register_interval,
+            o.register_interval.map(Duration::from_secs)
+        );
+        set!(server.max_message_size, o.max_message_size);
+        set!(client.max_message_size, o.max_message_size);
+        set!(client.retries, o.client_retries);
+        set!(client.request_timeout, o.client_request_timeout);
+        set!(client.pool_size, o.client_pool_size);
+        server.metadata.extend(o.metadata()?);
+        if let Some(t) = o.transport.as_deref().filter(|t| *t != "grpc") {
+            return Err(Error::new(
+                Code::InvalidArgument,
+                format!("unknown transport {t:?} (expected grpc)"),
+            ));
+        }
+        let registry = match self.registry {
+            Some(r) => r,
+            None => registry::from_name(
+                o.registry.as_deref().unwrap_or(""),
+                o.registry_address.as_deref().unwrap_or(""),
+            )?,
+        };
+        let selector = match self.selector {
+            Some(s) => s,
+            None => selector::from_name(o.selector.as_deref().unwrap_or(""))?,
+        };
+        Ok(Service {
+            server: Server::new(server, registry.clone()),
+            client: Client::new(client, registry, selector),
+            hooks: self.hooks,
+        })
+    }
+}
+
+/// A microservice: serves its handlers, calls others, registers itself.
+pub struct Service {
+    server: Server,
+    client: Client,
+    hooks: Hooks,
+}
+
+impl Service {
+    /// A builder with go-micro's defaults.
+    pub fn builder() -> ServiceBuilder {
+        ServiceBuilder {
+            server: ServerOptions::default(),
+            client: ClientOptions::default(),
+            options: Options::default(),
+            registry: None,
+            selector: None,
+            hooks: Hooks::default(),
+        }
+    }
+
+    /// The server, to register handlers on.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    /// A client sharing this service's registry.
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// The service name.
+    pub fn name(&self) -> &str {
+        &self.server.options().name
+    }
+
+    /// Runs the start hooks, starts the server and registers it; returns the bound address.
+    pub async fn start(&self) -> Result<SocketAddr> {
+        run_hooks(&self.hooks.before_start).await?;
+        let addr = self.server.start().await?;
+        run_hooks(&self.hooks.after_start).await?;
+        Ok(addr)
+    }
+
+    /// Runs the stop hooks around a graceful stop: deregister, drain, close.
+    pub async fn stop(&self) -> Result<()> {
+        let before = run_hooks(&self.hooks.before_stop).await;
+        let stopped = self.server.stop().await;
+        let after = run_hooks(&self.hooks.after_stop).await;
+        before.and(stopped).and(after)
+    }
+
+    /// Starts, serves until SIGINT or SIGTERM, then stops gracefully.
+    pub async fn run(self) -> Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Starts, serves until `shutdown` completes, then stops gracefully.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        self.start().await?;
+        shutdown.await;
+        self.stop().await
+    }
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("server", &self.server)
+            .field("client", &self.client)
+            .finish()
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutdown signal received");
+}

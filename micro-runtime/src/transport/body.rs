@@ -1,0 +1,65 @@
+//! HTTP bodies of unary calls: at most one data frame, then optional trailers.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::{Body, Frame, SizeHint};
+
+/// A body of one message frame followed by trailers (either may be absent).
+///
+/// Responses of unary calls are `Unary::new(frame, trailers)`; trailers-only error responses
+/// and request bodies use the halves.
+#[derive(Debug, Default)]
+pub struct Unary {
+    data: Option<Bytes>,
+    trailers: Option<HeaderMap>,
+}
+
+impl Unary {
+    /// A body of `data` then `trailers`.
+    pub fn new(data: Bytes, trailers: HeaderMap) -> Unary {
+        Unary {
+            data: Some(data),
+            trailers: Some(trailers),
+        }
+    }
+
+    /// A body of `data` only (a request).
+    pub fn data(data: Bytes) -> Unary {
+        Unary {
+            data: Some(data),
+            trailers: None,
+        }
+    }
+
+    /// No body at all (a trailers-only response: the status is in the headers).
+    pub fn empty() -> Unary {
+        Unary::default()
+    }
+}
+
+impl Body for Unary {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if let Some(data) = self.data.take() {
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+        Poll::Ready(self.trailers.take().map(|t| Ok(Frame::trailers(t))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none() && self.trailers.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
+    }
+}

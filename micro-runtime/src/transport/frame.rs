@@ -1,0 +1,266 @@
+//! gRPC message framing: a 1-byte compressed flag, a 4-byte big-endian length, the message.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use http_body::Body;
+use http_body_util::BodyExt;
+
+use crate::codec::{Codec, Message};
+use crate::error::{Code, Error, Result};
+
+/// Length of the frame prefix.
+pub const HEADER_LEN: usize = 5;
+
+/// What can be wrong with a frame, before any message is decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameError {
+    /// The body ended inside a frame.
+    Incomplete,
+    /// The message is larger than the limit.
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The message is compressed, and no compression was negotiated.
+    Compressed,
+    /// The flag byte is neither 0 nor 1.
+    BadFlag(u8),
+    /// A unary call carried no message.
+    Missing,
+    /// A unary call carried more than one message.
+    Extra,
+}
+
+impl From<FrameError> for Error {
+    fn from(e: FrameError) -> Error {
+        match e {
+            FrameError::Incomplete => Error::new(Code::Internal, "message frame cut short"),
+            FrameError::TooLarge { len, max } => Error::new(
+                Code::ResourceExhausted,
+                format!("message of {len} bytes is larger than the limit of {max}"),
+            ),
+            FrameError::Compressed => Error::new(
+                Code::Unimplemented,
+                "compressed messages are not supported (grpc-accept-encoding: identity)",
+            ),
+            FrameError::BadFlag(f) => Error::new(Code::Internal, format!("bad frame flag {f}")),
+            FrameError::Missing => Error::new(Code::Internal, "no message in a unary call"),
+            FrameError::Extra => {
+                Error::new(Code::Internal, "more than one message in a unary call")
+            }
+        }
+    }
+}
+
+/// Encodes `msg` as one frame; larger than `max` is `RESOURCE_EXHAUSTED`.
+pub fn encode<M: Message>(msg: &M, codec: Codec, max: usize) -> Result<Bytes> {
+    let mut buf = BytesMut::with_capacity(HEADER_LEN + msg.size_hint(codec));
+    buf.put_bytes(0, HEADER_LEN);
+    msg.encode(codec, &mut buf)?;
+    let len = buf.len() - HEADER_LEN;
+    if len > max {
+        return Err(FrameError::TooLarge { len, max }.into());
+    }
+    // `len <= max`, and limits are far below 4 GiB.
+    buf[1..HEADER_LEN].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(buf.freeze())
+}
+
+/// Reads the header of a frame at the start of `buf`: the message length.
+fn header(buf: &[u8], max: usize) -> Result<Option<usize>, FrameError> {
+    let Some(head) = buf.get(..HEADER_LEN) else {
+        return Ok(None);
+    };
+    match head[0] {
+        0 => {}
+        1 => return Err(FrameError::Compressed),
+        f => return Err(FrameError::BadFlag(f)),
+    }
+    let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    if len > max {
+        return Err(FrameError::TooLarge { len, max });
+    }
+    Ok(Some(len))
+}
+
+/// Splits frames off a stream of body chunks.
+#[derive(Debug)]
+pub struct Decoder {
+    buf: BytesMut,
+    max: usize,
+}
+
+impl Decoder {
+    /// A decoder that refuses messages over `max` bytes.
+    pub fn new(max: usize) -> Decoder {
+        Decoder {
+            buf: BytesMut::new(),
+            max,
+        }
+    }
+
+    /// Adds a chunk of the body.
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.buf.extend_from_slice(chunk);
+    }
+
+    /// The next whole message, `None` when more bytes are needed.
+    pub fn next(&mut self) -> Result<Option<Bytes>, FrameError> {
+        let Some(len) = header(&self.buf, self.max)? else {
+            return Ok(None);
+        };
+        if self.buf.len() < HEADER_LEN + len {
+            self.buf.reserve(HEADER_LEN + len - self.buf.len());
+            return Ok(None);
+        }
+        self.buf.advance(HEADER_LEN);
+        Ok(Some(self.buf.split_to(len).freeze()))
+    }
+
+    /// Whether bytes of an unfinished frame are left (an error at the end of the body).
+    pub fn has_partial(&self) -> bool {
+        !self.buf.is_empty()
+    }
+}
+
+/// Reads the single message of a unary body, and the trailers when the body has them.
+///
+/// The common case, a body of one data chunk holding exactly one frame, takes the message
+/// out of that chunk without copying.
+pub async fn read_unary<B>(body: &mut B, max: usize) -> Result<(Bytes, Option<http::HeaderMap>)>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let mut message: Option<Bytes> = None;
+    let mut decoder: Option<Decoder> = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Error::new(Code::Internal, format!("read body: {e}")))?;
+        let frame = match frame.into_data() {
+            Ok(mut chunk) => {
+                if decoder.is_none() && message.is_none() {
+                    if let Some(len) = header(&chunk, max)? {
+                        if chunk.len() == HEADER_LEN + len {
+                            chunk.advance(HEADER_LEN);
+                            message = Some(chunk);
+                            continue;
+                        }
+                    }
+                }
+                if message.is_some() && !chunk.is_empty() {
+                    return Err(FrameError::Extra.into());
+                }
+                let dec = decoder.get_or_insert_with(|| Decoder::new(max));
+                dec.push(&chunk);
+                if let Some(msg) = dec.next()? {
+                    message = Some(msg);
+                    if dec.has_partial() {
+                        return Err(FrameError::Extra.into());
+                    }
+                    decoder = None;
+                }
+                continue;
+            }
+            Err(frame) => frame,
+        };
+        if let Ok(trailers) = frame.into_trailers() {
+            return finish(message, decoder, Some(trailers));
+        }
+    }
+    finish(message, decoder, None)
+}
+
+fn finish(
+    message: Option<Bytes>,
+    decoder: Option<Decoder>,
+    trailers: Option<http::HeaderMap>,
+) -> Result<(Bytes, Option<http::HeaderMap>)> {
+    if decoder.is_some_and(|d| d.has_partial()) {
+        return Err(FrameError::Incomplete.into());
+    }
+    match message {
+        Some(m) => Ok((m, trailers)),
+        None => Err(FrameError::Missing.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::StreamBody;
+
+    fn body(
+        chunks: Vec<&'static [u8]>,
+    ) -> StreamBody<
+        futures_util::stream::Iter<
+            std::vec::IntoIter<Result<http_body::Frame<Bytes>, std::convert::Infallible>>,
+        >,
+    > {
+        let frames: Vec<_> = chunks
+            .into_iter()
+            .map(|c| Ok(http_body::Frame::data(Bytes::from_static(c))))
+            .collect();
+        StreamBody::new(futures_util::stream::iter(frames))
+    }
+
+    async fn read(chunks: Vec<&'static [u8]>, max: usize) -> Result<Bytes> {
+        read_unary(&mut body(chunks), max).await.map(|(m, _)| m)
+    }
+
+    #[tokio::test]
+    async fn one_frame_in_one_chunk() {
+        assert_eq!(read(vec![b"\0\0\0\0\x02hi"], 10).await.unwrap(), "hi");
+    }
+
+    #[tokio::test]
+    async fn frames_split_across_chunks() {
+        assert_eq!(
+            read(vec![b"\0\0", b"\0\0\x02h", b"i"], 10).await.unwrap(),
+            "hi"
+        );
+        assert_eq!(read(vec![b"\0\0\0\0\x00"], 10).await.unwrap(), "");
+    }
+
+    #[tokio::test]
+    async fn bad_frames_have_codes() {
+        let code = |r: Result<Bytes>| r.unwrap_err().code();
+        assert_eq!(
+            code(read(vec![b"\0\0\0\0\x0bhi"], 100).await),
+            Code::Internal
+        );
+        assert_eq!(code(read(vec![b"\0\0\0"], 100).await), Code::Internal);
+        assert_eq!(code(read(vec![], 100).await), Code::Internal);
+        assert_eq!(
+            code(read(vec![b"\0\0\0\x01\0"], 100).await),
+            Code::ResourceExhausted
+        );
+        assert_eq!(
+            code(read(vec![b"\x01\0\0\0\x01x"], 100).await),
+            Code::Unimplemented
+        );
+        assert_eq!(
+            code(read(vec![b"\x07\0\0\0\x01x"], 100).await),
+            Code::Internal
+        );
+        assert_eq!(
+            code(read(vec![b"\0\0\0\0\x01x\0\0\0\0\x01y"], 100).await),
+            Code::Internal
+        );
+        assert_eq!(
+            code(read(vec![b"\0\0\0\0\x01x", b"\0"], 100).await),
+            Code::Internal
+        );
+    }
+
+    #[test]
+    fn decoder_yields_each_message() {
+        let mut d = Decoder::new(10);
+        d.push(b"\0\0\0\0\x01a\0\0\0");
+        assert_eq!(d.next().unwrap().unwrap(), "a");
+        assert_eq!(d.next().unwrap(), None);
+        d.push(b"\0\x01b");
+        assert_eq!(d.next().unwrap().unwrap(), "b");
+        assert!(!d.has_partial());
+    }
+}
