@@ -33,3 +33,9 @@ pub fn init_logging() {
         .with_writer(std::io::stderr)
         .try_init();
 }
+
+/// Prints `error: <err>` to stderr and returns a failing exit code.
+pub fn fail(err: &dyn std::fmt::Display) -> std::process::ExitCode {
+    eprintln!("error: {err}");
+    std::process::ExitCode::FAILURE
+}

@@ -124,6 +124,7 @@ impl Code {
             409 => AlreadyExists,
             413 | 429 => ResourceExhausted,
             499 => Cancelled,
+            500 => Internal,
             502 | 503 => Unavailable,
             _ => Unknown,
         }

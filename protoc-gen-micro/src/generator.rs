@@ -217,7 +217,10 @@ fn service_code(service: &Service) -> TokenStream {
             ..
         } = method;
         let fn_name = ident(rust_name);
-        let fn_with = format_ident!("{}_with", rust_name.trim_start_matches("r#"));
+        let fn_with = format_ident!(
+            "{}_with",
+            rust_name.trim_start_matches("r#").trim_end_matches('_')
+        );
         let req = type_path(input_type);
         let rsp = type_path(output_type);
         let path = format!("/{full}/{method_proto}");

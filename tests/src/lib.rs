@@ -1,1 +1,223 @@
+//! Support for the integration tests: generated test protos, a greeter with test behaviours,
+//! servers on free ports, a raw HTTP/2 gRPC caller, and Python peers.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use examples::greeter::{self, HelloRequest, HelloResponse};
+use http_body_util::{BodyExt, Full};
+use micro_runtime::registry::memory::MemoryRegistry;
+use micro_runtime::{Context, Error, Registry, Service};
+
+/// Generated from `tests/proto` (nested packages, cross-package references, well-known types).
+#[allow(missing_docs)] // the test protos leave most things undocumented
+pub mod kitchen {
+    /// `package kitchen.sink`.
+    pub mod sink {
+        micro_runtime::include_proto!("kitchen.sink");
+    }
+}
+
+/// `package common`, imported by `kitchen.sink`.
+#[allow(missing_docs)]
+pub mod common {
+    micro_runtime::include_proto!("common");
+}
+
+/// A greeter whose request name picks a behaviour:
+/// - `sleep:<ms>`: sleeps, then answers; counts handler futures dropped before finishing;
+/// - `panic`: panics;
+/// - `fail`: returns a bad request error;
+/// - `whoami`: answers with the `x-user` metadata and the caller's address;
+/// - anything else: `Hello, <name>!` from the node named `tag`.
+#[derive(Clone, Debug, Default)]
+pub struct TestGreeter {
+    /// Tag added to plain greetings (`Hello, World! from a`), empty for none.
+    pub tag: String,
+    /// Calls that started.
+    pub started: Arc<AtomicUsize>,
+    /// Handler futures dropped before they finished.
+    pub dropped: Arc<AtomicUsize>,
+}
+
+struct DropCount(Arc<AtomicUsize>, bool);
+
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl greeter::Greeter for TestGreeter {
+    async fn hello(&self, ctx: Context, req: HelloRequest) -> Result<HelloResponse, Error> {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        let mut guard = DropCount(self.dropped.clone(), false);
+        let greeting = if let Some(ms) = req.name.strip_prefix("sleep:") {
+            let ms: u64 = ms
+                .parse()
+                .map_err(|_| Error::bad_request("test", "bad sleep"))?;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            format!("slept {ms}")
+        } else if req.name == "panic" {
+            panic!("asked to panic");
+        } else if req.name == "fail" {
+            return Err(Error::bad_request("greeter", "asked to fail"));
+        } else if req.name == "whoami" {
+            let user = ctx.metadata().get("X-User").unwrap_or("nobody");
+            let from = ctx
+                .remote_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default();
+            format!("{user} from {from}")
+        } else if self.tag.is_empty() {
+            format!("Hello, {}!", req.name)
+        } else {
+            format!("Hello, {}! from {}", req.name, self.tag)
+        };
+        guard.1 = true;
+        Ok(HelloResponse { greeting })
+    }
+}
+
+/// A started greeter service on 127.0.0.1 with a [`TestGreeter`].
+pub async fn start_greeter(
+    name: &str,
+    registry: Arc<dyn Registry>,
+    greeter: TestGreeter,
+) -> Service {
+    start_greeter_with(Service::builder().name(name).registry(registry), greeter).await
+}
+
+/// Like [`start_greeter`], from a builder.
+pub async fn start_greeter_with(
+    builder: micro_runtime::ServiceBuilder,
+    greeter: TestGreeter,
+) -> Service {
+    let service = builder
+        .address("127.0.0.1:0")
+        .build()
+        .expect("build service");
+    greeter::register_greeter_handler(service.server(), greeter).expect("register handler");
+    service.start().await.expect("start service");
+    service
+}
+
+/// A fresh in-memory registry.
+pub fn memory() -> Arc<dyn Registry> {
+    Arc::new(MemoryRegistry::new())
+}
+
+/// A client-only service on `registry`.
+pub fn caller(registry: Arc<dyn Registry>) -> Service {
+    Service::builder()
+        .name("test.client")
+        .registry(registry)
+        .build()
+        .expect("build client")
+}
+
+/// What a raw HTTP/2 call got back.
+#[derive(Debug)]
+pub struct RawResponse {
+    /// HTTP status.
+    pub status: http::StatusCode,
+    /// Response headers.
+    pub headers: http::HeaderMap,
+    /// The body's data.
+    pub body: Bytes,
+    /// The trailers, if any.
+    pub trailers: Option<http::HeaderMap>,
+}
+
+impl RawResponse {
+    /// `grpc-status`, from the trailers or (trailers-only) the headers.
+    pub fn grpc_status(&self) -> Option<u8> {
+        let v = self
+            .trailers
+            .as_ref()
+            .and_then(|t| t.get("grpc-status"))
+            .or(self.headers.get("grpc-status"))?;
+        v.to_str().ok()?.parse().ok()
+    }
+
+    /// `grpc-message`, from the trailers or the headers.
+    pub fn grpc_message(&self) -> String {
+        let v = self
+            .trailers
+            .as_ref()
+            .and_then(|t| t.get("grpc-message"))
+            .or(self.headers.get("grpc-message"));
+        v.and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// Sends one HTTP/2 request with any path, headers and body bytes: for what our client
+/// would never send.
+pub async fn raw_call(
+    addr: std::net::SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> RawResponse {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("handshake");
+    tokio::spawn(conn);
+    let mut req = http::Request::post(format!("http://{addr}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let rsp = send
+        .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .expect("send");
+    let (parts, body) = rsp.into_parts();
+    let collected = body.collect().await.expect("read body");
+    let trailers = collected.trailers().cloned();
+    RawResponse {
+        status: parts.status,
+        headers: parts.headers,
+        body: collected.to_bytes(),
+        trailers,
+    }
+}
+
+/// A gRPC frame of `msg`.
+pub fn grpc_frame(msg: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8];
+    out.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+    out.extend_from_slice(msg);
+    out
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `python3` with `grpcio` importable; fails (never skips) when it is missing, saying how to
+/// get it.
+pub fn python() -> std::process::Command {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import grpc, grpc_tools"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "python3 with grpcio and grpcio-tools is required: run scripts/test, or `python3 -m pip install grpcio grpcio-tools`"
+    );
+    let mut cmd = std::process::Command::new("python3");
+    cmd.current_dir(repo_root());
+    cmd
+}

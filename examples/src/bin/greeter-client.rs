@@ -2,6 +2,8 @@
 //!
 //! `cargo run -p examples --bin greeter-client -- --name Ada` (with a greeter-server running).
 
+use std::process::ExitCode;
+
 use clap::Parser;
 use examples::greeter::{GreeterClient, HelloRequest};
 use micro_runtime::Service;

@@ -211,9 +211,18 @@ impl Client {
         let deadline = tokio::time::Instant::now() + timeout;
         let retries = options.retries.unwrap_or(o.retries);
         let mut attempt = 0;
+        // Nodes that failed during this call, avoided by its retries.
+        let mut failed: Vec<String> = Vec::new();
         loop {
-            let attempt_fut =
-                self.attempt::<Rsp>(service, method, body.clone(), codec, options, deadline);
+            let attempt_fut = self.attempt::<Rsp>(
+                service,
+                method,
+                body.clone(),
+                codec,
+                options,
+                deadline,
+                &mut failed,
+            );
             let err = match tokio::time::timeout_at(deadline, attempt_fut).await {
                 Ok(Ok(rsp)) => return Ok(rsp),
                 Ok(Err(Failure::Fatal(e))) => return Err(e),
@@ -241,6 +250,7 @@ impl Client {
         codec: Codec,
         options: &CallOptions,
         deadline: tokio::time::Instant,
+        failed: &mut Vec<String>,
     ) -> Result<Rsp, Failure> {
         let inner = &*self.inner;
         let nodes;
@@ -248,10 +258,15 @@ impl Client {
             Some(a) => a.as_str(),
             None => {
                 nodes = inner.cache.get(service).await.map_err(Failure::Fatal)?;
-                let node = inner
-                    .selector
-                    .select(&nodes)
-                    .ok_or_else(|| Failure::Fatal(crate::registry::not_found(service)))?;
+                let not_found = || Failure::Fatal(crate::registry::not_found(service));
+                let mut node = inner.selector.select(&nodes).ok_or_else(not_found)?;
+                // Prefer a node that has not failed this call, if the selector finds one.
+                for _ in 0..nodes.as_slice().len() * 2 {
+                    if !failed.contains(&node.address) {
+                        break;
+                    }
+                    node = inner.selector.select(&nodes).ok_or_else(not_found)?;
+                }
                 node.address.as_str()
             }
         };
@@ -260,6 +275,7 @@ impl Client {
             Err(e) => {
                 // The node may be gone: look again next time.
                 inner.cache.invalidate(service);
+                failed.push(address.to_owned());
                 return Err(Failure::Retry(e));
             }
         };
@@ -290,7 +306,13 @@ impl Client {
         let mut send = conn.send;
         let rsp = match send.send_request(req).await {
             Ok(rsp) => rsp,
-            Err(e) => return Err(send_failure(e, address)),
+            Err(e) => {
+                let failure = send_failure(e, address);
+                if matches!(failure, Failure::Retry(_)) {
+                    failed.push(address.to_owned());
+                }
+                return Err(failure);
+            }
         };
         let (parts, mut body) = rsp.into_parts();
         if parts.status != http::StatusCode::OK {

@@ -8,6 +8,7 @@
 
 pub mod json;
 pub mod proto;
+mod wkt;
 
 use bytes::{Bytes, BytesMut};
 
