@@ -22,15 +22,23 @@ struct Cli {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     examples::init_logging();
     let cli = Cli::parse();
-    let service = Service::builder()
+    let service = match Service::builder()
         .name("greeter.client")
         .options(cli.micro)
-        .build()?;
+        .build()
+    {
+        Ok(s) => s,
+        Err(e) => return examples::fail(&e),
+    };
     let client = GreeterClient::new(cli.service, service.client());
-    let rsp = client.hello(HelloRequest { name: cli.name }).await?;
-    println!("{}", rsp.greeting);
-    Ok(())
+    match client.hello(HelloRequest { name: cli.name }).await {
+        Ok(rsp) => {
+            println!("{}", rsp.greeting);
+            ExitCode::SUCCESS
+        }
+        Err(e) => examples::fail(&e),
+    }
 }

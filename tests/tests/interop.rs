@@ -1,0 +1,213 @@
+//! Interop with the reference gRPC implementation (Python `grpcio` from PyPI): its client
+//! calls our server, and our client calls its server.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use examples::greeter::{GreeterClient, HelloRequest};
+use micro_runtime::registry::{Node, RegisterOptions, Service as Record};
+use micro_runtime::{CallOptions, Code};
+use micro_tests::*;
+
+/// Runs a Python script of `tests/python` to completion: (exit code, stdout).
+async fn run_python(args: Vec<String>) -> (i32, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = python()
+            .arg(&args[0])
+            .args(&args[1..])
+            .output()
+            .expect("run python3");
+        let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(
+            out.status.code(),
+            Some(2),
+            "bad usage or missing dependency: {stderr}"
+        );
+        (out.status.code().unwrap_or(-1), stdout)
+    })
+    .await
+    .unwrap()
+}
+
+async fn py_hello(addr: SocketAddr, extra: &[&str]) -> (i32, String) {
+    let mut args = vec![
+        "tests/python/greeter_client.py".to_owned(),
+        "--address".into(),
+        addr.to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    run_python(args).await
+}
+
+async fn py_raw(addr: SocketAddr, path: &str, body_hex: &str) -> (i32, String) {
+    run_python(
+        [
+            "tests/python/raw_call.py",
+            "--address",
+            &addr.to_string(),
+            "--path",
+            path,
+            "--body-hex",
+            body_hex,
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn grpcio_client_calls_our_server() {
+    let server = start_greeter("greeter", memory(), TestGreeter::default()).await;
+    let addr = server.server().local_addr().unwrap();
+
+    assert_eq!(py_hello(addr, &[]).await, (0, "Hello, World!".to_owned()));
+    assert_eq!(
+        py_hello(addr, &["--name", "Ada"]).await,
+        (0, "Hello, Ada!".to_owned())
+    );
+    assert_eq!(
+        py_hello(addr, &["--name", "whoami", "--metadata", "x-user=grace"]).await,
+        (0, "grace from 127.0.0.1".to_owned())
+    );
+    assert_eq!(
+        py_hello(addr, &["--name", "fail"]).await,
+        (1, "ERROR INVALID_ARGUMENT asked to fail".to_owned())
+    );
+    let (code, out) = py_hello(addr, &["--name", "sleep:5000", "--timeout", "0.3"]).await;
+    assert_eq!(
+        (code, out.split(' ').nth(1)),
+        (1, Some("DEADLINE_EXCEEDED")),
+        "{out}"
+    );
+
+    // Bad input through a real gRPC client.
+    let (code, out) = py_raw(addr, "/greeter.Greeter/Nope", "").await;
+    assert_eq!(
+        (code, out.split(' ').nth(1)),
+        (1, Some("UNIMPLEMENTED")),
+        "{out}"
+    );
+    let (code, out) = py_raw(addr, "/nope.Nope/Hello", "").await;
+    assert_eq!(
+        (code, out.split(' ').nth(1)),
+        (1, Some("UNIMPLEMENTED")),
+        "{out}"
+    );
+    let (code, out) = py_raw(addr, "/greeter.Greeter/Hello", "0a64ffff").await;
+    assert_eq!(
+        (code, out.split(' ').nth(1)),
+        (1, Some("INVALID_ARGUMENT")),
+        "{out}"
+    );
+    let (code, out) = py_raw(addr, "/greeter.Greeter/Hello", "0a0141").await;
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "OK 0a0948656c6c6f2c204121"),
+        "{out}"
+    );
+    server.stop().await.unwrap();
+}
+
+/// A grpcio greeter server on a free port, killed on drop.
+struct PyServer {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl PyServer {
+    fn start() -> PyServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut child = python()
+            .args([
+                "tests/python/greeter_server.py",
+                "--address",
+                &addr.to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start greeter_server.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "listening", "greeter_server.py did not start");
+        PyServer { child, addr }
+    }
+}
+
+impl Drop for PyServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn our_client_calls_a_grpcio_server() {
+    let py = tokio::task::spawn_blocking(PyServer::start).await.unwrap();
+
+    // At a fixed address.
+    let client = GreeterClient::new("greeter", caller(memory()).client());
+    let opts = CallOptions::new()
+        .address(py.addr.to_string())
+        .timeout(Duration::from_secs(10));
+    let rsp = client
+        .hello_with(
+            HelloRequest {
+                name: "Python".into(),
+            },
+            &opts,
+        )
+        .await
+        .unwrap();
+    assert_eq!(rsp.greeting, "Hello, Python!");
+
+    // And by name, once its node is in the registry.
+    let reg = memory();
+    let record = Record {
+        name: "py-greeter".into(),
+        version: "latest".into(),
+        nodes: vec![Node {
+            id: "py-1".into(),
+            address: py.addr.to_string(),
+            ..Node::default()
+        }],
+        ..Record::default()
+    };
+    reg.register(&record, RegisterOptions::default())
+        .await
+        .unwrap();
+    let client = GreeterClient::new("py-greeter", caller(reg).client());
+    let rsp = client
+        .hello(HelloRequest {
+            name: "Registry".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(rsp.greeting, "Hello, Registry!");
+
+    // A method the grpcio server does not have: its UNIMPLEMENTED comes back as such.
+    let err = caller(memory())
+        .client()
+        .call::<HelloRequest, examples::greeter::HelloResponse>(
+            "x",
+            &micro_runtime::Method {
+                path: "/greeter.Greeter/Nope",
+                endpoint: "Greeter.Nope",
+            },
+            &HelloRequest::default(),
+            &opts,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented, "{err}");
+}
