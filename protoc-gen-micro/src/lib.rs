@@ -6,10 +6,8 @@
 //!
 //! - a `build.rs` API that needs no `protoc` (it parses with [`protox`]):
 //!   ```no_run
-//!   // build.rs
-//!   fn main() {
-//!       protoc_gen_micro::compile_protos(&["proto/greeter.proto"], &["proto"]).unwrap();
-//!   }
+//!   // in build.rs's main:
+//!   protoc_gen_micro::compile_protos(&["proto/greeter.proto"], &["proto"]).unwrap();
 //!   ```
 //!   then, in the crate, `mod greeter { micro_runtime::include_proto!("greeter"); }`;
 //! - the protoc plugin binary `protoc-gen-micro`:
@@ -42,7 +40,7 @@ use prost_types::compiler::{CodeGeneratorRequest, CodeGeneratorResponse, code_ge
 #[non_exhaustive]
 pub enum Error {
     /// The .proto files did not parse or resolve.
-    #[error("compile protos: {0}")]
+    #[error("compile protos: {prefix}{err}", err = .0, prefix = .0.file().map(|f| format!("{f}: ")).unwrap_or_default())]
     Protox(#[from] protox::Error),
     /// prost-build refused the descriptors.
     #[error("generate messages: {0}")]

@@ -221,3 +221,9 @@ pub fn python() -> std::process::Command {
     cmd.current_dir(repo_root());
     cmd
 }
+
+/// The protoc plugin's output for `proto/greeter.proto`, compiled as is: the golden file
+/// that `protoc-gen-micro`'s tests prove equal to what `protoc --micro_out` writes.
+pub mod plugin_output {
+    include!("../../protoc-gen-micro/tests/golden/greeter/greeter.rs");
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use examples::greeter::{GreeterClient, HelloRequest};
 use micro_runtime::registry::RegisterOptions;
-use micro_runtime::{CallOptions, Code, Codec, ServerOptions, Service};
+use micro_runtime::{CallOptions, Code, Codec, Service};
 use micro_tests::*;
 
 fn hello(name: &str) -> HelloRequest {
@@ -216,8 +216,6 @@ async fn bad_input_gets_the_right_codes() {
 #[tokio::test]
 async fn messages_over_the_limit_are_resource_exhausted() {
     let reg = memory();
-    let mut options = ServerOptions::default();
-    options.max_message_size = 1024;
     let builder = Service::builder().name("greeter").registry(reg.clone());
     let builder = builder
         .options(micro_runtime::Options::parse_from(["t", "--max_message_size", "1024"]).unwrap());

@@ -156,6 +156,16 @@ struct Inner {
     pool: pool::Pool,
 }
 
+/// What one attempt sends.
+struct Attempt<'a> {
+    service: &'a str,
+    method: &'a Method,
+    body: Bytes,
+    codec: Codec,
+    options: &'a CallOptions,
+    deadline: tokio::time::Instant,
+}
+
 /// How one attempt failed.
 enum Failure {
     /// The request did not reach a handler: another attempt is safe.
@@ -214,15 +224,15 @@ impl Client {
         // Nodes that failed during this call, avoided by its retries.
         let mut failed: Vec<String> = Vec::new();
         loop {
-            let attempt_fut = self.attempt::<Rsp>(
+            let call = Attempt {
                 service,
                 method,
-                body.clone(),
+                body: body.clone(),
                 codec,
                 options,
                 deadline,
-                &mut failed,
-            );
+            };
+            let attempt_fut = self.attempt::<Rsp>(call, &mut failed);
             let err = match tokio::time::timeout_at(deadline, attempt_fut).await {
                 Ok(Ok(rsp)) => return Ok(rsp),
                 Ok(Err(Failure::Fatal(e))) => return Err(e),
@@ -244,14 +254,17 @@ impl Client {
 
     async fn attempt<Rsp: Message>(
         &self,
-        service: &str,
-        method: &Method,
-        body: Bytes,
-        codec: Codec,
-        options: &CallOptions,
-        deadline: tokio::time::Instant,
+        call: Attempt<'_>,
         failed: &mut Vec<String>,
     ) -> Result<Rsp, Failure> {
+        let Attempt {
+            service,
+            method,
+            body,
+            codec,
+            options,
+            deadline,
+        } = call;
         let inner = &*self.inner;
         let nodes;
         let address = match &options.address {

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::future::{Future, Ready, ready};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -140,7 +140,8 @@ impl ConnService {
 /// A routed call, or a response made without calling anything.
 pub(crate) enum ConnFuture {
     Routed(RouteFuture),
-    Ready(Ready<Response<Unary>>),
+    /// Boxed so the common, routed case keeps the future small.
+    Ready(Option<Box<Response<Unary>>>),
 }
 
 impl Future for ConnFuture {
@@ -149,7 +150,10 @@ impl Future for ConnFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         match self.get_mut() {
             ConnFuture::Routed(f) => f.as_mut().poll(cx).map(Ok),
-            ConnFuture::Ready(r) => Pin::new(r).poll(cx).map(Ok),
+            ConnFuture::Ready(r) => match r.take() {
+                Some(rsp) => Poll::Ready(Ok(*rsp)),
+                None => Poll::Pending,
+            },
         }
     }
 }
@@ -169,14 +173,14 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
             // Not gRPC at all: the spec's answer is HTTP 415.
             let mut rsp = Response::new(Unary::empty());
             *rsp.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
-            return ConnFuture::Ready(ready(rsp));
+            return ConnFuture::Ready(Some(Box::new(rsp)));
         };
         if parts.method != http::Method::POST {
             let err = Error::new(
                 Code::Unimplemented,
                 format!("method {} is not POST", parts.method),
             );
-            return ConnFuture::Ready(ready(status_response(codec, &err)));
+            return ConnFuture::Ready(Some(Box::new(status_response(codec, &err))));
         }
         if let Some(enc) = parts.headers.get("grpc-encoding") {
             if enc != "identity" {
@@ -186,13 +190,13 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
                         "grpc-encoding {enc:?} is not supported (grpc-accept-encoding: identity)"
                     ),
                 );
-                return ConnFuture::Ready(ready(status_response(codec, &err)));
+                return ConnFuture::Ready(Some(Box::new(status_response(codec, &err))));
             }
         }
         let path = parts.uri.path();
         let Some(route) = self.router.routes.get(path) else {
             let err = unknown_path(path);
-            return ConnFuture::Ready(ready(status_response(codec, &err)));
+            return ConnFuture::Ready(Some(Box::new(status_response(codec, &err))));
         };
         let timeout = parts
             .headers

@@ -106,7 +106,7 @@ impl Decoder {
     }
 
     /// The next whole message, `None` when more bytes are needed.
-    pub fn next(&mut self) -> Result<Option<Bytes>, FrameError> {
+    pub fn next_message(&mut self) -> Result<Option<Bytes>, FrameError> {
         let Some(len) = header(&self.buf, self.max)? else {
             return Ok(None);
         };
@@ -153,7 +153,7 @@ where
                 }
                 let dec = decoder.get_or_insert_with(|| Decoder::new(max));
                 dec.push(&chunk);
-                if let Some(msg) = dec.next()? {
+                if let Some(msg) = dec.next_message()? {
                     message = Some(msg);
                     if dec.has_partial() {
                         return Err(FrameError::Extra.into());
@@ -257,10 +257,10 @@ mod tests {
     fn decoder_yields_each_message() {
         let mut d = Decoder::new(10);
         d.push(b"\0\0\0\0\x01a\0\0\0");
-        assert_eq!(d.next().unwrap().unwrap(), "a");
-        assert_eq!(d.next().unwrap(), None);
+        assert_eq!(d.next_message().unwrap().unwrap(), "a");
+        assert_eq!(d.next_message().unwrap(), None);
         d.push(b"\0\x01b");
-        assert_eq!(d.next().unwrap().unwrap(), "b");
+        assert_eq!(d.next_message().unwrap().unwrap(), "b");
         assert!(!d.has_partial());
     }
 }
