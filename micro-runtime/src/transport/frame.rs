@@ -190,14 +190,12 @@ mod tests {
     use super::*;
     use http_body_util::StreamBody;
 
+    type Frames = Vec<Result<http_body::Frame<Bytes>, std::convert::Infallible>>;
+
     fn body(
         chunks: Vec<&'static [u8]>,
-    ) -> StreamBody<
-        futures_util::stream::Iter<
-            std::vec::IntoIter<Result<http_body::Frame<Bytes>, std::convert::Infallible>>,
-        >,
-    > {
-        let frames: Vec<_> = chunks
+    ) -> StreamBody<futures_util::stream::Iter<<Frames as IntoIterator>::IntoIter>> {
+        let frames: Frames = chunks
             .into_iter()
             .map(|c| Ok(http_body::Frame::data(Bytes::from_static(c))))
             .collect();
