@@ -559,3 +559,49 @@ async fn kitchen_sink_types_cross_the_wire() {
     assert_eq!(tags.kind, "map<string,int64>");
     service.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn registration_is_refreshed_before_its_ttl_runs_out() {
+    let reg = memory();
+    let builder = Service::builder()
+        .name("greeter")
+        .registry(reg.clone())
+        .register_ttl(Duration::from_millis(600), Duration::from_millis(200));
+    let server = start_greeter_with(builder, TestGreeter::default()).await;
+    // Well past one TTL, the heartbeats keep the node registered.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(reg.get_service("greeter").await.unwrap()[0].nodes.len(), 1);
+    server.stop().await.unwrap();
+    assert_eq!(
+        reg.get_service("greeter").await.unwrap_err().code(),
+        Code::NotFound
+    );
+}
+
+#[tokio::test]
+async fn lifecycle_hooks_run_in_order() {
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hook = |name: &'static str| {
+        let log = log.clone();
+        move || {
+            let log = log.clone();
+            async move {
+                log.lock().unwrap().push(name);
+                Ok(())
+            }
+        }
+    };
+    let builder = Service::builder()
+        .name("greeter")
+        .registry(memory())
+        .before_start(hook("before_start"))
+        .after_start(hook("after_start"))
+        .before_stop(hook("before_stop"))
+        .after_stop(hook("after_stop"));
+    let server = start_greeter_with(builder, TestGreeter::default()).await;
+    server.stop().await.unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["before_start", "after_start", "before_stop", "after_stop"]
+    );
+}
