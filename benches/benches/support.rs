@@ -1,0 +1,78 @@
+//! Shared by the benches: tonic's greeter, and servers on their own runtimes.
+
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use examples::{Hello, greeter};
+use micro_runtime::Service;
+use micro_runtime::registry::memory::MemoryRegistry;
+
+pub mod tonic_greeter {
+    tonic::include_proto!("greeter");
+}
+
+use tonic_greeter::greeter_server::{Greeter as TonicGreeterTrait, GreeterServer};
+
+/// tonic's greeter, as in `../shared/bench/tonic-greeter`.
+pub struct TonicHello;
+
+#[tonic::async_trait]
+impl TonicGreeterTrait for TonicHello {
+    async fn hello(
+        &self,
+        r: tonic::Request<tonic_greeter::HelloRequest>,
+    ) -> Result<tonic::Response<tonic_greeter::HelloResponse>, tonic::Status> {
+        let greeting = format!("Hello, {}!", r.into_inner().name);
+        Ok(tonic::Response::new(tonic_greeter::HelloResponse {
+            greeting,
+        }))
+    }
+}
+
+/// A runtime with `workers` threads named `name-N`.
+pub fn runtime(name: &'static str, workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Our greeter on 127.0.0.1, registered in `registry`.
+pub fn start_micro(
+    rt: &tokio::runtime::Runtime,
+    registry: Arc<MemoryRegistry>,
+) -> (Service, SocketAddr) {
+    rt.block_on(async {
+        let service = Service::builder()
+            .name("greeter")
+            .address("127.0.0.1:0")
+            .registry(registry)
+            .build()
+            .expect("service");
+        greeter::register_greeter_handler(service.server(), Hello).expect("register");
+        let addr = service.start().await.expect("start");
+        (service, addr)
+    })
+}
+
+/// tonic's greeter on 127.0.0.1.
+pub fn start_tonic(rt: &tokio::runtime::Runtime) -> SocketAddr {
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    rt.spawn(async move {
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        tonic::transport::Server::builder()
+            .add_service(GreeterServer::new(TonicHello))
+            .serve_with_incoming(incoming)
+            .await
+            .expect("tonic server");
+    });
+    addr
+}
