@@ -214,8 +214,12 @@ fn service_code(service: &Service) -> TokenStream {
             input_type,
             output_type,
             comments,
+            options,
             ..
         } = method;
+        // NO_SIDE_EFFECTS and IDEMPOTENT both make a repeated call harmless.
+        let idempotent = options.idempotency_level()
+            != prost_types::method_options::IdempotencyLevel::IdempotencyUnknown;
         let fn_name = ident(rust_name);
         let fn_with = format_ident!(
             "{}_with",
@@ -241,6 +245,7 @@ fn service_code(service: &Service) -> TokenStream {
                 const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
                     path: #path,
                     endpoint: #endpoint,
+                    idempotent: #idempotent,
                 };
                 self.client.call(&self.service, &METHOD, &request, options).await
             }

@@ -203,6 +203,7 @@ async fn our_client_calls_a_grpcio_server() {
             &micro_runtime::Method {
                 path: "/greeter.Greeter/Nope",
                 endpoint: "Greeter.Nope",
+                idempotent: false,
             },
             &HelloRequest::default(),
             &opts,

@@ -24,7 +24,7 @@ use crate::context::Metadata;
 use crate::error::{Code, Error, Result};
 use crate::registry::Registry;
 use crate::registry::cache::Cache;
-use crate::selector::Selector;
+use crate::selector::{Filter, NodeStats, Selection, Selector, now_ms};
 use crate::transport::body::Unary;
 use crate::transport::{self, DEFAULT_MAX_MESSAGE_SIZE, format_timeout, frame};
 
@@ -37,6 +37,9 @@ pub struct Method {
     pub path: &'static str,
     /// `Greeter.Hello`.
     pub endpoint: &'static str,
+    /// Whether calling it twice does no harm (`option idempotency_level` in the .proto):
+    /// then calls are also retried when the connection breaks after sending.
+    pub idempotent: bool,
 }
 
 /// Settings of a [`Client`].
@@ -91,6 +94,9 @@ pub struct CallOptions {
     codec: Option<Codec>,
     metadata: Metadata,
     bad_metadata: Option<String>,
+    idempotent: bool,
+    hash_key: Option<String>,
+    filter: Option<Filter>,
 }
 
 impl CallOptions {
@@ -137,6 +143,39 @@ impl CallOptions {
         self
     }
 
+    /// Marks the call safe to repeat: it is also retried when the connection breaks after the
+    /// request was sent, and on `UNAVAILABLE` answers.
+    pub fn idempotent(mut self, idempotent: bool) -> CallOptions {
+        self.idempotent = idempotent;
+        self
+    }
+
+    /// The key of consistent hashing: calls with the same key go to the same node (with the
+    /// `hash` selector).
+    pub fn hash_key(mut self, key: impl Into<String>) -> CallOptions {
+        self.hash_key = Some(key.into());
+        self
+    }
+
+    /// Only nodes of this version.
+    pub fn version(mut self, version: impl Into<String>) -> CallOptions {
+        self.filter.get_or_insert_with(Filter::default).version = Some(version.into());
+        self
+    }
+
+    /// Only nodes whose metadata has `key` = `value` (repeatable: all must match).
+    pub fn node_metadata(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> CallOptions {
+        self.filter
+            .get_or_insert_with(Filter::default)
+            .metadata
+            .push((key.into(), value.into()));
+        self
+    }
+
     /// The timeout set, if any.
     pub fn get_timeout(&self) -> Option<Duration> {
         self.timeout
@@ -168,10 +207,30 @@ struct Attempt<'a> {
 
 /// How one attempt failed.
 enum Failure {
-    /// The request did not reach a handler: another attempt is safe.
-    Retry(Error),
-    /// Final.
-    Fatal(Error),
+    /// The request never reached a handler: another attempt is always safe.
+    Unsent(Error),
+    /// The connection broke after the request was sent: the handler may have run, so only
+    /// idempotent methods are tried again.
+    Broken(Error),
+    /// The node (or the registry) answered with an error. Only `UNAVAILABLE` of an
+    /// idempotent method is tried again.
+    Answered(Error),
+}
+
+impl Failure {
+    fn is_retryable(&self, idempotent: bool) -> bool {
+        match self {
+            Failure::Unsent(_) => true,
+            Failure::Broken(_) => idempotent,
+            Failure::Answered(e) => idempotent && e.code() == Code::Unavailable,
+        }
+    }
+
+    fn into_error(self) -> Error {
+        match self {
+            Failure::Unsent(e) | Failure::Broken(e) | Failure::Answered(e) => e,
+        }
+    }
 }
 
 impl Client {
@@ -203,6 +262,12 @@ impl Client {
         self.inner.cache.registry()
     }
 
+    /// Whether the registry answered the last lookup or watch: clients keep calling the nodes
+    /// they know while it does not.
+    pub fn registry_health(&self) -> crate::registry::cache::Health {
+        self.inner.cache.health()
+    }
+
     /// Calls `method` of `service` with `request`.
     pub async fn call<Req: Message, Rsp: Message>(
         &self,
@@ -220,23 +285,24 @@ impl Client {
         let timeout = options.timeout.unwrap_or(o.request_timeout);
         let deadline = tokio::time::Instant::now() + timeout;
         let retries = options.retries.unwrap_or(o.retries);
+        let idempotent = method.idempotent || options.idempotent;
+        let call = Attempt {
+            service,
+            method,
+            body,
+            codec,
+            options,
+            deadline,
+        };
         let mut attempt = 0;
         // Nodes that failed during this call, avoided by its retries.
         let mut failed: Vec<String> = Vec::new();
         loop {
-            let call = Attempt {
-                service,
-                method,
-                body: body.clone(),
-                codec,
-                options,
-                deadline,
-            };
-            let attempt_fut = self.attempt::<Rsp>(call, &mut failed);
+            let attempt_fut = self.attempt::<Rsp>(&call, &mut failed);
             let err = match tokio::time::timeout_at(deadline, attempt_fut).await {
                 Ok(Ok(rsp)) => return Ok(rsp),
-                Ok(Err(Failure::Fatal(e))) => return Err(e),
-                Ok(Err(Failure::Retry(e))) => e,
+                Ok(Err(f)) if f.is_retryable(idempotent) => f.into_error(),
+                Ok(Err(f)) => return Err(f.into_error()),
                 Err(_) => return Err(deadline_exceeded(service, method, timeout)),
             };
             if attempt >= retries {
@@ -254,97 +320,115 @@ impl Client {
 
     async fn attempt<Rsp: Message>(
         &self,
-        call: Attempt<'_>,
+        call: &Attempt<'_>,
         failed: &mut Vec<String>,
     ) -> Result<Rsp, Failure> {
-        let Attempt {
-            service,
-            method,
-            body,
-            codec,
-            options,
-            deadline,
-        } = call;
         let inner = &*self.inner;
+        let options = call.options;
         let nodes;
-        let address = match &options.address {
-            Some(a) => a.as_str(),
+        let (address, stats) = match &options.address {
+            Some(a) => (a.as_str(), None),
             None => {
-                nodes = inner.cache.get(service).await.map_err(Failure::Fatal)?;
-                let not_found = || Failure::Fatal(crate::registry::not_found(service));
-                let mut node = inner.selector.select(&nodes).ok_or_else(not_found)?;
-                // Prefer a node that has not failed this call, if the selector finds one.
-                for _ in 0..nodes.as_slice().len() * 2 {
-                    if !failed.contains(&node.address) {
-                        break;
-                    }
-                    node = inner.selector.select(&nodes).ok_or_else(not_found)?;
+                nodes = inner
+                    .cache
+                    .get(call.service)
+                    .await
+                    .map_err(Failure::Answered)?;
+                let selection = Selection {
+                    key: options.hash_key.as_deref(),
+                    filter: options.filter.as_ref(),
+                    avoid: failed,
+                    now_ms: now_ms(),
+                };
+                let chosen = inner
+                    .selector
+                    .select(&nodes, &selection)
+                    .ok_or_else(|| Failure::Answered(crate::registry::not_found(call.service)))?;
+                (chosen.node.address.as_str(), Some(&*chosen.stats))
+            }
+        };
+        let _in_flight = stats.map(NodeStats::start);
+        let started = std::time::Instant::now();
+        let result = self.exchange::<Rsp>(address, call).await;
+        match &result {
+            Ok(_) | Err(Failure::Answered(_)) => {
+                if let Some(stats) = stats {
+                    stats.record_success(started.elapsed());
                 }
-                node.address.as_str()
             }
-        };
-        let conn = match inner.pool.get(address).await {
-            Ok(c) => c,
-            Err(e) => {
-                // The node may be gone: look again next time.
-                inner.cache.invalidate(service);
+            Err(Failure::Unsent(_) | Failure::Broken(_)) => {
+                if let Some(stats) = stats {
+                    stats.record_failure(now_ms());
+                }
                 failed.push(address.to_owned());
-                return Err(Failure::Retry(e));
             }
-        };
+        }
+        result
+    }
+
+    /// One request to `address` and its response.
+    async fn exchange<Rsp: Message>(
+        &self,
+        address: &str,
+        call: &Attempt<'_>,
+    ) -> Result<Rsp, Failure> {
+        let inner = &*self.inner;
+        let conn = inner.pool.get(address).await.map_err(Failure::Unsent)?;
         let uri = Uri::builder()
             .scheme(Scheme::HTTP)
             .authority(conn.authority)
-            .path_and_query(PathAndQuery::from_static(method.path))
+            .path_and_query(PathAndQuery::from_static(call.method.path))
             .build()
-            .map_err(|e| Failure::Fatal(Error::new(Code::Internal, format!("bad uri: {e}"))))?;
+            .map_err(|e| Failure::Answered(Error::new(Code::Internal, format!("bad uri: {e}"))))?;
         let mut req = Request::post(uri)
-            .body(Unary::data(body))
-            .map_err(|e| Failure::Fatal(Error::new(Code::Internal, format!("bad request: {e}"))))?;
+            .body(Unary::data(call.body.clone()))
+            .map_err(|e| {
+                Failure::Answered(Error::new(Code::Internal, format!("bad request: {e}")))
+            })?;
         let headers = req.headers_mut();
-        if !options.metadata.is_empty() {
+        let metadata = &call.options.metadata;
+        if !metadata.is_empty() {
             headers.extend(
-                options
-                    .metadata
+                metadata
                     .headers()
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone())),
             );
         }
-        headers.insert(http::header::CONTENT_TYPE, codec.content_type_header());
+        headers.insert(http::header::CONTENT_TYPE, call.codec.content_type_header());
         headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
-        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let remaining = call
+            .deadline
+            .saturating_duration_since(tokio::time::Instant::now());
         headers.insert("grpc-timeout", format_timeout(remaining));
 
         let mut send = conn.send;
-        let rsp = match send.send_request(req).await {
-            Ok(rsp) => rsp,
-            Err(e) => {
-                let failure = send_failure(e, address);
-                if matches!(failure, Failure::Retry(_)) {
-                    failed.push(address.to_owned());
-                }
-                return Err(failure);
-            }
-        };
+        let rsp = send
+            .send_request(req)
+            .await
+            .map_err(|e| send_failure(e, address))?;
         let (parts, mut body) = rsp.into_parts();
         if parts.status != http::StatusCode::OK {
-            return Err(Failure::Fatal(http_status_error(parts.status)));
+            return Err(Failure::Answered(http_status_error(parts.status)));
         }
         // Trailers-only: the status came in the headers, with no message.
         if let Some(status) = transport::take_status(&parts.headers) {
-            return Err(Failure::Fatal(status.err().unwrap_or_else(|| {
+            return Err(Failure::Answered(status.err().unwrap_or_else(|| {
                 Error::new(Code::Internal, "response carried no message")
             })));
         }
         let (message, trailers) = frame::read_unary(&mut body, inner.options.max_message_size)
             .await
-            .map_err(Failure::Fatal)?;
+            .map_err(|e| match e.code() {
+                // The connection broke while the answer was on its way.
+                Code::Unavailable => Failure::Broken(e),
+                _ => Failure::Answered(e),
+            })?;
         match trailers.as_ref().and_then(transport::take_status) {
             Some(Ok(())) => {}
-            Some(Err(e)) => return Err(Failure::Fatal(e)),
+            Some(Err(e)) => return Err(Failure::Answered(e)),
             None => {
-                return Err(Failure::Fatal(Error::new(
+                return Err(Failure::Answered(Error::new(
                     Code::Internal,
                     "response ended without grpc-status",
                 )));
@@ -354,9 +438,9 @@ impl Client {
             .headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|ct| Codec::from_content_type(ct.as_bytes()))
-            .unwrap_or(codec);
+            .unwrap_or(call.codec);
         Rsp::decode(rsp_codec, message).map_err(|e| {
-            Failure::Fatal(Error::new(
+            Failure::Answered(Error::new(
                 Code::Internal,
                 format!("bad response: {}", e.detail()),
             ))
@@ -401,9 +485,9 @@ fn send_failure(e: hyper::Error, address: &str) -> Failure {
     });
     let err = Error::new(Code::Unavailable, format!("call to {address}: {e}"));
     if refused || e.is_canceled() && h2.is_none() {
-        Failure::Retry(err)
+        Failure::Unsent(err)
     } else {
-        Failure::Fatal(err)
+        Failure::Broken(err)
     }
 }
 

@@ -1,101 +1,431 @@
-//! The client's view of the registry: node lists per service, looked up once and reused.
+//! The client's view of the registry: node lists per service, kept current by a watch.
 //!
-//! A lookup hits the registry only when the service is missing or older than the TTL (go-micro's
-//! one minute by default). Reads take no lock: the map is swapped whole on change. When the
-//! registry fails, the last known nodes keep being served, as go-micro's cache does.
+//! - The first call to a service looks it up (one lookup in flight per name) and starts one
+//!   registry watch for the client; from then on changes arrive as events and calls read the
+//!   cache only. Reads take no lock: the map is swapped whole on change.
+//! - Entries are still looked up again after the TTL (go-micro's one minute), in case events
+//!   were missed; while the watch is down, that is how changes are seen.
+//! - When the registry is unreachable, the last known nodes keep being served
+//!   (self-preservation); the outage is logged and reported by [`Cache::health`].
+//! - Node statistics (load, latency, ejection) survive updates of the node list.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
-use super::Registry;
+use super::{Action, Event, Registry, Service};
 use crate::error::{Code, Result};
-use crate::selector::Nodes;
+use crate::selector::{Candidate, Nodes};
 
-/// Cached node lists by service name.
+/// How long the watch waits before it is started again after a failure.
+const REWATCH_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The registry's health as the cache sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Health {
+    /// Whether the last lookup or watch succeeded.
+    pub reachable: bool,
+    /// The last error, while unreachable.
+    pub last_error: Option<String>,
+}
+
+/// Cached node lists by service name. Cheap to clone.
+#[derive(Clone)]
 pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     registry: Arc<dyn Registry>,
     ttl: Duration,
     entries: ArcSwap<HashMap<String, Entry>>,
+    /// Per-name locks, so one lookup is in flight per service.
+    lookups: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    watching: Mutex<bool>,
+    health: Mutex<Health>,
 }
 
 #[derive(Clone)]
 struct Entry {
+    services: Arc<Vec<Service>>,
     nodes: Arc<Nodes>,
     fetched: Instant,
+    /// Events may have been missed (the watch broke): look it up on next use.
+    stale: bool,
+}
+
+impl Entry {
+    fn is_fresh(&self, ttl: Duration) -> bool {
+        !self.stale && self.fetched.elapsed() < ttl
+    }
 }
 
 impl Cache {
-    /// A cache over `registry` whose entries live `ttl`.
+    /// A cache over `registry` whose entries are looked up again after `ttl`.
     pub fn new(registry: Arc<dyn Registry>, ttl: Duration) -> Cache {
         Cache {
-            registry,
-            ttl,
-            entries: ArcSwap::default(),
+            inner: Arc::new(Inner {
+                registry,
+                ttl,
+                entries: ArcSwap::default(),
+                lookups: Mutex::default(),
+                watching: Mutex::new(false),
+                health: Mutex::new(Health {
+                    reachable: true,
+                    last_error: None,
+                }),
+            }),
         }
     }
 
     /// The registry behind the cache.
     pub fn registry(&self) -> &Arc<dyn Registry> {
-        &self.registry
+        &self.inner.registry
+    }
+
+    /// The registry's health as last seen.
+    pub fn health(&self) -> Health {
+        lock(&self.inner.health).clone()
     }
 
     /// The nodes of `service`, from the cache when fresh.
     pub async fn get(&self, service: &str) -> Result<Arc<Nodes>> {
-        let stale = match self.entries.load().get(service) {
-            Some(e) if e.fetched.elapsed() < self.ttl => return Ok(e.nodes.clone()),
+        if let Some(e) = self.inner.entries.load().get(service) {
+            if e.is_fresh(self.inner.ttl) {
+                return Ok(e.nodes.clone());
+            }
+        }
+        let gate = lock(&self.inner.lookups)
+            .entry(service.to_owned())
+            .or_default()
+            .clone();
+        let _one_at_a_time = gate.lock().await;
+        // Someone else may have looked it up while we waited.
+        let stale = match self.inner.entries.load().get(service) {
+            Some(e) if e.is_fresh(self.inner.ttl) => return Ok(e.nodes.clone()),
             Some(e) => Some(e.nodes.clone()),
             None => None,
         };
-        match self.registry.get_service(service).await {
+        self.ensure_watch().await;
+        match self.inner.registry.get_service(service).await {
             Ok(versions) => {
-                let nodes = Arc::new(Nodes::new(
-                    versions.into_iter().flat_map(|s| s.nodes).collect(),
-                ));
-                let entry = Entry {
-                    nodes: nodes.clone(),
-                    fetched: Instant::now(),
-                };
-                self.entries.rcu(|map| {
-                    let mut map = HashMap::clone(map);
-                    map.insert(service.to_owned(), entry.clone());
-                    map
-                });
-                Ok(nodes)
+                self.inner.set_health(None);
+                Ok(self.inner.store(service, versions))
             }
             Err(e) if e.code() == Code::NotFound => {
+                self.inner.set_health(None);
                 self.invalidate(service);
                 Err(e)
             }
-            Err(e) => match stale {
-                Some(nodes) => {
-                    tracing::warn!(service, error = %e, "registry unreachable, serving last known nodes");
-                    Ok(nodes)
+            Err(e) => {
+                self.inner.set_health(Some(e.to_string()));
+                match stale {
+                    Some(nodes) => {
+                        tracing::warn!(service, error = %e, "registry unreachable, serving last known nodes");
+                        Ok(nodes)
+                    }
+                    None => Err(e),
                 }
-                None => Err(e),
-            },
+            }
         }
     }
 
-    /// Forgets `service`, so the next lookup asks the registry (after a node failed).
+    /// Forgets `service`, so the next lookup asks the registry.
     pub fn invalidate(&self, service: &str) {
-        if self.entries.load().contains_key(service) {
-            self.entries.rcu(|map| {
+        if self.inner.entries.load().contains_key(service) {
+            self.inner.entries.rcu(|map| {
                 let mut map = HashMap::clone(map);
                 map.remove(service);
                 map
             });
         }
     }
+
+    /// Starts the watch if it is not running. The first watcher is made before the first
+    /// lookup, so no change between the two goes unseen.
+    async fn ensure_watch(&self) {
+        {
+            let mut watching = lock(&self.inner.watching);
+            if *watching {
+                return;
+            }
+            *watching = true;
+        }
+        let first = match self.inner.registry.watch(None).await {
+            Ok(w) => Some(w),
+            Err(e) => {
+                self.inner.set_health(Some(e.to_string()));
+                None
+            }
+        };
+        tokio::spawn(watch(Arc::downgrade(&self.inner), first));
+    }
+}
+
+/// Feeds registry events into the cache until the cache is dropped; restarts after failures.
+async fn watch(cache: Weak<Inner>, mut first: Option<super::Watcher>) {
+    loop {
+        let Some(inner) = cache.upgrade() else { return };
+        let registry = inner.registry.clone();
+        drop(inner);
+        let watcher = match first.take() {
+            Some(w) => Ok(w),
+            None => registry.watch(None).await,
+        };
+        match watcher {
+            Ok(mut watcher) => loop {
+                let next = watcher.next().await;
+                let Some(inner) = cache.upgrade() else { return };
+                match next {
+                    Some(Ok(event)) => inner.apply(event),
+                    Some(Err(e)) => {
+                        inner.set_health(Some(e.to_string()));
+                        break;
+                    }
+                    None => break,
+                }
+            },
+            Err(e) => {
+                let Some(inner) = cache.upgrade() else { return };
+                inner.set_health(Some(e.to_string()));
+            }
+        }
+        // Events may have been missed: entries are looked up again on their next use (and
+        // kept, to be served if the registry is down).
+        if let Some(inner) = cache.upgrade() {
+            inner.entries.rcu(|map| {
+                map.iter()
+                    .map(|(k, e)| {
+                        (
+                            k.clone(),
+                            Entry {
+                                stale: true,
+                                ..e.clone()
+                            },
+                        )
+                    })
+                    .collect::<HashMap<_, _>>()
+            });
+        }
+        tokio::time::sleep(REWATCH_BACKOFF).await;
+    }
+}
+
+impl Inner {
+    fn set_health(&self, error: Option<String>) {
+        let mut health = lock(&self.health);
+        match error {
+            None if !health.reachable => {
+                tracing::info!(registry = self.registry.name(), "registry reachable again");
+                *health = Health {
+                    reachable: true,
+                    last_error: None,
+                };
+            }
+            None => {}
+            Some(e) => {
+                if health.reachable {
+                    tracing::warn!(registry = self.registry.name(), error = %e, "registry unreachable");
+                }
+                *health = Health {
+                    reachable: false,
+                    last_error: Some(e),
+                };
+            }
+        }
+    }
+
+    /// Stores the versions of `service`, keeping the statistics of nodes already known.
+    fn store(&self, service: &str, versions: Vec<Service>) -> Arc<Nodes> {
+        let old = self.entries.load().get(service).map(|e| e.nodes.clone());
+        let nodes = Arc::new(build_nodes(&versions, old.as_deref()));
+        let entry = Entry {
+            services: Arc::new(versions),
+            nodes: nodes.clone(),
+            fetched: Instant::now(),
+            stale: false,
+        };
+        self.entries.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            map.insert(service.to_owned(), entry.clone());
+            map
+        });
+        nodes
+    }
+
+    /// Applies a watch event to a cached service (others are not cached: nothing to do).
+    fn apply(&self, event: Event) {
+        let name = event.service.name.clone();
+        let Some(entry) = self.entries.load().get(&name).cloned() else {
+            return;
+        };
+        let mut versions = Vec::clone(&entry.services);
+        let svc = event.service;
+        let pos = versions.iter().position(|v| v.version == svc.version);
+        match (event.action, pos) {
+            (Action::Create | Action::Update, Some(i)) => {
+                for node in svc.nodes {
+                    let nodes = &mut versions[i].nodes;
+                    match nodes.iter_mut().find(|n| n.id == node.id) {
+                        Some(n) => *n = node,
+                        None => nodes.push(node),
+                    }
+                }
+            }
+            (Action::Create | Action::Update, None) => versions.push(svc),
+            (Action::Delete, Some(i)) => {
+                versions[i]
+                    .nodes
+                    .retain(|n| !svc.nodes.iter().any(|d| d.id == n.id));
+                if versions[i].nodes.is_empty() {
+                    versions.remove(i);
+                }
+            }
+            (Action::Delete, None) => return,
+        }
+        // Keep the entry's age: the TTL safety net still applies.
+        let nodes = Arc::new(build_nodes(&versions, Some(&entry.nodes)));
+        let updated = Entry {
+            services: Arc::new(versions),
+            nodes,
+            ..entry
+        };
+        self.entries.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            map.insert(name.clone(), updated.clone());
+            map
+        });
+    }
+}
+
+/// Candidates of all versions; a node already in `old` keeps its statistics.
+fn build_nodes(versions: &[Service], old: Option<&Nodes>) -> Nodes {
+    let candidates = versions
+        .iter()
+        .flat_map(|s| s.nodes.iter().map(move |n| (s, n)))
+        .map(|(s, n)| {
+            let stats = old
+                .and_then(|o| o.as_slice().iter().find(|c| c.node.id == n.id))
+                .map(|c| c.stats.clone())
+                .unwrap_or_default();
+            Candidate {
+                node: n.clone(),
+                version: s.version.clone(),
+                stats,
+            }
+        })
+        .collect();
+    Nodes::new(candidates)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cache")
-            .field("registry", &self.registry.name())
-            .field("ttl", &self.ttl)
+            .field("registry", &self.inner.registry.name())
+            .field("ttl", &self.inner.ttl)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::memory::MemoryRegistry;
+    use crate::registry::{Node, RegisterOptions};
+
+    fn svc(id: &str) -> Service {
+        Service {
+            name: "a".into(),
+            version: "1".into(),
+            nodes: vec![Node {
+                id: id.into(),
+                address: format!("127.0.0.1:{}", id.len()),
+                ..Node::default()
+            }],
+            ..Service::default()
+        }
+    }
+
+    async fn ids(cache: &Cache) -> Vec<String> {
+        let mut ids: Vec<_> = match cache.get("a").await {
+            Ok(nodes) => nodes.as_slice().iter().map(|c| c.node.id.clone()).collect(),
+            Err(_) => Vec::new(),
+        };
+        ids.sort();
+        ids
+    }
+
+    #[tokio::test]
+    async fn watch_events_update_the_cache_without_lookups() {
+        let reg = Arc::new(MemoryRegistry::new());
+        // A long TTL: only the watch can explain the changes seen below.
+        let cache = Cache::new(reg.clone(), Duration::from_secs(3600));
+        reg.register(&svc("x"), RegisterOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(ids(&cache).await, ["x"]);
+        let stats = cache.get("a").await.unwrap().as_slice()[0].stats.clone();
+        reg.register(&svc("yy"), RegisterOptions::default())
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while ids(&cache).await.len() != 2 {
+            assert!(Instant::now() < deadline, "no create event applied");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // x kept its statistics through the update.
+        let nodes = cache.get("a").await.unwrap();
+        let x = nodes.as_slice().iter().find(|c| c.node.id == "x").unwrap();
+        assert!(Arc::ptr_eq(&x.stats, &stats));
+        reg.deregister(&svc("x")).await.unwrap();
+        while ids(&cache).await != ["yy"] {
+            assert!(Instant::now() < deadline, "no delete event applied");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// A registry that fails every call, as when its server is down.
+    struct Down;
+
+    #[async_trait::async_trait]
+    impl Registry for Down {
+        fn name(&self) -> &'static str {
+            "down"
+        }
+        async fn register(&self, _: &Service, _: RegisterOptions) -> Result<()> {
+            Err(crate::Error::new(Code::Unavailable, "down"))
+        }
+        async fn deregister(&self, _: &Service) -> Result<()> {
+            Err(crate::Error::new(Code::Unavailable, "down"))
+        }
+        async fn get_service(&self, _: &str) -> Result<Vec<Service>> {
+            Err(crate::Error::new(Code::Unavailable, "down"))
+        }
+        async fn list_services(&self) -> Result<Vec<Service>> {
+            Err(crate::Error::new(Code::Unavailable, "down"))
+        }
+        async fn watch(&self, _: Option<&str>) -> Result<super::super::Watcher> {
+            Err(crate::Error::new(Code::Unavailable, "down"))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_registry_keeps_the_last_known_nodes() {
+        let cache = Cache::new(Arc::new(Down), Duration::ZERO);
+        assert_eq!(cache.get("a").await.unwrap_err().code(), Code::Unavailable);
+        assert!(!cache.health().reachable);
+        cache.inner.store("a", vec![svc("x")]);
+        // TTL zero: every get asks the registry, which fails: the known node is served.
+        assert_eq!(ids(&cache).await, ["x"]);
+        assert_eq!(
+            cache.health().last_error.as_deref(),
+            Some("Unavailable: down")
+        );
     }
 }

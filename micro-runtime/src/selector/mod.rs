@@ -1,65 +1,380 @@
 //! Load balancing: which node of a service gets the next call.
 //!
-//! A selector picks from [`Nodes`], the cached node list of one service. The list carries the
-//! selector's per-service state (a cursor), so round robin rotates across calls, not within
-//! one call as in go-micro.
+//! A selector picks a [`Candidate`] from [`Nodes`], the cached node list of one service. The
+//! list carries the per-service state selectors need (a cursor, a hash ring) and each
+//! candidate its [`NodeStats`] (calls in flight, a latency EWMA, failures), which survive
+//! registry updates. So round robin rotates across calls (not within one call as in
+//! go-micro), least-loaded sees live load, and failed nodes are ejected for a back-off period
+//! (outlier detection) and tried again after it.
+//!
+//! Every selector honours the call's [`Selection`]: its [`Filter`] (version, node metadata)
+//! always; ejected nodes and nodes that already failed this call only when nothing else is
+//! left.
 
+pub mod consistent_hash;
+pub mod least_loaded;
 pub mod random;
 pub mod round_robin;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
+pub use consistent_hash::ConsistentHash;
+pub use least_loaded::LeastLoaded;
 pub use random::Random;
 pub use round_robin::RoundRobin;
 
 use crate::error::{Code, Error, Result};
 use crate::registry::Node;
 
-/// The nodes of one service, as the client cache holds them.
-#[derive(Debug, Default)]
-pub struct Nodes {
-    nodes: Vec<Node>,
-    cursor: AtomicUsize,
+/// How long a node is ejected after its first failure; doubles with each ejection in a row.
+const EJECT_BASE: Duration = Duration::from_secs(1);
+/// The longest ejection.
+const EJECT_MAX: Duration = Duration::from_secs(30);
+
+/// Milliseconds since the first use of the selector clock (a process-wide monotonic epoch).
+pub fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
-impl Nodes {
-    /// A list of nodes with a fresh cursor.
-    pub fn new(nodes: Vec<Node>) -> Nodes {
-        Nodes {
-            nodes,
-            cursor: AtomicUsize::new(0),
+/// Live statistics of one node, shared by every call to it.
+#[derive(Debug, Default)]
+pub struct NodeStats {
+    in_flight: AtomicUsize,
+    /// Latency EWMA in microseconds; 0 before the first sample.
+    ewma_us: AtomicU64,
+    ejections: AtomicU32,
+    ejected_until_ms: AtomicU64,
+}
+
+/// Counts a call in flight until dropped.
+#[derive(Debug)]
+pub struct InFlight<'a>(&'a NodeStats);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl NodeStats {
+    /// Marks a call started; it ends when the guard drops.
+    pub fn start(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self)
+    }
+
+    /// Calls in flight.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// The latency EWMA (weight 1/8), zero before the first sample.
+    pub fn latency(&self) -> Duration {
+        Duration::from_micros(self.ewma_us.load(Ordering::Relaxed))
+    }
+
+    /// Records a call the node answered (whatever the answer): it is healthy.
+    pub fn record_success(&self, latency: Duration) {
+        let sample = latency.as_micros().min(u128::from(u64::MAX)) as u64;
+        let old = self.ewma_us.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            old - old / 8 + sample / 8
+        };
+        self.ewma_us.store(new.max(1), Ordering::Relaxed);
+        if self.ejections.load(Ordering::Relaxed) != 0 {
+            self.ejections.store(0, Ordering::Relaxed);
         }
     }
 
-    /// The nodes.
-    pub fn as_slice(&self) -> &[Node] {
-        &self.nodes
+    /// Records a transport failure (refused, reset, unreachable): the node is ejected for
+    /// `1 s × 2^(ejections in a row)`, at most 30 s.
+    pub fn record_failure(&self, now_ms: u64) {
+        let n = self.ejections.fetch_add(1, Ordering::Relaxed).min(16);
+        let period = (EJECT_BASE * 2u32.saturating_pow(n)).min(EJECT_MAX);
+        self.ejected_until_ms
+            .store(now_ms + period.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Whether the node is ejected at `now_ms`.
+    pub fn is_ejected(&self, now_ms: u64) -> bool {
+        self.ejected_until_ms.load(Ordering::Relaxed) > now_ms
+    }
+}
+
+/// A node a call may go to, with its version and live statistics.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    /// The registry node.
+    pub node: Node,
+    /// The version of the service the node runs.
+    pub version: String,
+    /// Live statistics, kept across registry updates.
+    pub stats: Arc<NodeStats>,
+}
+
+/// Constraints of a call on its node: a version, node metadata.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only nodes of this version.
+    pub version: Option<String>,
+    /// Only nodes whose metadata has all these pairs.
+    pub metadata: Vec<(String, String)>,
+}
+
+impl Filter {
+    /// Whether `c` passes.
+    pub fn matches(&self, c: &Candidate) -> bool {
+        self.version.as_ref().is_none_or(|v| *v == c.version)
+            && self
+                .metadata
+                .iter()
+                .all(|(k, v)| c.node.metadata.get(k) == Some(v))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.version.is_none() && self.metadata.is_empty()
+    }
+}
+
+/// What one call asks of the selector.
+#[derive(Debug, Default)]
+pub struct Selection<'a> {
+    /// The key of consistent hashing (sticky routing); other selectors ignore it.
+    pub key: Option<&'a str>,
+    /// Constraints on the node.
+    pub filter: Option<&'a Filter>,
+    /// Addresses that already failed this call.
+    pub avoid: &'a [String],
+    /// The time, from [`now_ms`].
+    pub now_ms: u64,
+}
+
+impl Selection<'_> {
+    fn allows(&self, c: &Candidate) -> bool {
+        self.filter.is_none_or(|f| f.is_empty() || f.matches(c))
+    }
+
+    fn prefers(&self, c: &Candidate) -> bool {
+        !c.stats.is_ejected(self.now_ms) && !self.avoid.contains(&c.node.address)
+    }
+}
+
+/// The nodes of one service, as the client cache holds them.
+#[derive(Debug, Default)]
+pub struct Nodes {
+    candidates: Vec<Candidate>,
+    cursor: AtomicUsize,
+    ring: OnceLock<consistent_hash::Ring>,
+}
+
+impl Nodes {
+    /// Candidates with a fresh cursor.
+    pub fn new(candidates: Vec<Candidate>) -> Nodes {
+        Nodes {
+            candidates,
+            cursor: AtomicUsize::new(0),
+            ring: OnceLock::new(),
+        }
+    }
+
+    /// Candidates from registry nodes of one version, each with fresh statistics.
+    pub fn from_nodes(version: &str, nodes: Vec<Node>) -> Nodes {
+        Nodes::new(
+            nodes
+                .into_iter()
+                .map(|node| Candidate {
+                    node,
+                    version: version.to_owned(),
+                    stats: Arc::default(),
+                })
+                .collect(),
+        )
+    }
+
+    /// The candidates.
+    pub fn as_slice(&self) -> &[Candidate] {
+        &self.candidates
     }
 
     /// Advances the shared cursor and returns its previous value.
     pub fn next_cursor(&self) -> usize {
         self.cursor.fetch_add(1, Ordering::Relaxed)
     }
+
+    /// The first candidate at or after `start` (wrapping) that the call prefers; failing that,
+    /// the first it allows (ejected or already failed, but within the filter).
+    pub fn first_from(&self, start: usize, call: &Selection<'_>) -> Option<&Candidate> {
+        let n = self.candidates.len();
+        if n == 0 {
+            return None;
+        }
+        let ordered = (0..n).map(|i| &self.candidates[(start + i) % n]);
+        let mut fallback = None;
+        for c in ordered {
+            if call.allows(c) {
+                if call.prefers(c) {
+                    return Some(c);
+                }
+                fallback = fallback.or(Some(c));
+            }
+        }
+        fallback
+    }
 }
 
 /// Picks a node for each call.
 pub trait Selector: Send + Sync + 'static {
-    /// The strategy's name (`random`, `roundrobin`).
+    /// The strategy's name, as in `--selector`.
     fn name(&self) -> &'static str;
 
-    /// A node of `nodes`, or `None` when there is none to pick.
-    fn select<'a>(&self, nodes: &'a Nodes) -> Option<&'a Node>;
+    /// A candidate of `nodes` for the call, or `None` when none passes its filter.
+    fn select<'a>(&self, nodes: &'a Nodes, call: &Selection<'_>) -> Option<&'a Candidate>;
 }
 
-/// The selector named by `--selector` (`random`, the default, or `roundrobin`).
+/// The selector named by `--selector`: `random` (the default), `roundrobin`, `leastloaded`
+/// or `hash` (consistent hashing on the call's key).
 pub fn from_name(name: &str) -> Result<Arc<dyn Selector>> {
     match name {
         "" | "random" => Ok(Arc::new(Random)),
         "roundrobin" | "round_robin" => Ok(Arc::new(RoundRobin)),
+        "leastloaded" | "least_loaded" => Ok(Arc::new(LeastLoaded)),
+        "hash" | "consistent_hash" => Ok(Arc::new(ConsistentHash)),
         other => Err(Error::new(
             Code::InvalidArgument,
-            format!("unknown selector {other:?} (expected random or roundrobin)"),
+            format!(
+                "unknown selector {other:?} (expected random, roundrobin, leastloaded or hash)"
+            ),
         )),
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn test_nodes(n: usize) -> Nodes {
+    Nodes::from_nodes(
+        "1",
+        (0..n)
+            .map(|i| Node {
+                id: format!("n{i}"),
+                address: format!("127.0.0.1:{}", 1000 + i),
+                ..Node::default()
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ejection_backs_off_and_resets() {
+        let s = NodeStats::default();
+        s.record_failure(0);
+        assert!(s.is_ejected(999));
+        assert!(!s.is_ejected(1000));
+        s.record_failure(1000);
+        assert!(s.is_ejected(2999));
+        assert!(!s.is_ejected(3000));
+        for _ in 0..20 {
+            s.record_failure(0);
+        }
+        assert!(!s.is_ejected(30_000));
+        s.record_success(Duration::from_millis(1));
+        s.record_failure(0);
+        assert!(!s.is_ejected(1000));
+    }
+
+    #[test]
+    fn filters_are_hard_ejection_is_soft() {
+        let mut nodes = test_nodes(3);
+        nodes.candidates[2].version = "2".into();
+        nodes.candidates[2]
+            .node
+            .metadata
+            .insert("zone".into(), "b".into());
+        let v2 = Filter {
+            version: Some("2".into()),
+            ..Filter::default()
+        };
+        let zone_b = Filter {
+            metadata: vec![("zone".into(), "b".into())],
+            ..Filter::default()
+        };
+        for f in [&v2, &zone_b] {
+            for sel in [
+                &Random as &dyn Selector,
+                &RoundRobin,
+                &LeastLoaded,
+                &ConsistentHash,
+            ] {
+                let call = Selection {
+                    filter: Some(f),
+                    key: Some("k"),
+                    ..Selection::default()
+                };
+                assert_eq!(
+                    sel.select(&nodes, &call).unwrap().node.id,
+                    "n2",
+                    "{}",
+                    sel.name()
+                );
+            }
+        }
+        let v3 = Filter {
+            version: Some("3".into()),
+            ..Filter::default()
+        };
+        assert!(
+            Random
+                .select(
+                    &nodes,
+                    &Selection {
+                        filter: Some(&v3),
+                        ..Selection::default()
+                    }
+                )
+                .is_none()
+        );
+
+        // All but n1 ejected: every selector goes to n1; all ejected: still someone.
+        nodes.candidates[0].stats.record_failure(now_ms());
+        nodes.candidates[2].stats.record_failure(now_ms());
+        for sel in [
+            &Random as &dyn Selector,
+            &RoundRobin,
+            &LeastLoaded,
+            &ConsistentHash,
+        ] {
+            for key in ["a", "b", "c", "d"] {
+                let call = Selection {
+                    key: Some(key),
+                    now_ms: now_ms(),
+                    ..Selection::default()
+                };
+                assert_eq!(
+                    sel.select(&nodes, &call).unwrap().node.id,
+                    "n1",
+                    "{}",
+                    sel.name()
+                );
+            }
+        }
+        nodes.candidates[1].stats.record_failure(now_ms());
+        assert!(
+            RoundRobin
+                .select(
+                    &nodes,
+                    &Selection {
+                        now_ms: now_ms(),
+                        ..Selection::default()
+                    }
+                )
+                .is_some()
+        );
     }
 }

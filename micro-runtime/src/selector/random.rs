@@ -1,7 +1,6 @@
 //! Uniformly random choice, go-micro's default.
 
-use super::{Nodes, Selector};
-use crate::registry::Node;
+use super::{Candidate, Nodes, Selection, Selector};
 
 /// Picks a node uniformly at random.
 #[derive(Clone, Copy, Debug, Default)]
@@ -12,12 +11,10 @@ impl Selector for Random {
         "random"
     }
 
-    fn select<'a>(&self, nodes: &'a Nodes) -> Option<&'a Node> {
-        let nodes = nodes.as_slice();
-        match nodes.len() {
+    fn select<'a>(&self, nodes: &'a Nodes, call: &Selection<'_>) -> Option<&'a Candidate> {
+        match nodes.as_slice().len() {
             0 => None,
-            1 => nodes.first(),
-            n => nodes.get(fastrand::usize(..n)),
+            n => nodes.first_from(fastrand::usize(..n), call),
         }
     }
 }
@@ -25,23 +22,21 @@ impl Selector for Random {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::selector::test_nodes;
 
     #[test]
     fn picks_every_node_eventually_and_none_from_empty() {
-        let nodes = Nodes::new(
-            (0..3)
-                .map(|i| Node {
-                    id: i.to_string(),
-                    ..Node::default()
-                })
-                .collect(),
-        );
+        let nodes = test_nodes(3);
         let mut seen = [false; 3];
         for _ in 0..200 {
-            let n = Random.select(&nodes).unwrap();
-            seen[n.id.parse::<usize>().unwrap()] = true;
+            let c = Random.select(&nodes, &Selection::default()).unwrap();
+            seen[c.node.id[1..].parse::<usize>().unwrap()] = true;
         }
         assert_eq!(seen, [true; 3]);
-        assert!(Random.select(&Nodes::default()).is_none());
+        assert!(
+            Random
+                .select(&Nodes::default(), &Selection::default())
+                .is_none()
+        );
     }
 }

@@ -1,8 +1,7 @@
 //! Round robin that really rotates: the cursor lives with the service's cached nodes, so
 //! consecutive calls go to consecutive nodes.
 
-use super::{Nodes, Selector};
-use crate::registry::Node;
+use super::{Candidate, Nodes, Selection, Selector};
 
 /// Picks the nodes of a service in turn, across calls.
 #[derive(Clone, Copy, Debug, Default)]
@@ -13,33 +12,37 @@ impl Selector for RoundRobin {
         "roundrobin"
     }
 
-    fn select<'a>(&self, nodes: &'a Nodes) -> Option<&'a Node> {
-        let len = nodes.as_slice().len();
-        if len == 0 {
-            return None;
+    fn select<'a>(&self, nodes: &'a Nodes, call: &Selection<'_>) -> Option<&'a Candidate> {
+        match nodes.as_slice().len() {
+            0 => None,
+            n => nodes.first_from(nodes.next_cursor() % n, call),
         }
-        nodes.as_slice().get(nodes.next_cursor() % len)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::selector::test_nodes;
 
     #[test]
     fn rotates_exactly_across_calls() {
-        let nodes = Nodes::new(
-            (0..3)
-                .map(|i| Node {
-                    id: i.to_string(),
-                    ..Node::default()
-                })
-                .collect(),
-        );
+        let nodes = test_nodes(3);
         let picked: Vec<_> = (0..7)
-            .map(|_| RoundRobin.select(&nodes).unwrap().id.clone())
+            .map(|_| {
+                RoundRobin
+                    .select(&nodes, &Selection::default())
+                    .unwrap()
+                    .node
+                    .id
+                    .clone()
+            })
             .collect();
-        assert_eq!(picked, ["0", "1", "2", "0", "1", "2", "0"]);
-        assert!(RoundRobin.select(&Nodes::default()).is_none());
+        assert_eq!(picked, ["n0", "n1", "n2", "n0", "n1", "n2", "n0"]);
+        assert!(
+            RoundRobin
+                .select(&Nodes::default(), &Selection::default())
+                .is_none()
+        );
     }
 }

@@ -136,7 +136,7 @@ where
     let mut message: Option<Bytes> = None;
     let mut decoder: Option<Decoder> = None;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| Error::new(Code::Internal, format!("read body: {e}")))?;
+        let frame = frame.map_err(|e| Error::new(Code::Unavailable, format!("read body: {e}")))?;
         let frame = match frame.into_data() {
             Ok(mut chunk) => {
                 if decoder.is_none() && message.is_none() {

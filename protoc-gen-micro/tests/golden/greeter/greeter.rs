@@ -51,6 +51,7 @@ impl GreeterClient {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/greeter.Greeter/Hello",
             endpoint: "Greeter.Hello",
+            idempotent: false,
         };
         self.client.call(&self.service, &METHOD, &request, options).await
     }

@@ -148,6 +148,7 @@ impl KitchenClient {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/kitchen.sink.Kitchen/Place",
             endpoint: "Kitchen.Place",
+            idempotent: false,
         };
         self.client.call(&self.service, &METHOD, &request, options).await
     }
@@ -167,6 +168,7 @@ impl KitchenClient {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/kitchen.sink.Kitchen/GetOrder",
             endpoint: "Kitchen.GetOrder",
+            idempotent: true,
         };
         self.client.call(&self.service, &METHOD, &request, options).await
     }
@@ -183,6 +185,7 @@ impl KitchenClient {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/kitchen.sink.Kitchen/Ping",
             endpoint: "Kitchen.Ping",
+            idempotent: false,
         };
         self.client.call(&self.service, &METHOD, &request, options).await
     }
@@ -289,6 +292,7 @@ impl LoopClient {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/kitchen.sink.Loop/Self",
             endpoint: "Loop.Self",
+            idempotent: false,
         };
         self.client.call(&self.service, &METHOD, &request, options).await
     }
@@ -326,7 +330,7 @@ pub fn register_loop_handler<H: Loop>(
         )
 }
 /// The descriptors of this package and its imports, encoded as a `FileDescriptorSet`.
-pub const FILE_DESCRIPTOR_SET: &[u8] = b"\nR\n\x0Ccommon.proto\x12\x06common\"2\n\x04Page\x12\x16\n\x06number\x18\x01 \x01(\rR\x06number\x12\x12\n\x04size\x18\x02 \x01(\rR\x04sizeb\x06proto3\n\xFF\x01\n\x1Fgoogle/protobuf/timestamp.proto\x12\x0Fgoogle.protobuf\";\n\tTimestamp\x12\x18\n\x07seconds\x18\x01 \x01(\x03R\x07seconds\x12\x14\n\x05nanos\x18\x02 \x01(\x05R\x05nanosB\x85\x01\n\x13com.google.protobufB\x0ETimestampProtoP\x01Z2google.golang.org/protobuf/types/known/timestamppb\xF8\x01\x01\xA2\x02\x03GPB\xAA\x02\x1EGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xBE\x01\n\x1Bgoogle/protobuf/empty.proto\x12\x0Fgoogle.protobuf\"\x07\n\x05EmptyB}\n\x13com.google.protobufB\nEmptyProtoP\x01Z.google.golang.org/protobuf/types/known/emptypb\xF8\x01\x01\xA2\x02\x03GPB\xAA\x02\x1EGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xF2\x08\n\rkitchen.proto\x12\x0Ckitchen.sink\x1A\x0Ccommon.proto\x1A\x1Fgoogle/protobuf/timestamp.proto\x1A\x1Bgoogle/protobuf/empty.proto\"\x9A\x05\n\x05Order\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\x12/\n\x05state\x18\x02 \x01(\x0E2\x19.kitchen.sink.Order.StateR\x05state\x12.\n\x05lines\x18\x03 \x03(\x0B2\x18.kitchen.sink.Order.LineR\x05lines\x121\n\x04tags\x18\x04 \x03(\x0B2\x1D.kitchen.sink.Order.TagsEntryR\x04tags\x12\x14\n\x04card\x18\x05 \x01(\tH\0R\x04card\x12\x1F\n\ncash_cents\x18\x06 \x01(\x04H\0R\tcashCents\x12\x17\n\x04note\x18\x07 \x01(\tH\x01R\x04note\x88\x01\x01\x124\n\x07created\x18\x08 \x01(\x0B2\x1A.google.protobuf.TimestampR\x07created\x12 \n\x04page\x18\t \x01(\x0B2\x0C.common.PageR\x04page\x12\x12\n\x04blob\x18\n \x01(\x0CR\x04blob\x12\x12\n\x04type\x18\x0B \x01(\tR\x04type\x12\x14\n\x05price\x18\x0C \x01(\x01R\x05price\x12\x16\n\x06urgent\x18\r \x01(\x08R\x06urgent\x1Ab\n\x04Line\x12\x12\n\x04dish\x18\x01 \x01(\tR\x04dish\x12\x14\n\x05count\x18\x02 \x01(\rR\x05count\x120\n\x06extras\x18\x03 \x03(\x0B2\x18.kitchen.sink.Order.LineR\x06extras\x1A7\n\tTagsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\">\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\0\x12\x0E\n\nSTATE_OPEN\x10\x01\x12\x0E\n\nSTATE_DONE\x10\x02B\t\n\x07paymentB\x07\n\x05_note\"9\n\x0CPlaceRequest\x12)\n\x05order\x18\x01 \x01(\x0B2\x13.kitchen.sink.OrderR\x05order\"\x1F\n\rPlaceResponse\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id2\xC1\x01\n\x07Kitchen\x12@\n\x05Place\x12\x1A.kitchen.sink.PlaceRequest\x1A\x1B.kitchen.sink.PlaceResponse\x12<\n\x08GetOrder\x12\x1B.kitchen.sink.PlaceResponse\x1A\x13.kitchen.sink.Order\x126\n\x04Ping\x12\x16.google.protobuf.Empty\x1A\x16.google.protobuf.Empty2B\n\x04Loop\x12:\n\x04Self\x12\x18.kitchen.sink.Order.Line\x1A\x18.kitchen.sink.Order.Lineb\x06proto3";
+pub const FILE_DESCRIPTOR_SET: &[u8] = b"\nR\n\x0Ccommon.proto\x12\x06common\"2\n\x04Page\x12\x16\n\x06number\x18\x01 \x01(\rR\x06number\x12\x12\n\x04size\x18\x02 \x01(\rR\x04sizeb\x06proto3\n\xFF\x01\n\x1Fgoogle/protobuf/timestamp.proto\x12\x0Fgoogle.protobuf\";\n\tTimestamp\x12\x18\n\x07seconds\x18\x01 \x01(\x03R\x07seconds\x12\x14\n\x05nanos\x18\x02 \x01(\x05R\x05nanosB\x85\x01\n\x13com.google.protobufB\x0ETimestampProtoP\x01Z2google.golang.org/protobuf/types/known/timestamppb\xF8\x01\x01\xA2\x02\x03GPB\xAA\x02\x1EGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xBE\x01\n\x1Bgoogle/protobuf/empty.proto\x12\x0Fgoogle.protobuf\"\x07\n\x05EmptyB}\n\x13com.google.protobufB\nEmptyProtoP\x01Z.google.golang.org/protobuf/types/known/emptypb\xF8\x01\x01\xA2\x02\x03GPB\xAA\x02\x1EGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xF7\x08\n\rkitchen.proto\x12\x0Ckitchen.sink\x1A\x0Ccommon.proto\x1A\x1Fgoogle/protobuf/timestamp.proto\x1A\x1Bgoogle/protobuf/empty.proto\"\x9A\x05\n\x05Order\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\x12/\n\x05state\x18\x02 \x01(\x0E2\x19.kitchen.sink.Order.StateR\x05state\x12.\n\x05lines\x18\x03 \x03(\x0B2\x18.kitchen.sink.Order.LineR\x05lines\x121\n\x04tags\x18\x04 \x03(\x0B2\x1D.kitchen.sink.Order.TagsEntryR\x04tags\x12\x14\n\x04card\x18\x05 \x01(\tH\0R\x04card\x12\x1F\n\ncash_cents\x18\x06 \x01(\x04H\0R\tcashCents\x12\x17\n\x04note\x18\x07 \x01(\tH\x01R\x04note\x88\x01\x01\x124\n\x07created\x18\x08 \x01(\x0B2\x1A.google.protobuf.TimestampR\x07created\x12 \n\x04page\x18\t \x01(\x0B2\x0C.common.PageR\x04page\x12\x12\n\x04blob\x18\n \x01(\x0CR\x04blob\x12\x12\n\x04type\x18\x0B \x01(\tR\x04type\x12\x14\n\x05price\x18\x0C \x01(\x01R\x05price\x12\x16\n\x06urgent\x18\r \x01(\x08R\x06urgent\x1Ab\n\x04Line\x12\x12\n\x04dish\x18\x01 \x01(\tR\x04dish\x12\x14\n\x05count\x18\x02 \x01(\rR\x05count\x120\n\x06extras\x18\x03 \x03(\x0B2\x18.kitchen.sink.Order.LineR\x06extras\x1A7\n\tTagsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\">\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\0\x12\x0E\n\nSTATE_OPEN\x10\x01\x12\x0E\n\nSTATE_DONE\x10\x02B\t\n\x07paymentB\x07\n\x05_note\"9\n\x0CPlaceRequest\x12)\n\x05order\x18\x01 \x01(\x0B2\x13.kitchen.sink.OrderR\x05order\"\x1F\n\rPlaceResponse\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id2\xC6\x01\n\x07Kitchen\x12@\n\x05Place\x12\x1A.kitchen.sink.PlaceRequest\x1A\x1B.kitchen.sink.PlaceResponse\x12A\n\x08GetOrder\x12\x1B.kitchen.sink.PlaceResponse\x1A\x13.kitchen.sink.Order\"\x03\x90\x02\x01\x126\n\x04Ping\x12\x16.google.protobuf.Empty\x1A\x16.google.protobuf.Empty2B\n\x04Loop\x12:\n\x04Self\x12\x18.kitchen.sink.Order.Line\x1A\x18.kitchen.sink.Order.Lineb\x06proto3";
 static DESCRIPTORS: ::micro_runtime::codegen::Descriptors = ::micro_runtime::codegen::Descriptors::new(
     FILE_DESCRIPTOR_SET,
 );
