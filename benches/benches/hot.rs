@@ -8,7 +8,9 @@ use examples::greeter::{HelloRequest, HelloResponse};
 use micro_runtime::Codec;
 use micro_runtime::Message;
 use micro_runtime::registry::Node;
-use micro_runtime::selector::{Nodes, Random, RoundRobin, Selector};
+use micro_runtime::selector::{
+    ConsistentHash, LeastLoaded, Nodes, Random, RoundRobin, Selection, Selector, now_ms,
+};
 use micro_runtime::transport::{format_timeout, frame, parse_timeout};
 
 fn framing(c: &mut Criterion) {
@@ -54,7 +56,8 @@ fn headers(c: &mut Criterion) {
 }
 
 fn selectors(c: &mut Criterion) {
-    let nodes = Nodes::new(
+    let nodes = Nodes::from_nodes(
+        "latest",
         (0..10)
             .map(|i| Node {
                 id: format!("n{i}"),
@@ -63,12 +66,17 @@ fn selectors(c: &mut Criterion) {
             })
             .collect(),
     );
-    c.bench_function("selector/random", |b| {
-        b.iter(|| Random.select(std::hint::black_box(&nodes)).is_some())
-    });
-    c.bench_function("selector/round_robin", |b| {
-        b.iter(|| RoundRobin.select(std::hint::black_box(&nodes)).is_some())
-    });
+    let call = Selection {
+        key: Some("user-42"),
+        now_ms: now_ms(),
+        ..Selection::default()
+    };
+    let selectors: [&dyn Selector; 4] = [&Random, &RoundRobin, &LeastLoaded, &ConsistentHash];
+    for s in selectors {
+        c.bench_function(&format!("selector/{}", s.name()), |b| {
+            b.iter(|| s.select(std::hint::black_box(&nodes), &call).is_some())
+        });
+    }
 }
 
 criterion_group!(benches, framing, headers, selectors);

@@ -46,25 +46,21 @@ pub fn decode<M: prost::Message + Default>(
     }
 }
 
-/// The registry description of a message, from its descriptor: its fields, nested messages
-/// described down to where a type repeats.
-pub fn describe(descriptors: &Descriptors, full_name: &str) -> Value {
-    match descriptors.message(full_name) {
-        Ok(desc) => crate::registry::describe_message(&desc),
-        Err(_) => Value {
-            name: full_name.rsplit('.').next().unwrap_or(full_name).to_owned(),
-            kind: full_name.to_owned(),
-            values: Vec::new(),
-        },
+/// A registry [`Value`]: what generated descriptions are made of.
+pub fn value(name: &str, kind: &str, values: Vec<Value>) -> Value {
+    Value {
+        name: name.to_owned(),
+        kind: kind.to_owned(),
+        values,
     }
 }
 
 /// Implements [`Message`] for generated prost messages:
-/// `impl_message!(HelloRequest, "greeter.HelloRequest", DESCRIPTORS);`.
+/// `impl_message!(HelloRequest, "greeter.HelloRequest", DESCRIPTORS, <description>);`.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! impl_message {
-    ($ty:ty, $full_name:literal, $descriptors:path) => {
+    ($ty:ty, $full_name:literal, $descriptors:path, $description:expr) => {
         impl $crate::codegen::Message for $ty {
             fn encode(
                 &self,
@@ -88,7 +84,7 @@ macro_rules! impl_message {
                 }
             }
             fn describe() -> $crate::codegen::Value {
-                $crate::codegen::describe(&$descriptors, $full_name)
+                $description
             }
         }
     };

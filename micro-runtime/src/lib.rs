@@ -25,8 +25,13 @@
 //! - [`codegen`]: what generated code uses.
 //!
 //! # Feature flags
-//! None yet: the `memory` and `local` registries are always built in. Backends that need
-//! external servers (etcd, NATS, RabbitMQ) will come behind features.
+//! The `memory` and `local` registries are always built in; other backends are features, none
+//! of them on by default:
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `mdns` | `registry::mdns`, `--registry mdns`: multicast DNS between the hosts of one LAN, no server (the `mdns-sd` crate) |
+//! | `etcd` | `registry::etcd`, `--registry etcd`: etcd in go-micro's layout, shared with Go services; TLS (rustls) and authentication (the `etcd-client` crate) |
 
 pub mod client;
 pub mod codec;

@@ -49,10 +49,14 @@ pub struct Options {
         value_delimiter = ','
     )]
     pub server_metadata: Vec<String>,
-    /// Registry: local (default, host-wide) or memory (in-process).
+    /// Registry: local (default, host-wide), memory (in-process), etcd (go-micro's etcd layout;
+    /// auth from ETCD_USERNAME/ETCD_PASSWORD, TLS from ETCD_CA_FILE, ETCD_CERT_FILE, ETCD_KEY_FILE)
+    /// or mdns (multicast DNS on the LAN; --registry_address is then the interface's IP, 0.0.0.0
+    /// for all, loopback when unset).
     #[arg(long = "registry", env = "MICRO_REGISTRY")]
     pub registry: Option<String>,
-    /// Registry address (for local: its directory).
+    /// Registry address (for local: its directory; for etcd: host:port[,host:port...], default
+    /// 127.0.0.1:2379, https:// for TLS).
     #[arg(long = "registry_address", env = "MICRO_REGISTRY_ADDRESS")]
     pub registry_address: Option<String>,
     /// Seconds a registration lives without refresh (default 60).

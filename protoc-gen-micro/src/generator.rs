@@ -14,6 +14,7 @@ use prost_types::{DescriptorProto, FileDescriptorProto, FileDescriptorSet};
 use quote::{format_ident, quote};
 
 use crate::Error;
+use crate::describe;
 use crate::ident::{to_snake, to_upper_camel};
 
 /// The header of every generated file.
@@ -57,13 +58,16 @@ pub(crate) fn generate(
         .service_generator(Box::new(Services));
     let modules = config.generate(requests.clone()).map_err(Error::Prost)?;
 
-    let descriptors = Literal::byte_string(&embedded_descriptors(set));
+    let embedded = embedded_descriptors(set);
+    let pool = prost_reflect::DescriptorPool::decode(embedded.as_slice())
+        .map_err(|e| Error::Unsupported(format!("descriptors do not resolve: {e}")))?;
+    let descriptors = Literal::byte_string(&embedded);
     let mut out = BTreeMap::new();
     for (module, code) in modules {
         let mut impls = TokenStream::new();
         for (_, file) in requests.iter().filter(|(m, _)| *m == module) {
             for msg in &file.message_type {
-                message_impls(file.package(), msg, &mut Vec::new(), &mut impls);
+                message_impls(&pool, file.package(), msg, &mut Vec::new(), &mut impls)?;
             }
         }
         let tail = quote! {
@@ -94,13 +98,14 @@ fn embedded_descriptors(set: &FileDescriptorSet) -> Vec<u8> {
 
 /// `impl_message!` for a message and its nested messages (map entries are not types).
 fn message_impls(
+    pool: &prost_reflect::DescriptorPool,
     package: &str,
     msg: &DescriptorProto,
     parents: &mut Vec<String>,
     out: &mut TokenStream,
-) {
+) -> Result<(), Error> {
     if msg.options.as_ref().is_some_and(|o| o.map_entry()) {
-        return;
+        return Ok(());
     }
     let mut path: Vec<syn::Ident> = parents.iter().map(|p| ident(&to_snake(p))).collect();
     path.push(ident(&to_upper_camel(msg.name())));
@@ -114,14 +119,19 @@ fn message_impls(
             }
         },
     );
+    let desc = pool
+        .get_message_by_name(&full_name)
+        .ok_or_else(|| Error::MissingFile(format!("message {full_name}")))?;
+    let value = describe::message(&desc);
     out.extend(quote! {
-        ::micro_runtime::impl_message!(#(#path)::*, #full_name, DESCRIPTORS);
+        ::micro_runtime::impl_message!(#(#path)::*, #full_name, DESCRIPTORS, #value);
     });
     parents.push(msg.name().to_owned());
     for nested in &msg.nested_type {
-        message_impls(package, nested, parents, out);
+        message_impls(pool, package, nested, parents, out)?;
     }
     parents.pop();
+    Ok(())
 }
 
 /// An identifier, raw (`r#type`) when prost escaped it so.

@@ -19,12 +19,14 @@
 //!
 //! # Layout
 //! - `generator`: the core, over prost-build;
+//! - `describe`: registry descriptions of messages, computed at generation time;
 //! - `ident`: case conversion and keyword escaping;
 //! - `main.rs`: the protoc plugin.
 //!
 //! # Feature flags
 //! None.
 
+mod describe;
 mod generator;
 mod ident;
 

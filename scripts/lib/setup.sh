@@ -43,6 +43,10 @@ ensure_tools() {
         etcdctl:etcd-client
         nats-server:nats-server
         rabbitmq-server:rabbitmq-server
+        openssl:openssl
+        ip:iproute2
+        unshare:util-linux
+        nsenter:util-linux
     )
     local pair cmd pkg missing=()
     for pair in "${pairs[@]}"; do

@@ -12,6 +12,9 @@ use http_body_util::{BodyExt, Full};
 use micro_runtime::registry::memory::MemoryRegistry;
 use micro_runtime::{Context, Error, Registry, Service};
 
+pub mod conformance;
+pub mod etcd;
+
 /// Generated from `tests/proto` (nested packages, cross-package references, well-known types).
 #[allow(missing_docs)] // the test protos leave most things undocumented
 pub mod kitchen {
@@ -37,6 +40,8 @@ pub mod common {
 pub struct TestGreeter {
     /// Tag added to plain greetings (`Hello, World! from a`), empty for none.
     pub tag: String,
+    /// Added to every call (a slow node).
+    pub delay: Duration,
     /// Calls that started.
     pub started: Arc<AtomicUsize>,
     /// Handler futures dropped before they finished.
@@ -57,6 +62,9 @@ impl greeter::Greeter for TestGreeter {
     async fn hello(&self, ctx: Context, req: HelloRequest) -> Result<HelloResponse, Error> {
         self.started.fetch_add(1, Ordering::SeqCst);
         let mut guard = DropCount(self.dropped.clone(), false);
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
         let greeting = if let Some(ms) = req.name.strip_prefix("sleep:") {
             let ms: u64 = ms
                 .parse()
@@ -226,4 +234,42 @@ pub fn python() -> std::process::Command {
 /// that `protoc-gen-micro`'s tests prove equal to what `protoc --micro_out` writes.
 pub mod plugin_output {
     include!("../../protoc-gen-micro/tests/golden/greeter/greeter.rs");
+}
+
+/// The example binaries: `MICRO_BIN_DIR` (scripts/test sets it to target/release), else the
+/// newer of the workspace's target/release and target/debug.
+pub fn example_binary(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("MICRO_BIN_DIR") {
+        let path = PathBuf::from(dir).join(name);
+        assert!(
+            path.exists(),
+            "{} is missing: build it (`cargo build --release -p examples`) or run scripts/test",
+            path.display()
+        );
+        return path;
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    ["release", "debug"]
+        .iter()
+        .map(|profile| target.join(profile).join(name))
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .max()
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} is not built: run scripts/test, or `cargo build -p examples` (MICRO_BIN_DIR may name the directory)"
+            )
+        })
+}
+
+/// A process killed on drop.
+pub struct Proc(pub std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

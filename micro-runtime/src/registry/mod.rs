@@ -6,12 +6,18 @@
 //! Backends:
 //! - [`memory`]: in-process, for tests and single-process programs;
 //! - [`local`]: the default; a host-wide registry kept in a directory, so separate processes on
-//!   one machine find each other with no server and no multicast.
+//!   one machine find each other with no server and no multicast;
+//! - `etcd` (feature `etcd`): go-micro's etcd layout, shared with Go services.
+//! - `mdns` (feature `mdns`): multicast DNS, for the hosts of one LAN with no registry server.
 //!
 //! Clients read through a [`cache::Cache`], never the registry on every call.
 
 pub mod cache;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 pub mod local;
+#[cfg(feature = "mdns")]
+pub mod mdns;
 pub mod memory;
 
 use std::collections::BTreeMap;
@@ -196,7 +202,7 @@ pub trait Registry: Send + Sync + 'static {
     async fn watch(&self, service: Option<&str>) -> Result<Watcher>;
 }
 
-/// The registry named by `--registry` (`local` or `memory`), at `--registry_address`.
+/// The registry named by `--registry` (`local`, `memory`, `etcd` or `mdns`), at `--registry_address`.
 pub fn from_name(name: &str, address: &str) -> Result<Arc<dyn Registry>> {
     match name {
         "" | "local" => Ok(Arc::new(if address.is_empty() {
@@ -205,9 +211,23 @@ pub fn from_name(name: &str, address: &str) -> Result<Arc<dyn Registry>> {
             local::LocalRegistry::new(address)?
         })),
         "memory" => Ok(Arc::new(memory::MemoryRegistry::new())),
+        #[cfg(feature = "etcd")]
+        "etcd" => Ok(Arc::new(etcd::EtcdRegistry::from_env(address)?)),
+        #[cfg(not(feature = "etcd"))]
+        "etcd" => Err(Error::new(
+            Code::InvalidArgument,
+            "registry etcd: this program was built without micro-runtime's `etcd` feature",
+        )),
+        #[cfg(feature = "mdns")]
+        "mdns" => Ok(Arc::new(mdns::MdnsRegistry::from_address(address)?)),
+        #[cfg(not(feature = "mdns"))]
+        "mdns" => Err(Error::new(
+            Code::InvalidArgument,
+            "registry mdns: this program was built without micro-runtime's `mdns` feature",
+        )),
         other => Err(Error::new(
             Code::InvalidArgument,
-            format!("unknown registry {other:?} (expected local or memory)"),
+            format!("unknown registry {other:?} (expected local, memory, etcd or mdns)"),
         )),
     }
 }

@@ -94,5 +94,13 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = b"\n\xB4\x01\n\rgreeter.proto\x12\x07gree
 static DESCRIPTORS: ::micro_runtime::codegen::Descriptors = ::micro_runtime::codegen::Descriptors::new(
     FILE_DESCRIPTOR_SET,
 );
-::micro_runtime::impl_message!(HelloRequest, "greeter.HelloRequest", DESCRIPTORS);
-::micro_runtime::impl_message!(HelloResponse, "greeter.HelloResponse", DESCRIPTORS);
+::micro_runtime::impl_message!(
+    HelloRequest, "greeter.HelloRequest", DESCRIPTORS,
+    ::micro_runtime::codegen::value("HelloRequest", "HelloRequest",
+    ::std::vec![::micro_runtime::codegen::value("name", "string", ::std::vec![])])
+);
+::micro_runtime::impl_message!(
+    HelloResponse, "greeter.HelloResponse", DESCRIPTORS,
+    ::micro_runtime::codegen::value("HelloResponse", "HelloResponse",
+    ::std::vec![::micro_runtime::codegen::value("greeting", "string", ::std::vec![])])
+);

@@ -13,4 +13,8 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = b"\nR\n\x0Ccommon.proto\x12\x06common\"2\
 static DESCRIPTORS: ::micro_runtime::codegen::Descriptors = ::micro_runtime::codegen::Descriptors::new(
     FILE_DESCRIPTOR_SET,
 );
-::micro_runtime::impl_message!(Page, "common.Page", DESCRIPTORS);
+::micro_runtime::impl_message!(
+    Page, "common.Page", DESCRIPTORS, ::micro_runtime::codegen::value("Page", "Page",
+    ::std::vec![::micro_runtime::codegen::value("number", "uint32", ::std::vec![]),
+    ::micro_runtime::codegen::value("size", "uint32", ::std::vec![])])
+);

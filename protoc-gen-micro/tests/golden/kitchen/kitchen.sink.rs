@@ -334,7 +334,63 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = b"\nR\n\x0Ccommon.proto\x12\x06common\"2\
 static DESCRIPTORS: ::micro_runtime::codegen::Descriptors = ::micro_runtime::codegen::Descriptors::new(
     FILE_DESCRIPTOR_SET,
 );
-::micro_runtime::impl_message!(Order, "kitchen.sink.Order", DESCRIPTORS);
-::micro_runtime::impl_message!(order::Line, "kitchen.sink.Order.Line", DESCRIPTORS);
-::micro_runtime::impl_message!(PlaceRequest, "kitchen.sink.PlaceRequest", DESCRIPTORS);
-::micro_runtime::impl_message!(PlaceResponse, "kitchen.sink.PlaceResponse", DESCRIPTORS);
+::micro_runtime::impl_message!(
+    Order, "kitchen.sink.Order", DESCRIPTORS, ::micro_runtime::codegen::value("Order",
+    "Order", ::std::vec![::micro_runtime::codegen::value("id", "string", ::std::vec![]),
+    ::micro_runtime::codegen::value("state", "State", ::std::vec![]),
+    ::micro_runtime::codegen::value("lines", "[]Line",
+    ::std::vec![::micro_runtime::codegen::value("dish", "string", ::std::vec![]),
+    ::micro_runtime::codegen::value("count", "uint32", ::std::vec![]),
+    ::micro_runtime::codegen::value("extras", "[]Line", ::std::vec![])]),
+    ::micro_runtime::codegen::value("tags", "map<string,int64>", ::std::vec![]),
+    ::micro_runtime::codegen::value("card", "string", ::std::vec![]),
+    ::micro_runtime::codegen::value("cash_cents", "uint64", ::std::vec![]),
+    ::micro_runtime::codegen::value("note", "string", ::std::vec![]),
+    ::micro_runtime::codegen::value("created", "Timestamp",
+    ::std::vec![::micro_runtime::codegen::value("seconds", "int64", ::std::vec![]),
+    ::micro_runtime::codegen::value("nanos", "int32", ::std::vec![])]),
+    ::micro_runtime::codegen::value("page", "Page",
+    ::std::vec![::micro_runtime::codegen::value("number", "uint32", ::std::vec![]),
+    ::micro_runtime::codegen::value("size", "uint32", ::std::vec![])]),
+    ::micro_runtime::codegen::value("blob", "bytes", ::std::vec![]),
+    ::micro_runtime::codegen::value("type", "string", ::std::vec![]),
+    ::micro_runtime::codegen::value("price", "double", ::std::vec![]),
+    ::micro_runtime::codegen::value("urgent", "bool", ::std::vec![])])
+);
+::micro_runtime::impl_message!(
+    order::Line, "kitchen.sink.Order.Line", DESCRIPTORS,
+    ::micro_runtime::codegen::value("Line", "Line",
+    ::std::vec![::micro_runtime::codegen::value("dish", "string", ::std::vec![]),
+    ::micro_runtime::codegen::value("count", "uint32", ::std::vec![]),
+    ::micro_runtime::codegen::value("extras", "[]Line", ::std::vec![])])
+);
+::micro_runtime::impl_message!(
+    PlaceRequest, "kitchen.sink.PlaceRequest", DESCRIPTORS,
+    ::micro_runtime::codegen::value("PlaceRequest", "PlaceRequest",
+    ::std::vec![::micro_runtime::codegen::value("order", "Order",
+    ::std::vec![::micro_runtime::codegen::value("id", "string", ::std::vec![]),
+    ::micro_runtime::codegen::value("state", "State", ::std::vec![]),
+    ::micro_runtime::codegen::value("lines", "[]Line",
+    ::std::vec![::micro_runtime::codegen::value("dish", "string", ::std::vec![]),
+    ::micro_runtime::codegen::value("count", "uint32", ::std::vec![]),
+    ::micro_runtime::codegen::value("extras", "[]Line", ::std::vec![])]),
+    ::micro_runtime::codegen::value("tags", "map<string,int64>", ::std::vec![]),
+    ::micro_runtime::codegen::value("card", "string", ::std::vec![]),
+    ::micro_runtime::codegen::value("cash_cents", "uint64", ::std::vec![]),
+    ::micro_runtime::codegen::value("note", "string", ::std::vec![]),
+    ::micro_runtime::codegen::value("created", "Timestamp",
+    ::std::vec![::micro_runtime::codegen::value("seconds", "int64", ::std::vec![]),
+    ::micro_runtime::codegen::value("nanos", "int32", ::std::vec![])]),
+    ::micro_runtime::codegen::value("page", "Page",
+    ::std::vec![::micro_runtime::codegen::value("number", "uint32", ::std::vec![]),
+    ::micro_runtime::codegen::value("size", "uint32", ::std::vec![])]),
+    ::micro_runtime::codegen::value("blob", "bytes", ::std::vec![]),
+    ::micro_runtime::codegen::value("type", "string", ::std::vec![]),
+    ::micro_runtime::codegen::value("price", "double", ::std::vec![]),
+    ::micro_runtime::codegen::value("urgent", "bool", ::std::vec![])])])
+);
+::micro_runtime::impl_message!(
+    PlaceResponse, "kitchen.sink.PlaceResponse", DESCRIPTORS,
+    ::micro_runtime::codegen::value("PlaceResponse", "PlaceResponse",
+    ::std::vec![::micro_runtime::codegen::value("id", "string", ::std::vec![])])
+);
