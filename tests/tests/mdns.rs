@@ -2,7 +2,8 @@
 //! creates (`unshare --net`, with only its own loopback, multicast switched on): no packet
 //! reaches a real interface.
 //!
-//! Runs the examples' binaries (`greeter-server`, `greeter-client`, `mdns-demo`) from
+//! Runs the registry conformance suite on mDNS (this package's `mdns-conformance` binary),
+//! and the examples' binaries (`greeter-server`, `greeter-client`, `mdns-demo`) from
 //! `MICRO_BIN_DIR` (scripts/test sets it to target/release), else `target/release`, else
 //! `target/debug`. Needs root (or CAP_SYS_ADMIN and CAP_NET_ADMIN) and `unshare`, `nsenter`,
 //! `ip`, `timeout`, `kill`: without them the tests fail saying what is missing; they are never
@@ -51,12 +52,10 @@ fn bin_dir() -> PathBuf {
 /// It lives as long as its holder process (`sleep`), which is killed on drop.
 struct Netns {
     holder: Child,
-    bins: PathBuf,
 }
 
 impl Netns {
     fn new() -> Netns {
-        let bins = bin_dir();
         let setup = "ip link set lo up && ip link set lo multicast on \
                      && ip route add 224.0.0.0/4 dev lo && echo ready && exec sleep 120";
         let mut holder = Command::new("unshare")
@@ -81,26 +80,44 @@ impl Netns {
                 err.trim()
             );
         }
-        Netns { holder, bins }
+        Netns { holder }
+    }
+
+    /// The namespace, as `/proc/<pid>/ns/net` reads (`net:[4026532871]`); a new one.
+    fn id(&self) -> String {
+        let read = |path: String| {
+            std::fs::read_link(&path)
+                .unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
+                .to_string_lossy()
+                .into_owned()
+        };
+        let id = read(format!("/proc/{}/ns/net", self.holder.id()));
+        assert_ne!(id, read("/proc/self/ns/net".into()), "not a new namespace");
+        id
     }
 
     /// `program args` inside the namespace, under `timeout`: `nsenter` enters and execs
     /// `timeout`, so the child's pid is `timeout`'s, which leads the process group of the
     /// program.
-    fn command(&self, program: &str, args: &[&str]) -> Command {
+    fn command(&self, program: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new("nsenter");
         cmd.arg(format!("--net=/proc/{}/ns/net", self.holder.id()))
             .args(["timeout", "--kill-after=5", PROCESS_LIMIT])
-            .arg(self.bins.join(program))
+            .arg(program)
             .args(args)
             .stdin(Stdio::null());
         cmd
     }
 
+    /// [`Netns::command`] of one of the examples' binaries.
+    fn example(&self, program: &str, args: &[&str]) -> Command {
+        self.command(&bin_dir().join(program), args)
+    }
+
     fn spawn(&self, program: &str, args: &[&str], log: &Path) -> Proc {
         let stderr = std::fs::File::create(log).expect("create log file");
         let child = self
-            .command(program, args)
+            .example(program, args)
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
@@ -122,7 +139,7 @@ impl Netns {
         ];
         let stderr = std::fs::File::create(log).expect("create log file");
         let mut child = self
-            .command("mdns-demo", &args)
+            .example("mdns-demo", &args)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -146,7 +163,7 @@ impl Netns {
     fn call(&self, log_dir: &Path) -> Output {
         let args = ["--registry", "mdns", "--client_request_timeout", "5s"];
         let out = self
-            .command("greeter-client", &args)
+            .example("greeter-client", &args)
             .output()
             .unwrap_or_else(|e| panic!("cannot run `nsenter` (util-linux): {e}"));
         let _ = std::fs::write(log_dir.join("client.log"), &out.stderr);
@@ -356,4 +373,61 @@ fn a_node_that_dies_without_goodbye_expires_at_its_ttl() {
     );
     let status = watch.wait(Duration::from_secs(5));
     assert!(status.success(), "watcher exit: {status}");
+}
+
+/// Every check of the registry conformance suite, against mDNS registries in the namespace:
+/// one registry reading its own writes (`mdns`), and two as two processes (`mdns_peers`).
+#[test]
+fn the_registry_conformance_suite_passes_on_mdns() {
+    use micro_tests::conformance::{self, CHECKS};
+    // Checks that cannot apply, as `mdns-conformance` says why: a change here is a change
+    // there.
+    const NOT_APPLICABLE: [&str; 1] = ["mdns::broken_records"];
+
+    let ns = Netns::new();
+    let start = Instant::now();
+    let out = ns
+        .command(Path::new(env!("CARGO_BIN_EXE_mdns-conformance")), &[])
+        .env(conformance::NETNS_VARIABLE, ns.id())
+        // Panics are the checks' reports, not bugs to trace; the log is read as text.
+        .env("RUST_BACKTRACE", "0")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `nsenter` (util-linux): {e}"));
+    let took = start.elapsed();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    let report = format!(
+        "mdns-conformance: {} after {took:?}\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+
+    println!("{stdout}");
+
+    let expected: Vec<String> = ["mdns", "mdns_peers"]
+        .iter()
+        .flat_map(|backend| {
+            CHECKS
+                .iter()
+                .map(move |(check, _)| format!("{backend}::{check}"))
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for line in stdout.lines() {
+        let (status, rest) = line.split_once(' ').unwrap_or((line, ""));
+        let label = rest.split(": ").next().unwrap_or_default().to_owned();
+        match status {
+            "ok" => assert!(
+                !NOT_APPLICABLE.contains(&label.as_str()),
+                "{label} ran\n{report}"
+            ),
+            "n/a" => assert!(
+                NOT_APPLICABLE.contains(&label.as_str()) && line.contains(": "),
+                "{label} is not applicable, or does not say why\n{report}"
+            ),
+            _ => panic!("{line}\n{report}"),
+        }
+        seen.push(label);
+    }
+    assert_eq!(seen, expected, "one line per check\n{report}");
+    assert!(out.status.success(), "{report}");
 }

@@ -3,9 +3,12 @@
 //!
 //! Built on [`mdns_sd`], whose daemon runs on its own thread. Each registered node is one
 //! DNS-SD instance of type [`SERVICE_TYPE`] (`_micro._tcp.local.`):
-//! - instance name: the node id (`greeter-<uuid>`) when it is a plain DNS label (letters,
-//!   digits, `-`, `_`, at most 63 bytes); otherwise its first 46 such bytes, `-`, and a 16-digit
-//!   hex FNV-1a hash of the whole id, so distinct ids keep distinct names;
+//! - instance name: the node id made a plain DNS label (letters, digits, `-`, `_`; any other
+//!   character becomes `-`) and cut to its first 46 bytes, then `-` and a 16-digit hex FNV-1a
+//!   hash of the service name and the whole node id: `greeter-<uuid>-<hash>`. A node id
+//!   need only be unique within its service, as in the other backends: two services with a
+//!   node id in common (`n1`) publish distinct instances, and ids that read alike keep
+//!   distinct names;
 //! - host `<instance name>.local.`, whose A/AAAA record is the IP of the node address (an IP is
 //!   required: `127.0.0.1:9090`, `[::1]:9090`), and SRV port the port of the node address;
 //! - TXT: go-micro's service record holding this one node, as compact JSON, split into
@@ -347,7 +350,7 @@ impl Registry for MdnsRegistry {
 
     async fn deregister(&self, service: &Service) -> Result<()> {
         for node in &service.nodes {
-            let instance = instance_name(&node.id)?;
+            let instance = instance_name(&service.name, &node.id)?;
             let fullname = format!("{instance}.{SERVICE_TYPE}");
             {
                 let mut state = self.shared.lock();
@@ -551,7 +554,7 @@ fn service_info(published: &Published) -> Result<ServiceInfo> {
             ),
         )
     })?;
-    let instance = instance_name(&node.id)?;
+    let instance = instance_name(&published.record.name, &node.id)?;
     let mut info = ServiceInfo::new(
         SERVICE_TYPE,
         &instance,
@@ -654,8 +657,8 @@ fn decode_txt(txt: &TxtProperties) -> Result<Published> {
     })
 }
 
-/// The mDNS instance name of a node id (the rule is in the module docs).
-fn instance_name(id: &str) -> Result<String> {
+/// The mDNS instance name of node `id` of `service` (the rule is in the module docs).
+fn instance_name(service: &str, id: &str) -> Result<String> {
     if id.is_empty() {
         return Err(Error::new(
             Code::InvalidArgument,
@@ -663,20 +666,26 @@ fn instance_name(id: &str) -> Result<String> {
         ));
     }
     let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-    if id.len() <= MAX_LABEL && id.chars().all(plain) {
-        return Ok(id.to_owned());
-    }
     let prefix: String = id
         .chars()
         .map(|c| if plain(c) { c } else { '-' })
         .take(MAX_LABEL - 17)
         .collect();
-    Ok(format!("{prefix}-{:016x}", fnv1a(id.as_bytes())))
+    // The service name's length first, so that no other split of the same bytes into a
+    // service name and an id hashes alike.
+    let hash = fnv1a(
+        (service.len() as u64)
+            .to_be_bytes()
+            .iter()
+            .chain(service.as_bytes())
+            .chain(id.as_bytes()),
+    );
+    Ok(format!("{prefix}-{hash:016x}"))
 }
 
 /// 64-bit FNV-1a: tiny, and the same in every process and version.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+fn fnv1a<'a>(bytes: impl IntoIterator<Item = &'a u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
         (hash ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }
@@ -873,12 +882,15 @@ mod tests {
 
     #[test]
     fn instance_names_are_dns_labels() {
+        // A go-micro node id shows whole, before the hash.
         let id = "greeter-7619ed0a-6a94-4152-9335-55c693fe026c";
-        assert_eq!(instance_name(id).unwrap(), id);
+        let name = instance_name("greeter", id).unwrap();
+        assert!(name.starts_with(&format!("{id}-")), "{name}");
+        assert_eq!(name.len(), id.len() + 17);
         let long = format!("go.micro.srv.a-very-long-service-name-{}", "x".repeat(60));
         let other = format!("{long}y");
         for id in [long.as_str(), other.as_str(), "a.b", "a/b", "ünï"] {
-            let name = instance_name(id).unwrap();
+            let name = instance_name(&long, id).unwrap();
             assert!(name.len() <= MAX_LABEL, "{name}");
             assert!(
                 name.chars()
@@ -887,21 +899,28 @@ mod tests {
             );
         }
         // Ids that read alike keep distinct names.
-        assert_ne!(
-            instance_name(&long).unwrap(),
-            instance_name(&other).unwrap()
-        );
-        assert_ne!(instance_name("a.b").unwrap(), instance_name("a/b").unwrap());
-        assert_ne!(instance_name("a.b").unwrap(), "a-b");
-        assert!(instance_name("").is_err());
+        let name = |service: &str, id: &str| instance_name(service, id).unwrap();
+        assert_ne!(name("s", &long), name("s", &other));
+        assert_ne!(name("s", "a.b"), name("s", "a/b"));
+        assert_ne!(name("s", "a.b"), name("s", "a-b"));
+        // So does one node id in two services, however the bytes split.
+        assert_ne!(name("a", "n1"), name("b", "n1"));
+        let (b49, b50) = ("b".repeat(49), "b".repeat(50));
+        assert_ne!(name("a", &b50), name("ab", &b49));
+        assert_eq!(name("a", "n1"), name("a", "n1"));
+        assert!(instance_name("a", "").is_err());
     }
 
     #[test]
     fn service_info_of_a_node() {
         let p = published("greeter", "greeter-1");
         let info = service_info(&p).unwrap();
-        assert_eq!(info.get_fullname(), "greeter-1._micro._tcp.local.");
-        assert_eq!(info.get_hostname(), "greeter-1.local.");
+        let instance = instance_name("greeter", "greeter-1").unwrap();
+        assert_eq!(
+            info.get_fullname(),
+            format!("{instance}._micro._tcp.local.")
+        );
+        assert_eq!(info.get_hostname(), format!("{instance}.local."));
         assert_eq!(info.get_port(), 4242);
         let ips: Vec<IpAddr> = info.get_addresses().iter().copied().collect();
         assert_eq!(ips, ["127.0.0.1".parse::<IpAddr>().unwrap()]);
