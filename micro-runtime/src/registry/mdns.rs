@@ -64,9 +64,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use mdns_sd::{
     DaemonEvent, IfKind, ServiceDaemon, ServiceEvent, ServiceInfo, TxtProperties, TxtProperty,
 };
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
-use super::{Action, Event, RegisterOptions, Registry, Service, Watcher};
+use super::{Action, RegisterOptions, Registry, Service, Watcher, Watchers};
 use crate::error::{Code, Error, Result};
 
 /// The DNS-SD service type every node is published under.
@@ -159,7 +159,7 @@ struct State {
     /// Instances this registry published: its own records are authoritative for them, so
     /// browse events about them (late echoes of a node just deregistered) are ignored.
     own: HashSet<String>,
-    watchers: Vec<(Option<String>, mpsc::Sender<Result<Event>>)>,
+    watchers: Watchers,
 }
 
 /// One node in the view.
@@ -390,12 +390,7 @@ impl Registry for MdnsRegistry {
     }
 
     async fn watch(&self, service: Option<&str>) -> Result<Watcher> {
-        let (tx, watcher) = Watcher::channel();
-        self.shared
-            .lock()
-            .watchers
-            .push((service.map(str::to_owned), tx));
-        Ok(watcher)
+        Ok(self.shared.lock().watchers.add(service))
     }
 }
 
@@ -491,19 +486,7 @@ impl Shared {
 
 impl State {
     fn notify(&mut self, action: Action, service: &Service) {
-        self.watchers.retain(|(filter, tx)| {
-            if filter.as_deref().is_some_and(|f| f != service.name) {
-                return !tx.is_closed();
-            }
-            let event = Event {
-                action,
-                service: service.clone(),
-            };
-            !matches!(
-                tx.try_send(Ok(event)),
-                Err(mpsc::error::TrySendError::Closed(_))
-            )
-        });
+        self.watchers.notify(action, service);
     }
 }
 

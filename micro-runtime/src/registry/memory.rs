@@ -4,9 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
-
-use super::{Action, Event, RegisterOptions, Registry, Service, Watcher};
+use super::{Action, RegisterOptions, Registry, Service, Watcher, Watchers};
 use crate::error::Result;
 
 /// A registry held in memory. Records with a TTL expire like in any other backend.
@@ -19,7 +17,7 @@ pub struct MemoryRegistry {
 struct Inner {
     /// (service name, node id) -> (single-node record, expiry).
     records: HashMap<(String, String), (Service, Option<Instant>)>,
-    watchers: Vec<(Option<String>, mpsc::Sender<Result<Event>>)>,
+    watchers: Watchers,
 }
 
 impl MemoryRegistry {
@@ -36,19 +34,7 @@ impl MemoryRegistry {
 
 impl Inner {
     fn notify(&mut self, action: Action, service: &Service) {
-        self.watchers.retain(|(filter, tx)| {
-            if filter.as_deref().is_some_and(|f| f != service.name) {
-                return !tx.is_closed();
-            }
-            let event = Event {
-                action,
-                service: service.clone(),
-            };
-            !matches!(
-                tx.try_send(Ok(event)),
-                Err(mpsc::error::TrySendError::Closed(_))
-            )
-        });
+        self.watchers.notify(action, service);
     }
 
     fn expire(&mut self, now: Instant) {
@@ -127,8 +113,6 @@ impl Registry for MemoryRegistry {
     }
 
     async fn watch(&self, service: Option<&str>) -> Result<Watcher> {
-        let (tx, watcher) = Watcher::channel();
-        self.lock().watchers.push((service.map(str::to_owned), tx));
-        Ok(watcher)
+        Ok(self.lock().watchers.add(service))
     }
 }

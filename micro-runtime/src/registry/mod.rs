@@ -171,6 +171,39 @@ impl Watcher {
     }
 }
 
+/// The watchers of a registry that holds its view in process (memory, mDNS): events fan out
+/// to each, filtered by service. A watcher that falls 64 events behind misses events rather
+/// than stall the registry; its consumer's periodic lookups (the client cache's TTL) repair
+/// its view.
+#[derive(Debug, Default)]
+pub(crate) struct Watchers(Vec<(Option<String>, mpsc::Sender<Result<Event>>)>);
+
+impl Watchers {
+    /// A new watcher of `service` (or of all, with `None`).
+    pub(crate) fn add(&mut self, service: Option<&str>) -> Watcher {
+        let (tx, watcher) = Watcher::channel();
+        self.0.push((service.map(str::to_owned), tx));
+        watcher
+    }
+
+    /// Sends an event to the watchers concerned; forgets the dropped ones.
+    pub(crate) fn notify(&mut self, action: Action, service: &Service) {
+        self.0.retain(|(filter, tx)| {
+            if filter.as_deref().is_some_and(|f| f != service.name) {
+                return !tx.is_closed();
+            }
+            let event = Event {
+                action,
+                service: service.clone(),
+            };
+            !matches!(
+                tx.try_send(Ok(event)),
+                Err(mpsc::error::TrySendError::Closed(_))
+            )
+        });
+    }
+}
+
 /// Options of [`Registry::register`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RegisterOptions {
