@@ -33,7 +33,7 @@ pub struct Options {
     /// Version of the service to register.
     #[arg(long = "server_version", env = "MICRO_SERVER_VERSION")]
     pub server_version: Option<String>,
-    /// Id of this node (default: <name>-<uuid>).
+    /// Id of this node (default: NAME-UUID).
     #[arg(long = "server_id", env = "MICRO_SERVER_ID")]
     pub server_id: Option<String>,
     /// Address to listen on, host:port (default 0.0.0.0:0, any free port).

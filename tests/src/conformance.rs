@@ -77,7 +77,7 @@ pub struct Backend {
     pub write_raw: Option<WriteRaw>,
     /// How long a write may take to show in reads: a read that must see a write is repeated
     /// until it does or this time has passed. Zero (read once) for a backend whose reads see
-    /// its writes at once. Watch events have [`EVENT_TIMEOUT`] whatever this is.
+    /// its writes at once. Watch events have `EVENT_TIMEOUT` whatever this is.
     pub settle: Duration,
     /// What the registry needs alive (a temporary directory).
     _keep: Option<Box<dyn Send + Sync>>,

@@ -1,7 +1,7 @@
 //! The host-local registry, the default: one JSON file per node in a directory that every
 //! process of the machine can read.
 //!
-//! Layout: `<dir>/<service name>/<node id>.json`, each file a [`Record`]: go-micro's service
+//! Layout: `<dir>/<service name>/<node id>.json`, each file a record: go-micro's service
 //! JSON holding that one node, its expiry and the pid of the process that wrote it. Files are
 //! written whole and renamed into place, so readers never see half a record. A record is dead
 //! when its TTL has passed or, on Linux, as soon as its process has exited (a `kill -9`

@@ -426,4 +426,30 @@ mod tests {
         assert_eq!(merged[0].nodes.len(), 2);
         assert_eq!(merged[1].nodes.len(), 1);
     }
+
+    /// Random and mangled records are errors or records, never panics.
+    #[test]
+    fn random_records_never_panic() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let good = GO_MICRO_RECORD.as_bytes();
+        for _ in 0..5_000 {
+            let mut bytes = good.to_vec();
+            for _ in 0..rng.usize(1..8) {
+                let i = rng.usize(..bytes.len());
+                match rng.u8(..3) {
+                    0 => bytes[i] = rng.u8(..),
+                    1 => bytes.truncate(i),
+                    _ => {
+                        const NOISE: &[u8] = b"{}[],:0x";
+                        bytes.insert(i, NOISE[rng.usize(..NOISE.len())]);
+                    }
+                }
+                if bytes.is_empty() {
+                    break;
+                }
+            }
+            let _ = Service::from_json(&bytes);
+            let _ = crate::Error::from_json(&String::from_utf8_lossy(&bytes));
+        }
+    }
 }

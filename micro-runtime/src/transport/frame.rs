@@ -261,4 +261,37 @@ mod tests {
         assert_eq!(d.next_message().unwrap().unwrap(), "b");
         assert!(!d.has_partial());
     }
+
+    /// Random bytes, split at random places, never panic the decoders: they yield messages
+    /// or errors.
+    #[tokio::test]
+    async fn random_input_never_panics() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..5_000 {
+            let len = rng.usize(..64);
+            let mut bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+            // Often a plausible header, so lengths and flags get exercised too.
+            if rng.bool() && bytes.len() >= 5 {
+                bytes[0] = rng.u8(..3);
+                bytes[1..4].fill(0);
+            }
+            let mut d = Decoder::new(rng.usize(..100));
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let (chunk, tail) = rest.split_at(rng.usize(..=rest.len()));
+                d.push(chunk);
+                while let Ok(Some(_)) = d.next_message() {}
+                rest = tail;
+            }
+            let leaked: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+            let split = rng.usize(..=leaked.len());
+            let _ = read_unary(
+                &mut body(vec![&leaked[..split], &leaked[split..]]),
+                rng.usize(..100),
+            )
+            .await;
+            let _ = crate::transport::parse_timeout(leaked);
+            let _ = crate::Codec::from_content_type(leaked);
+        }
+    }
 }
