@@ -1,4 +1,6 @@
-//! The server: gRPC over HTTP/2 on hyper, with handlers registered by generated code.
+//! The server: gRPC over HTTP/2 on `h2` (hyper's HTTP/2 layer), with handlers registered by
+//! generated code. Each connection is one task that polls its calls next to the connection:
+//! measured faster than hyper's server, which spawns a task per call.
 //!
 //! Each method answers on two paths: the standard `/<proto package>.<Service>/<Method>` and
 //! go-micro's `/<registered service name>.<Service>/<Method>`. On [`Server::start`] the node is
@@ -13,8 +15,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -292,21 +296,15 @@ impl std::fmt::Debug for Server {
     }
 }
 
-/// Accepts connections until told to stop, then drains them.
+/// Accepts connections until told to stop, then drains them: each connection is told to
+/// go away (HTTP/2 GOAWAY) and finishes its in-flight calls, within the drain timeout.
 async fn accept_loop(
     listener: TcpListener,
     router: Arc<Router>,
     mut stop: watch::Receiver<bool>,
     drain_timeout: Duration,
 ) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-    builder
-        .timer(TokioTimer::new())
-        .initial_stream_window_size(1 << 20)
-        .initial_connection_window_size(2 << 20)
-        .max_concurrent_streams(1024)
-        .max_send_buf_size(1 << 20);
+    let mut conns = tokio::task::JoinSet::new();
     loop {
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -318,23 +316,90 @@ async fn accept_loop(
                     continue;
                 }
             },
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
             _ = stop.changed() => break,
         };
         let _ = stream.set_nodelay(true);
         let service = ConnService::new(router.clone(), remote);
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%remote, error = %e, "connection ended with an error");
-            }
-        });
+        conns.spawn(serve_connection(stream, service, stop.clone()));
     }
     drop(listener);
-    if tokio::time::timeout(drain_timeout, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    let drained = tokio::time::timeout(drain_timeout, async {
+        while conns.join_next().await.is_some() {}
+    });
+    if drained.await.is_err() {
         tracing::warn!("in-flight calls did not finish within the drain timeout");
+        conns.abort_all();
+    }
+}
+
+/// Serves one HTTP/2 connection. Its calls run in this one task, polled next to the
+/// connection itself: no task per call and no hand-off between tasks, which is what makes
+/// this faster than a task per stream (see the README's performance section).
+async fn serve_connection(
+    stream: TcpStream,
+    service: ConnService,
+    mut stop: watch::Receiver<bool>,
+) {
+    let handshake = h2::server::Builder::new()
+        .initial_window_size(1 << 20)
+        .initial_connection_window_size(2 << 20)
+        .max_concurrent_streams(1024)
+        .max_send_buffer_size(1 << 20)
+        .handshake::<_, Bytes>(stream);
+    let mut conn = match handshake.await {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::debug!(remote = %service.remote(), error = %e, "HTTP/2 handshake failed");
+            return;
+        }
+    };
+    let mut calls = FuturesUnordered::new();
+    let mut stopping = *stop.borrow();
+    if stopping {
+        conn.graceful_shutdown();
+    }
+    loop {
+        tokio::select! {
+            accepted = conn.accept() => match accepted {
+                Some(Ok((req, respond))) => calls.push(answer(service.call(req), respond)),
+                Some(Err(e)) => {
+                    tracing::debug!(remote = %service.remote(), error = %e, "connection ended with an error");
+                    break;
+                }
+                None => break,
+            },
+            Some(()) = calls.next(), if !calls.is_empty() => {}
+            _ = stop.changed(), if !stopping => {
+                stopping = true;
+                conn.graceful_shutdown();
+            }
+        }
+    }
+    // The connection is gone: what is left can only fail fast.
+    while calls.next().await.is_some() {}
+}
+
+/// Writes the response of one call on its stream: headers (alone, for trailers-only
+/// responses), the message, the trailers.
+async fn answer(call: router::ConnFuture, mut respond: h2::server::SendResponse<Bytes>) {
+    let Ok(rsp) = call.await;
+    let (parts, body) = rsp.into_parts();
+    let (data, trailers) = body.into_parts();
+    let head = http::Response::from_parts(parts, ());
+    if data.is_none() && trailers.is_none() {
+        let _ = respond.send_response(head, true);
+        return;
+    }
+    let Ok(mut send) = respond.send_response(head, false) else {
+        return;
+    };
+    if let Some(data) = data {
+        if send.send_data(data, trailers.is_none()).is_err() {
+            return;
+        }
+    }
+    if let Some(trailers) = trailers {
+        let _ = send.send_trailers(trailers);
     }
 }

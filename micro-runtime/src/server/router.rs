@@ -16,13 +16,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
-use hyper::body::Incoming;
 
 use super::{Handler, ServerOptions};
 use crate::codec::Codec;
 use crate::context::Context;
 use crate::error::{Code, Error, Result};
-use crate::transport::body::Unary;
+use crate::transport::body::{RequestBody, Unary};
 use crate::transport::{frame, parse_timeout, put_status};
 
 /// The future of one call: always a response (errors are gRPC statuses).
@@ -46,7 +45,7 @@ pub(crate) struct Call {
     headers: HeaderMap,
     timeout: Option<Duration>,
     remote: SocketAddr,
-    body: Incoming,
+    body: RequestBody,
     limits: Limits,
 }
 
@@ -125,7 +124,7 @@ impl Router {
     }
 }
 
-/// The hyper service of one connection.
+/// The request handling of one connection.
 pub(crate) struct ConnService {
     router: Arc<Router>,
     remote: SocketAddr,
@@ -134,6 +133,10 @@ pub(crate) struct ConnService {
 impl ConnService {
     pub(crate) fn new(router: Arc<Router>, remote: SocketAddr) -> ConnService {
         ConnService { router, remote }
+    }
+
+    pub(crate) fn remote(&self) -> SocketAddr {
+        self.remote
     }
 }
 
@@ -158,13 +161,11 @@ impl Future for ConnFuture {
     }
 }
 
-impl hyper::service::Service<Request<Incoming>> for ConnService {
-    type Response = Response<Unary>;
-    type Error = Infallible;
-    type Future = ConnFuture;
-
-    fn call(&self, req: Request<Incoming>) -> ConnFuture {
+impl ConnService {
+    /// Routes one request; the future answers it.
+    pub(crate) fn call(&self, req: Request<h2::RecvStream>) -> ConnFuture {
         let (parts, body) = req.into_parts();
+        let body = RequestBody::new(body);
         let codec = parts
             .headers
             .get(http::header::CONTENT_TYPE)

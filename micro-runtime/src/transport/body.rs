@@ -63,3 +63,59 @@ impl Body for Unary {
         SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
     }
 }
+
+impl Unary {
+    /// The data frame and the trailers, to write them out.
+    pub(crate) fn into_parts(self) -> (Option<Bytes>, Option<HeaderMap>) {
+        (self.data, self.trailers)
+    }
+}
+
+/// The body of an incoming request, read off its HTTP/2 stream. Each chunk read is given
+/// back to the stream's flow-control window, so the peer can send more.
+#[derive(Debug)]
+pub struct RequestBody {
+    recv: h2::RecvStream,
+    data_done: bool,
+}
+
+impl RequestBody {
+    pub(crate) fn new(recv: h2::RecvStream) -> RequestBody {
+        RequestBody {
+            recv,
+            data_done: false,
+        }
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = h2::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, h2::Error>>> {
+        if !self.data_done {
+            match self.recv.poll_data(cx) {
+                Poll::Ready(Some(Ok(data))) => {
+                    let _ = self.recv.flow_control().release_capacity(data.len());
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) => self.data_done = true,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        match self.recv.poll_trailers(cx) {
+            Poll::Ready(Ok(Some(t))) => Poll::Ready(Some(Ok(Frame::trailers(t)))),
+            Poll::Ready(Ok(None)) => Poll::Ready(None),
+            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.recv.is_end_stream()
+    }
+}
