@@ -51,18 +51,9 @@ impl Selector for ConsistentHash {
         }
         let ring = nodes.ring.get_or_init(|| Ring::new(candidates));
         let start = ring.0.partition_point(|(p, _)| *p < hash(key));
-        // Walk the ring from the key's point: the first preferred node, else the first allowed.
-        let mut fallback = None;
-        for i in 0..ring.0.len() {
-            let c = &candidates[ring.0[(start + i) % ring.0.len()].1];
-            if call.allows(c) {
-                if call.prefers(c) {
-                    return Some(c);
-                }
-                fallback = fallback.or(Some(c));
-            }
-        }
-        fallback
+        // Walk the ring from the key's point.
+        let points = ring.0.len();
+        nodes.first_of((0..points).map(|i| ring.0[(start + i) % points].1), call)
     }
 }
 

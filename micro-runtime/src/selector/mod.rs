@@ -210,12 +210,18 @@ impl Nodes {
     /// the first it allows (ejected or already failed, but within the filter).
     pub fn first_from(&self, start: usize, call: &Selection<'_>) -> Option<&Candidate> {
         let n = self.candidates.len();
-        if n == 0 {
-            return None;
-        }
-        let ordered = (0..n).map(|i| &self.candidates[(start + i) % n]);
+        self.first_of((0..n).map(|i| (start + i) % n), call)
+    }
+
+    /// The first candidate, in the order of `indices`, that the call prefers; failing that,
+    /// the first it allows.
+    pub(crate) fn first_of(
+        &self,
+        indices: impl Iterator<Item = usize>,
+        call: &Selection<'_>,
+    ) -> Option<&Candidate> {
         let mut fallback = None;
-        for c in ordered {
+        for c in indices.filter_map(|i| self.candidates.get(i)) {
             if call.allows(c) {
                 if call.prefers(c) {
                     return Some(c);

@@ -383,7 +383,7 @@ async fn serve_connection(
 /// Writes the response of one call on its stream: headers (alone, for trailers-only
 /// responses), the message, the trailers.
 async fn answer(call: router::ConnFuture, mut respond: h2::server::SendResponse<Bytes>) {
-    let Ok(rsp) = call.await;
+    let rsp = call.await;
     let (parts, body) = rsp.into_parts();
     let (data, trailers) = body.into_parts();
     let head = http::Response::from_parts(parts, ());

@@ -4,7 +4,6 @@
 //! and its trailers. No locks.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -148,13 +147,13 @@ pub(crate) enum ConnFuture {
 }
 
 impl Future for ConnFuture {
-    type Output = Result<Response<Unary>, Infallible>;
+    type Output = Response<Unary>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         match self.get_mut() {
-            ConnFuture::Routed(f) => f.as_mut().poll(cx).map(Ok),
+            ConnFuture::Routed(f) => f.as_mut().poll(cx),
             ConnFuture::Ready(r) => match r.take() {
-                Some(rsp) => Poll::Ready(Ok(*rsp)),
+                Some(rsp) => Poll::Ready(*rsp),
                 None => Poll::Pending,
             },
         }
