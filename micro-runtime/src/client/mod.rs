@@ -25,7 +25,7 @@ use crate::error::{Code, Error, Result};
 use crate::registry::Registry;
 use crate::registry::cache::Cache;
 use crate::selector::{Filter, NodeStats, Selection, Selector, now_ms};
-use crate::transport::body::Unary;
+use crate::transport::body::RecvBody;
 use crate::transport::{self, DEFAULT_MAX_MESSAGE_SIZE, format_timeout, frame};
 
 /// A method to call: its gRPC path and its registry endpoint name.
@@ -206,7 +206,7 @@ struct Attempt<'a> {
 }
 
 /// How one attempt failed.
-enum Failure {
+pub(crate) enum Failure {
     /// The request never reached a handler: another attempt is always safe.
     Unsent(Error),
     /// The connection broke after the request was sent: the handler may have run, so only
@@ -373,50 +373,29 @@ impl Client {
         call: &Attempt<'_>,
     ) -> Result<Rsp, Failure> {
         let inner = &*self.inner;
-        let conn = inner.pool.get(address).await.map_err(Failure::Unsent)?;
-        let uri = Uri::builder()
-            .scheme(Scheme::HTTP)
-            .authority(conn.authority)
-            .path_and_query(PathAndQuery::from_static(call.method.path))
-            .build()
-            .map_err(|e| Failure::Answered(Error::new(Code::Internal, format!("bad uri: {e}"))))?;
-        let mut req = Request::post(uri)
-            .body(Unary::data(call.body.clone()))
-            .map_err(|e| {
-                Failure::Answered(Error::new(Code::Internal, format!("bad request: {e}")))
-            })?;
-        let headers = req.headers_mut();
-        let metadata = &call.options.metadata;
-        if !metadata.is_empty() {
-            headers.extend(
-                metadata
-                    .headers()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone())),
-            );
-        }
-        headers.insert(http::header::CONTENT_TYPE, call.codec.content_type_header());
-        headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
         let remaining = call
             .deadline
             .saturating_duration_since(tokio::time::Instant::now());
-        headers.insert("grpc-timeout", format_timeout(remaining));
-
-        let mut send = conn.send;
-        let rsp = send
-            .send_request(req)
+        let head = request_head(
+            &inner.pool,
+            address,
+            call.method,
+            call.codec,
+            &call.options.metadata,
+            Some(remaining),
+        )
+        .await?;
+        let (response, mut send) = open_stream(head, address, false).await?;
+        // The whole request in one DATA frame that ends the stream; h2 queues it for the
+        // connection task, which writes it with the headers.
+        send.send_data(call.body.clone(), true)
+            .map_err(|e| stream_failure(&e, address))?;
+        let (parts, body) = response
             .await
-            .map_err(|e| send_failure(e, address))?;
-        let (parts, mut body) = rsp.into_parts();
-        if parts.status != http::StatusCode::OK {
-            return Err(Failure::Answered(http_status_error(parts.status)));
-        }
-        // Trailers-only: the status came in the headers, with no message.
-        if let Some(status) = transport::take_status(&parts.headers) {
-            return Err(Failure::Answered(status.err().unwrap_or_else(|| {
-                Error::new(Code::Internal, "response carried no message")
-            })));
-        }
+            .map_err(|e| stream_failure(&e, address))?
+            .into_parts();
+        let codec = check_head(&parts, call.codec)?;
+        let mut body = RecvBody::new(body);
         let (message, trailers) = frame::read_unary(&mut body, inner.options.max_message_size)
             .await
             .map_err(|e| match e.code() {
@@ -424,28 +403,103 @@ impl Client {
                 Code::Unavailable => Failure::Broken(e),
                 _ => Failure::Answered(e),
             })?;
-        match trailers.as_ref().and_then(transport::take_status) {
-            Some(Ok(())) => {}
-            Some(Err(e)) => return Err(Failure::Answered(e)),
-            None => {
-                return Err(Failure::Answered(Error::new(
-                    Code::Internal,
-                    "response ended without grpc-status",
-                )));
-            }
-        }
-        let rsp_codec = parts
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|ct| Codec::from_content_type(ct.as_bytes()))
-            .unwrap_or(call.codec);
-        Rsp::decode(rsp_codec, message).map_err(|e| {
-            Failure::Answered(Error::new(
-                Code::Internal,
-                format!("bad response: {}", e.detail()),
-            ))
-        })
+        check_trailers(trailers.as_ref()).map_err(Failure::Answered)?;
+        Rsp::decode(codec, message).map_err(|e| Failure::Answered(bad_response(&e)))
     }
+}
+
+/// The request of a call, ready to open a stream on a pooled connection to `address`.
+pub(crate) struct Head {
+    conn: pool::Conn,
+    request: Request<()>,
+}
+
+/// Builds the request headers of a call to `address` and takes a connection for it.
+pub(crate) async fn request_head(
+    pool: &pool::Pool,
+    address: &str,
+    method: &Method,
+    codec: Codec,
+    metadata: &Metadata,
+    timeout: Option<Duration>,
+) -> Result<Head, Failure> {
+    let conn = pool.get(address).await.map_err(Failure::Unsent)?;
+    let uri = Uri::builder()
+        .scheme(Scheme::HTTP)
+        .authority(conn.authority.clone())
+        .path_and_query(PathAndQuery::from_static(method.path))
+        .build()
+        .map_err(|e| Failure::Answered(Error::new(Code::Internal, format!("bad uri: {e}"))))?;
+    let mut request = Request::post(uri)
+        .body(())
+        .map_err(|e| Failure::Answered(Error::new(Code::Internal, format!("bad request: {e}"))))?;
+    let headers = request.headers_mut();
+    if !metadata.is_empty() {
+        headers.extend(
+            metadata
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+    }
+    headers.insert(http::header::CONTENT_TYPE, codec.content_type_header());
+    headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+    if let Some(timeout) = timeout {
+        headers.insert("grpc-timeout", format_timeout(timeout));
+    }
+    Ok(Head { conn, request })
+}
+
+/// Opens the call's HTTP/2 stream: waits for the connection to allow one more stream, then
+/// sends the headers. Nothing has reached the server when this fails.
+pub(crate) async fn open_stream(
+    head: Head,
+    address: &str,
+    end_of_stream: bool,
+) -> Result<(h2::client::ResponseFuture, h2::SendStream<Bytes>), Failure> {
+    let Head { conn, request } = head;
+    let dead = |e: h2::Error| {
+        conn.mark_closed();
+        Failure::Unsent(Error::new(
+            Code::Unavailable,
+            format!("call to {address}: {e}"),
+        ))
+    };
+    let mut send = conn.send.clone().ready().await.map_err(dead)?;
+    send.send_request(request, end_of_stream).map_err(dead)
+}
+
+/// The codec of a response, or the error its headers carry.
+pub(crate) fn check_head(parts: &http::response::Parts, sent: Codec) -> Result<Codec, Failure> {
+    if parts.status != http::StatusCode::OK {
+        return Err(Failure::Answered(http_status_error(parts.status)));
+    }
+    // Trailers-only: the status came in the headers, with no message.
+    if let Some(status) = transport::take_status(&parts.headers) {
+        return Err(Failure::Answered(status.err().unwrap_or_else(|| {
+            Error::new(Code::Internal, "response carried no message")
+        })));
+    }
+    Ok(parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|ct| Codec::from_content_type(ct.as_bytes()))
+        .unwrap_or(sent))
+}
+
+/// The status in the trailers that end a response.
+pub(crate) fn check_trailers(trailers: Option<&http::HeaderMap>) -> Result<()> {
+    match trailers.and_then(transport::take_status) {
+        Some(status) => status,
+        None => Err(Error::new(
+            Code::Internal,
+            "response ended without grpc-status",
+        )),
+    }
+}
+
+pub(crate) fn bad_response(e: &Error) -> Error {
+    Error::new(Code::Internal, format!("bad response: {}", e.detail()))
 }
 
 impl std::fmt::Debug for Client {
@@ -475,16 +529,12 @@ fn deadline_exceeded(service: &str, method: &Method, timeout: Duration) -> Error
     .with_id("go.micro.client")
 }
 
-/// Sorts a failed send: retry when HTTP/2 says the stream was never processed.
-fn send_failure(e: hyper::Error, address: &str) -> Failure {
-    use std::error::Error as _;
-    let h2 = e.source().and_then(|s| s.downcast_ref::<h2::Error>());
-    let refused = h2.is_some_and(|h| {
-        h.reason() == Some(h2::Reason::REFUSED_STREAM)
-            || (h.is_go_away() && h.is_remote() && h.reason() == Some(h2::Reason::NO_ERROR))
-    });
+/// Sorts a failed stream: retry when HTTP/2 says the server never processed it.
+fn stream_failure(e: &h2::Error, address: &str) -> Failure {
+    let refused = e.reason() == Some(h2::Reason::REFUSED_STREAM)
+        || (e.is_go_away() && e.is_remote() && e.reason() == Some(h2::Reason::NO_ERROR));
     let err = Error::new(Code::Unavailable, format!("call to {address}: {e}"));
-    if refused || e.is_canceled() && h2.is_none() {
+    if refused {
         Failure::Unsent(err)
     } else {
         Failure::Broken(err)

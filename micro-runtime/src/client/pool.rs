@@ -3,26 +3,37 @@
 //! Each address holds `size` connections used in turn. Reads take no lock: the address map
 //! and each connection slot are swapped whole. A lock is taken only to dial, so concurrent
 //! calls to a new address dial once.
+//!
+//! Connections speak `h2` directly: a call opens its stream from its own task, and only the
+//! connection's I/O runs in the connection's task. (hyper's client sends each request through
+//! a channel to the connection task and spawns a task per request body; this is the same
+//! HTTP/2 with neither hop.)
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
+use bytes::Bytes;
 use http::uri::Authority;
-use hyper::client::conn::http2::SendRequest;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
 use crate::error::{Code, Error, Result};
-use crate::transport::body::Unary;
 
 /// A connection ready to carry requests, and the authority for their URIs.
-#[derive(Clone)]
 pub(crate) struct Conn {
-    pub(crate) send: SendRequest<Unary>,
+    pub(crate) send: h2::client::SendRequest<Bytes>,
     pub(crate) authority: Authority,
+    closed: Arc<AtomicBool>,
+}
+
+impl Conn {
+    /// Takes the connection out of use: it refused a new stream (it is closing, or went away),
+    /// so the next call dials again.
+    pub(crate) fn mark_closed(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
 }
 
 pub(crate) struct Pool {
@@ -39,8 +50,20 @@ struct Address {
 
 #[derive(Default)]
 struct Slot {
-    conn: ArcSwapOption<SendRequest<Unary>>,
+    conn: ArcSwapOption<Live>,
     dialing: tokio::sync::Mutex<()>,
+}
+
+/// A dialed connection, and whether its connection task still runs.
+struct Live {
+    send: h2::client::SendRequest<Bytes>,
+    closed: Arc<AtomicBool>,
+}
+
+impl Live {
+    fn usable(&self) -> bool {
+        !self.closed.load(Ordering::Acquire)
+    }
 }
 
 impl Pool {
@@ -60,30 +83,23 @@ impl Pool {
         };
         let slot =
             &address.slots[address.next.fetch_add(1, Ordering::Relaxed) % address.slots.len()];
-        if let Some(send) = slot.conn.load().as_deref() {
-            if !send.is_closed() {
-                return Ok(Conn {
-                    send: send.clone(),
-                    authority: address.authority.clone(),
-                });
-            }
+        let conn = |live: &Live| Conn {
+            send: live.send.clone(),
+            authority: address.authority.clone(),
+            closed: live.closed.clone(),
+        };
+        if let Some(live) = slot.conn.load().as_deref().filter(|l| l.usable()) {
+            return Ok(conn(live));
         }
         let _dialing = slot.dialing.lock().await;
         // Someone else may have dialed while we waited.
-        if let Some(send) = slot.conn.load().as_deref() {
-            if !send.is_closed() {
-                return Ok(Conn {
-                    send: send.clone(),
-                    authority: address.authority.clone(),
-                });
-            }
+        if let Some(live) = slot.conn.load().as_deref().filter(|l| l.usable()) {
+            return Ok(conn(live));
         }
-        let send = self.dial(addr).await?;
-        slot.conn.store(Some(Arc::new(send.clone())));
-        Ok(Conn {
-            send,
-            authority: address.authority.clone(),
-        })
+        let live = self.dial(addr).await?;
+        let conn = conn(&live);
+        slot.conn.store(Some(Arc::new(live)));
+        Ok(conn)
     }
 
     fn add(&self, addr: &str) -> Result<Arc<Address>> {
@@ -110,7 +126,7 @@ impl Pool {
         Ok(added)
     }
 
-    async fn dial(&self, addr: &str) -> Result<SendRequest<Unary>> {
+    async fn dial(&self, addr: &str) -> Result<Live> {
         let unavailable = |e: &dyn std::fmt::Display| {
             Error::new(Code::Unavailable, format!("connect {addr}: {e}"))
         };
@@ -119,20 +135,23 @@ impl Pool {
             .map_err(|_| unavailable(&format!("timed out after {:?}", self.dial_timeout)))?
             .map_err(|e| unavailable(&e))?;
         let _ = stream.set_nodelay(true);
-        let (send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .initial_stream_window_size(1 << 20)
+        let (send, conn) = h2::client::Builder::new()
+            .enable_push(false)
+            .initial_window_size(1 << 20)
             .initial_connection_window_size(2 << 20)
-            .max_send_buf_size(1 << 20)
-            .handshake(TokioIo::new(stream))
+            .max_send_buffer_size(1 << 20)
+            .handshake::<_, Bytes>(stream)
             .await
             .map_err(|e| unavailable(&e))?;
+        let closed = Arc::new(AtomicBool::new(false));
+        let done = closed.clone();
         let addr = addr.to_owned();
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(%addr, error = %e, "client connection ended");
             }
+            done.store(true, Ordering::Release);
         });
-        Ok(send)
+        Ok(Live { send, closed })
     }
 }

@@ -20,7 +20,7 @@ use super::{Handler, ServerOptions};
 use crate::codec::Codec;
 use crate::context::Context;
 use crate::error::{Code, Error, Result};
-use crate::transport::body::{RequestBody, Unary};
+use crate::transport::body::{RecvBody, Unary};
 use crate::transport::{frame, parse_timeout, put_status};
 
 /// The future of one call: always a response (errors are gRPC statuses).
@@ -44,7 +44,7 @@ pub(crate) struct Call {
     headers: HeaderMap,
     timeout: Option<Duration>,
     remote: SocketAddr,
-    body: RequestBody,
+    body: RecvBody,
     limits: Limits,
 }
 
@@ -164,7 +164,7 @@ impl ConnService {
     /// Routes one request; the future answers it.
     pub(crate) fn call(&self, req: Request<h2::RecvStream>) -> ConnFuture {
         let (parts, body) = req.into_parts();
-        let body = RequestBody::new(body);
+        let body = RecvBody::new(body);
         let codec = parts
             .headers
             .get(http::header::CONTENT_TYPE)

@@ -71,24 +71,25 @@ impl Unary {
     }
 }
 
-/// The body of an incoming request, read off its HTTP/2 stream. Each chunk read is given
-/// back to the stream's flow-control window, so the peer can send more.
+/// A body read off an HTTP/2 stream: a request on the server, a response on the client.
+/// Each chunk read is given back to the stream's flow-control window, so the peer can send
+/// more.
 #[derive(Debug)]
-pub struct RequestBody {
+pub struct RecvBody {
     recv: h2::RecvStream,
     data_done: bool,
 }
 
-impl RequestBody {
-    pub(crate) fn new(recv: h2::RecvStream) -> RequestBody {
-        RequestBody {
+impl RecvBody {
+    pub(crate) fn new(recv: h2::RecvStream) -> RecvBody {
+        RecvBody {
             recv,
             data_done: false,
         }
     }
 }
 
-impl Body for RequestBody {
+impl Body for RecvBody {
     type Data = Bytes;
     type Error = h2::Error;
 
