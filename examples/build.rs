@@ -1,4 +1,8 @@
-//! Generates the greeter code from proto/greeter.proto (no protoc needed).
+//! Generates the example services' code from proto/ (no protoc needed).
 fn main() {
-    protoc_gen_micro::compile_protos(&["../proto/greeter.proto"], &["../proto"]).unwrap();
+    protoc_gen_micro::compile_protos(
+        &["../proto/greeter.proto", "../proto/echo.proto"],
+        &["../proto"],
+    )
+    .unwrap();
 }

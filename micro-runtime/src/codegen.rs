@@ -16,6 +16,7 @@ pub use crate::context::Context;
 pub use crate::error::{Error, Result};
 pub use crate::registry::Value;
 pub use crate::server::{Handler, Server};
+pub use crate::stream::{BoxStream, CallStream, Streaming};
 
 use crate::codec::{json, proto};
 

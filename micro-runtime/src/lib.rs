@@ -16,6 +16,7 @@
 //! - [`service`]: [`Service`], its builder, lifecycle hooks and signal handling;
 //! - [`server`]: the gRPC server and [`Handler`] registration;
 //! - [`client`]: calls by service name: cache, selector, connection pool, retries, timeouts;
+//! - [`stream`]: the streams of streaming calls, on both sides;
 //! - [`registry`]: the [`Registry`] trait, records, and the `memory` and `local` backends;
 //! - [`selector`]: the [`Selector`] trait, `random` and `round_robin`;
 //! - [`codec`]: protobuf and JSON;
@@ -43,6 +44,7 @@ pub mod registry;
 pub mod selector;
 pub mod server;
 pub mod service;
+pub mod stream;
 pub mod transport;
 
 pub use client::{CallOptions, Client, ClientOptions, Method};
@@ -54,6 +56,7 @@ pub use registry::Registry;
 pub use selector::Selector;
 pub use server::{Handler, Server, ServerOptions};
 pub use service::{Service, ServiceBuilder};
+pub use stream::{BoxStream, CallStream, Streaming};
 
 /// Includes the code generated for a proto package by `protoc_gen_micro::compile_protos`:
 /// `micro_runtime::include_proto!("greeter")` in a `mod greeter { ... }`.

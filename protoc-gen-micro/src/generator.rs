@@ -36,21 +36,6 @@ pub(crate) fn generate(
                 .ok_or_else(|| Error::MissingFile(name.clone()))
         })
         .collect::<Result<_, _>>()?;
-    for (_, file) in &requests {
-        for service in &file.service {
-            for method in &service.method {
-                if method.client_streaming() || method.server_streaming() {
-                    return Err(Error::Unsupported(format!(
-                        "streaming rpc {}.{}/{} (streaming comes in a later release)",
-                        file.package(),
-                        service.name(),
-                        method.name()
-                    )));
-                }
-            }
-        }
-    }
-
     let mut config = prost_build::Config::new();
     config
         .prost_path("::micro_runtime::codegen::prost")
@@ -241,42 +226,95 @@ fn service_code(service: &Service) -> TokenStream {
         let endpoint = format!("{proto_name}.{method_proto}");
         let doc = docs(comments, &[]);
         let with_doc = format!(" Like [`Self::{}`], with per-call options.", rust_name);
-        client_methods.extend(quote! {
+        let cg = quote!(::micro_runtime::codegen);
+        let method_const = quote! {
+            const METHOD: #cg::Method = #cg::Method {
+                path: #path,
+                endpoint: #endpoint,
+                idempotent: #idempotent,
+            };
+        };
+        // What differs between the four call kinds: the client's argument, return type and
+        // call; the handler's argument and answer; the Handler builder method.
+        let streams_out = method.server_streaming;
+        let (call_args, call_ret, call) = if method.client_streaming {
+            (
+                quote!(),
+                quote!(#cg::CallStream<#req, #rsp>),
+                quote!(self.client.stream(&self.service, &METHOD, options)),
+            )
+        } else if streams_out {
+            (
+                quote!(request: #req,),
+                quote!(#cg::Streaming<#rsp>),
+                quote!(
+                    self.client
+                        .server_stream(&self.service, &METHOD, &request, options)
+                ),
+            )
+        } else {
+            (
+                quote!(request: #req,),
+                quote!(#rsp),
+                quote!(self.client.call(&self.service, &METHOD, &request, options)),
+            )
+        };
+        let (arg, arg_ty) = if method.client_streaming {
+            (quote!(requests), quote!(#cg::Streaming<#req>))
+        } else {
+            (quote!(request), quote!(#req))
+        };
+        let answer = if streams_out {
+            quote!(#cg::BoxStream<#rsp>)
+        } else {
+            quote!(#rsp)
+        };
+        let register = match (method.client_streaming, streams_out) {
+            (false, false) => quote!(unary),
+            (false, true) => quote!(server_streaming),
+            (true, false) => quote!(client_streaming),
+            (true, true) => quote!(bidi_streaming),
+        };
+        let pass = if method.client_streaming {
+            quote!()
+        } else {
+            quote!(request,)
+        };
+        let client_fns = quote! {
             #doc
-            pub async fn #fn_name(&self, request: #req) -> ::micro_runtime::codegen::Result<#rsp> {
-                self.#fn_with(request, &::micro_runtime::codegen::CallOptions::new()).await
+            pub async fn #fn_name(&self, #call_args) -> #cg::Result<#call_ret> {
+                self.#fn_with(#pass &#cg::CallOptions::new()).await
             }
             #[doc = #with_doc]
             pub async fn #fn_with(
                 &self,
-                request: #req,
-                options: &::micro_runtime::codegen::CallOptions,
-            ) -> ::micro_runtime::codegen::Result<#rsp> {
-                const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
-                    path: #path,
-                    endpoint: #endpoint,
-                    idempotent: #idempotent,
-                };
-                self.client.call(&self.service, &METHOD, &request, options).await
+                #call_args
+                options: &#cg::CallOptions,
+            ) -> #cg::Result<#call_ret> {
+                #method_const
+                #call.await
             }
-        });
-        trait_methods.extend(quote! {
+        };
+        let trait_fn = quote! {
             #doc
             fn #fn_name(
                 &self,
-                ctx: ::micro_runtime::codegen::Context,
-                request: #req,
-            ) -> impl ::micro_runtime::codegen::Future<Output = ::micro_runtime::codegen::Result<#rsp>> + Send;
-        });
-        routes.extend(quote! {
-            .unary(
+                ctx: #cg::Context,
+                #arg: #arg_ty,
+            ) -> impl #cg::Future<Output = #cg::Result<#answer>> + Send;
+        };
+        let route = quote! {
+            .#register(
                 #method_proto,
                 &handler,
-                |h: ::micro_runtime::codegen::Arc<H>, ctx: ::micro_runtime::codegen::Context, request: #req| async move {
-                    h.#fn_name(ctx, request).await
+                |h: #cg::Arc<H>, ctx: #cg::Context, #arg: #arg_ty| async move {
+                    h.#fn_name(ctx, #arg).await
                 },
             )
-        });
+        };
+        client_methods.extend(client_fns);
+        trait_methods.extend(trait_fn);
+        routes.extend(route);
     }
 
     quote! {

@@ -21,6 +21,11 @@ fn cases() -> Vec<(PathBuf, Vec<&'static str>, PathBuf)> {
             golden.join("greeter"),
         ),
         (
+            root().join("proto"),
+            vec!["echo.proto"],
+            golden.join("echo"),
+        ),
+        (
             root().join("tests/proto"),
             vec!["kitchen.proto", "common.proto"],
             golden.join("kitchen"),
@@ -105,25 +110,36 @@ fn protoc_plugin_writes_the_same_code() {
 }
 
 #[test]
-fn protoc_reports_plugin_errors() {
+fn plugin_reports_errors_in_its_response() {
+    use prost::Message as _;
+    use prost_types::compiler::{CodeGeneratorRequest, CodeGeneratorResponse};
+    use std::io::Write as _;
+
     let plugin = env!("CARGO_BIN_EXE_protoc-gen-micro");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("stream.proto"),
-        "syntax = \"proto3\"; package s; message M {} service S { rpc W(M) returns (stream M); }",
-    )
-    .unwrap();
-    let out = Command::new("protoc")
-        .arg("-I")
-        .arg(dir.path())
-        .arg(format!("--plugin=protoc-gen-micro={plugin}"))
-        .arg(format!("--micro_out={}", dir.path().display()))
-        .arg(dir.path().join("stream.proto"))
-        .output()
-        .expect("protoc is required (Debian package protobuf-compiler): run scripts/test");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("streaming rpc s.S/W"), "{stderr}");
+    let request = CodeGeneratorRequest {
+        file_to_generate: vec!["missing.proto".into()],
+        ..Default::default()
+    };
+    let mut child = Command::new(plugin)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&request.encode_to_vec())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "errors go in the response, as protoc expects"
+    );
+    let response = CodeGeneratorResponse::decode(out.stdout.as_slice()).unwrap();
+    let error = response.error.expect("an error");
+    assert!(error.contains("missing.proto"), "{error}");
+    assert!(response.file.is_empty());
 }
 
 #[test]

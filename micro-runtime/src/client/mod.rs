@@ -24,7 +24,8 @@ use crate::context::Metadata;
 use crate::error::{Code, Error, Result};
 use crate::registry::Registry;
 use crate::registry::cache::Cache;
-use crate::selector::{Filter, NodeStats, Selection, Selector, now_ms};
+use crate::selector::{Filter, NodeStats, Nodes, Selection, Selector, now_ms};
+use crate::stream::{CallStream, Streaming, stream_error};
 use crate::transport::body::RecvBody;
 use crate::transport::{self, DEFAULT_MAX_MESSAGE_SIZE, format_timeout, frame};
 
@@ -323,30 +324,8 @@ impl Client {
         call: &Attempt<'_>,
         failed: &mut Vec<String>,
     ) -> Result<Rsp, Failure> {
-        let inner = &*self.inner;
-        let options = call.options;
-        let nodes;
-        let (address, stats) = match &options.address {
-            Some(a) => (a.as_str(), None),
-            None => {
-                nodes = inner
-                    .cache
-                    .get(call.service)
-                    .await
-                    .map_err(Failure::Answered)?;
-                let selection = Selection {
-                    key: options.hash_key.as_deref(),
-                    filter: options.filter.as_ref(),
-                    avoid: failed,
-                    now_ms: now_ms(),
-                };
-                let chosen = inner
-                    .selector
-                    .select(&nodes, &selection)
-                    .ok_or_else(|| Failure::Answered(crate::registry::not_found(call.service)))?;
-                (chosen.node.address.as_str(), Some(&*chosen.stats))
-            }
-        };
+        let nodes = self.nodes(call.service, call.options).await?;
+        let (address, stats) = self.pick(nodes.as_deref(), call.service, call.options, failed)?;
         let _in_flight = stats.map(NodeStats::start);
         let started = std::time::Instant::now();
         let result = self.exchange::<Rsp>(address, call).await;
@@ -364,6 +343,162 @@ impl Client {
             }
         }
         result
+    }
+
+    /// The nodes of `service`, or `None` when the call goes to a fixed address.
+    async fn nodes(
+        &self,
+        service: &str,
+        options: &CallOptions,
+    ) -> Result<Option<Arc<Nodes>>, Failure> {
+        if options.address.is_some() {
+            return Ok(None);
+        }
+        let nodes = self.inner.cache.get(service).await;
+        nodes.map(Some).map_err(Failure::Answered)
+    }
+
+    /// The address an attempt goes to, and its node's statistics.
+    fn pick<'a>(
+        &self,
+        nodes: Option<&'a Nodes>,
+        service: &str,
+        options: &'a CallOptions,
+        failed: &[String],
+    ) -> Result<(&'a str, Option<&'a NodeStats>), Failure> {
+        let Some(nodes) = nodes else {
+            return Ok((options.address.as_deref().unwrap_or_default(), None));
+        };
+        let selection = Selection {
+            key: options.hash_key.as_deref(),
+            filter: options.filter.as_ref(),
+            avoid: failed,
+            now_ms: now_ms(),
+        };
+        let chosen = self
+            .inner
+            .selector
+            .select(nodes, &selection)
+            .ok_or_else(|| Failure::Answered(crate::registry::not_found(service)))?;
+        Ok((chosen.node.address.as_str(), Some(&*chosen.stats)))
+    }
+
+    /// Opens a client-streaming or bidirectional call to `method` of `service`: send requests
+    /// and read responses on the [`CallStream`].
+    ///
+    /// Opening is retried like a unary call while nothing reached a server. The call's
+    /// [`CallOptions::timeout`], when set, is the deadline of the whole stream; the client's
+    /// request timeout does not apply to streams, which may live for long.
+    pub async fn stream<Req: Message, Rsp: Message>(
+        &self,
+        service: &str,
+        method: &Method,
+        options: &CallOptions,
+    ) -> Result<CallStream<Req, Rsp>> {
+        let opened = self.open(service, method, options).await?;
+        let max = self.inner.options.max_message_size;
+        let responses = Streaming::response(opened.response, opened.codec, max, opened.deadline);
+        Ok(CallStream::new(opened.send, responses, opened.codec, max))
+    }
+
+    /// Calls a server-streaming `method` of `service` with `request`: the responses come on
+    /// the returned [`Streaming`] (see [`Client::stream`] for retries and deadlines).
+    pub async fn server_stream<Req: Message, Rsp: Message>(
+        &self,
+        service: &str,
+        method: &Method,
+        request: &Req,
+        options: &CallOptions,
+    ) -> Result<Streaming<Rsp>> {
+        let max = self.inner.options.max_message_size;
+        let codec = options.codec.unwrap_or(self.inner.options.codec);
+        let frame = frame::encode(request, codec, max)?;
+        let mut opened = self.open(service, method, options).await?;
+        // Queued whole (HTTP/2 buffers it): one request message needs no flow control here.
+        opened
+            .send
+            .send_data(frame, true)
+            .map_err(|e| stream_error(&e))?;
+        Ok(Streaming::response(
+            opened.response,
+            opened.codec,
+            max,
+            opened.deadline,
+        ))
+    }
+
+    /// Opens the HTTP/2 stream of a streaming call, retrying while nothing was sent.
+    async fn open(&self, service: &str, method: &Method, options: &CallOptions) -> Result<Opened> {
+        let o = &self.inner.options;
+        if let Some(bad) = &options.bad_metadata {
+            return Err(Error::bad_request("go.micro.client", bad.clone()));
+        }
+        let codec = options.codec.unwrap_or(o.codec);
+        let deadline = options.timeout.map(|t| tokio::time::Instant::now() + t);
+        let retries = options.retries.unwrap_or(o.retries);
+        let mut failed: Vec<String> = Vec::new();
+        let mut attempt = 0;
+        loop {
+            let err = match self
+                .open_attempt(service, method, options, codec, deadline, &mut failed)
+                .await
+            {
+                Ok((response, send)) => {
+                    return Ok(Opened {
+                        response,
+                        send,
+                        codec,
+                        deadline,
+                    });
+                }
+                Err(Failure::Unsent(e)) => e,
+                Err(f) => return Err(f.into_error()),
+            };
+            if attempt >= retries {
+                return Err(err);
+            }
+            attempt += 1;
+            let backoff = backoff(attempt);
+            if deadline.is_some_and(|d| tokio::time::Instant::now() + backoff >= d) {
+                return Err(err);
+            }
+            tracing::debug!(service, endpoint = method.endpoint, attempt, ?backoff, error = %err, "retrying");
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    async fn open_attempt(
+        &self,
+        service: &str,
+        method: &Method,
+        options: &CallOptions,
+        codec: Codec,
+        deadline: Option<tokio::time::Instant>,
+        failed: &mut Vec<String>,
+    ) -> Result<(h2::client::ResponseFuture, h2::SendStream<Bytes>), Failure> {
+        let nodes = self.nodes(service, options).await?;
+        let (address, stats) = self.pick(nodes.as_deref(), service, options, failed)?;
+        let timeout = deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
+        let opened = match request_head(
+            &self.inner.pool,
+            address,
+            method,
+            codec,
+            &options.metadata,
+            timeout,
+        )
+        .await
+        {
+            Ok(head) => open_stream(head, address, false).await,
+            Err(f) => Err(f),
+        };
+        if let Err(Failure::Unsent(_)) = &opened {
+            if let Some(stats) = stats {
+                stats.record_failure(now_ms());
+            }
+            failed.push(address.to_owned());
+        }
+        opened
     }
 
     /// One request to `address` and its response.
@@ -485,6 +620,27 @@ pub(crate) fn check_head(parts: &http::response::Parts, sent: Codec) -> Result<C
         .get(http::header::CONTENT_TYPE)
         .and_then(|ct| Codec::from_content_type(ct.as_bytes()))
         .unwrap_or(sent))
+}
+
+/// A streaming call's opened HTTP/2 stream.
+struct Opened {
+    response: h2::client::ResponseFuture,
+    send: h2::SendStream<Bytes>,
+    codec: Codec,
+    deadline: Option<tokio::time::Instant>,
+}
+
+/// The codec of a streamed response, `None` for a trailers-only OK (no messages), or the
+/// error its headers carry.
+pub(crate) fn check_stream_head(
+    parts: &http::response::Parts,
+    sent: Codec,
+) -> Result<Option<Codec>> {
+    match check_head(parts, sent) {
+        Ok(codec) => Ok(Some(codec)),
+        Err(_) if transport::take_status(&parts.headers).is_some_and(|s| s.is_ok()) => Ok(None),
+        Err(f) => Err(f.into_error()),
+    }
 }
 
 /// The status in the trailers that end a response.

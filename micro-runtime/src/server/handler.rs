@@ -1,14 +1,18 @@
 //! Handlers: the methods of one service, as generated code registers them.
 
 use std::future::Future;
-use std::marker::PhantomData;
 use std::sync::Arc;
 
-use super::router::{Call, Route, RouteFuture};
-use crate::codec::Message;
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use super::router::{Call, Incoming, Reply, Route, RouteFuture};
+use crate::codec::{Codec, Message};
 use crate::context::Context;
 use crate::error::Result;
 use crate::registry::{Endpoint, Metadata};
+use crate::stream::{BoxStream, Streaming};
+use crate::transport::frame;
 
 /// The methods of one service (`Greeter`) of one proto package (`greeter`), with how to call
 /// each and how to describe it in the registry.
@@ -57,8 +61,32 @@ impl Handler {
     }
 
     /// Adds a unary method: `f(handler, ctx, request)` answers each call.
-    pub fn unary<H, Req, Rsp, F, Fut>(
-        mut self,
+    pub fn unary<H, Req, Rsp, F, Fut>(self, method: &'static str, handler: &Arc<H>, f: F) -> Handler
+    where
+        H: Send + Sync + 'static,
+        Req: Message,
+        Rsp: Message,
+        F: Fn(Arc<H>, Context, Req) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<Rsp>> + Send + 'static,
+    {
+        let handler = handler.clone();
+        let route = move |call: Call| -> RouteFuture {
+            // The generated closures capture nothing: these clones are an atomic increment
+            // and a no-op.
+            let (handler, f) = (handler.clone(), f.clone());
+            Box::pin(call.serve(move |mut req: Incoming| async move {
+                let message = req.message().await?;
+                let rsp = f(handler, req.ctx, Req::decode(req.codec, message)?).await?;
+                frame::encode(&rsp, req.codec, req.limits.max_send).map(Reply::Message)
+            }))
+        };
+        self.add::<Req, Rsp>(method, false, Arc::new(route))
+    }
+
+    /// Adds a server-streaming method: `f(handler, ctx, request)` returns the stream of
+    /// responses.
+    pub fn server_streaming<H, Req, Rsp, F, Fut>(
+        self,
         method: &'static str,
         handler: &Arc<H>,
         f: F,
@@ -68,17 +96,88 @@ impl Handler {
         Req: Message,
         Rsp: Message,
         F: Fn(Arc<H>, Context, Req) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<BoxStream<Rsp>>> + Send + 'static,
+    {
+        let handler = handler.clone();
+        let route = move |call: Call| -> RouteFuture {
+            let (handler, f) = (handler.clone(), f.clone());
+            Box::pin(call.serve(move |mut req: Incoming| async move {
+                let message = req.message().await?;
+                let (codec, max) = (req.codec, req.limits.max_send);
+                let responses = f(handler, req.ctx, Req::decode(codec, message)?).await?;
+                Ok(Reply::Stream(frames(responses, codec, max)))
+            }))
+        };
+        self.add::<Req, Rsp>(method, true, Arc::new(route))
+    }
+
+    /// Adds a client-streaming method: `f(handler, ctx, requests)` reads the stream of
+    /// requests and returns the one response.
+    pub fn client_streaming<H, Req, Rsp, F, Fut>(
+        self,
+        method: &'static str,
+        handler: &Arc<H>,
+        f: F,
+    ) -> Handler
+    where
+        H: Send + Sync + 'static,
+        Req: Message,
+        Rsp: Message,
+        F: Fn(Arc<H>, Context, Streaming<Req>) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<Rsp>> + Send + 'static,
     {
+        let handler = handler.clone();
+        let route = move |call: Call| -> RouteFuture {
+            let (handler, f) = (handler.clone(), f.clone());
+            Box::pin(call.serve(move |req: Incoming| async move {
+                let (codec, max) = (req.codec, req.limits.max_send);
+                let (ctx, requests) = req.into_stream();
+                let rsp = f(handler, ctx, requests).await?;
+                frame::encode(&rsp, codec, max).map(Reply::Message)
+            }))
+        };
+        self.add::<Req, Rsp>(method, true, Arc::new(route))
+    }
+
+    /// Adds a bidirectional streaming method: `f(handler, ctx, requests)` returns the stream
+    /// of responses, and may go on reading requests while it is sent.
+    pub fn bidi_streaming<H, Req, Rsp, F, Fut>(
+        self,
+        method: &'static str,
+        handler: &Arc<H>,
+        f: F,
+    ) -> Handler
+    where
+        H: Send + Sync + 'static,
+        Req: Message,
+        Rsp: Message,
+        F: Fn(Arc<H>, Context, Streaming<Req>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<BoxStream<Rsp>>> + Send + 'static,
+    {
+        let handler = handler.clone();
+        let route = move |call: Call| -> RouteFuture {
+            let (handler, f) = (handler.clone(), f.clone());
+            Box::pin(call.serve(move |req: Incoming| async move {
+                let (codec, max) = (req.codec, req.limits.max_send);
+                let (ctx, requests) = req.into_stream();
+                let responses = f(handler, ctx, requests).await?;
+                Ok(Reply::Stream(frames(responses, codec, max)))
+            }))
+        };
+        self.add::<Req, Rsp>(method, true, Arc::new(route))
+    }
+
+    fn add<Req: Message, Rsp: Message>(
+        mut self,
+        method: &'static str,
+        stream: bool,
+        route: Arc<dyn Route>,
+    ) -> Handler {
         let mut metadata = Metadata::new();
-        metadata.insert("stream".into(), "false".into());
+        metadata.insert("stream".into(), stream.to_string());
         self.methods.push(Method {
             name: method,
-            route: Arc::new(Unary {
-                handler: handler.clone(),
-                f,
-                _types: PhantomData,
-            }),
+            route,
             endpoint: Endpoint {
                 name: format!("{}.{method}", self.service),
                 request: Some(Req::describe()),
@@ -124,29 +223,8 @@ impl std::fmt::Debug for Handler {
     }
 }
 
-/// A unary method: one request message in, one response message out.
-struct Unary<H, F, Req, Rsp> {
-    handler: Arc<H>,
-    f: F,
-    _types: PhantomData<fn(Req) -> Rsp>,
-}
-
-impl<H, F, Fut, Req, Rsp> Route for Unary<H, F, Req, Rsp>
-where
-    H: Send + Sync + 'static,
-    Req: Message,
-    Rsp: Message,
-    F: Fn(Arc<H>, Context, Req) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<Rsp>> + Send + 'static,
-{
-    fn call(&self, call: Call) -> RouteFuture {
-        let handler = self.handler.clone();
-        // The generated closures capture nothing: this clone is free.
-        let f = self.f.clone();
-        Box::pin(call.run(move |ctx, codec, body, max_send| async move {
-            let req = Req::decode(codec, body)?;
-            let rsp = f(handler, ctx, req).await?;
-            crate::transport::frame::encode(&rsp, codec, max_send)
-        }))
-    }
+/// Encodes each message of a response stream as a frame; one that can't be encoded ends
+/// the stream with its error.
+fn frames<Rsp: Message>(responses: BoxStream<Rsp>, codec: Codec, max: usize) -> BoxStream<Bytes> {
+    Box::pin(responses.map(move |item| item.and_then(|rsp| frame::encode(&rsp, codec, max))))
 }

@@ -23,10 +23,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use handler::Handler;
-use router::{ConnService, Router};
+use router::{ConnService, ResponseBody, Router};
 
 use crate::error::{Code, Error, Result};
 use crate::registry::{self, Endpoint, Metadata, Node, RegisterOptions, Registry};
+use crate::stream::BoxStream;
 use crate::transport::DEFAULT_MAX_MESSAGE_SIZE;
 
 /// Settings of a [`Server`].
@@ -381,12 +382,20 @@ async fn serve_connection(
 }
 
 /// Writes the response of one call on its stream: headers (alone, for trailers-only
-/// responses), the message, the trailers.
+/// responses), the message or the stream of messages, the trailers.
 async fn answer(call: router::ConnFuture, mut respond: h2::server::SendResponse<Bytes>) {
     let rsp = call.await;
     let (parts, body) = rsp.into_parts();
-    let (data, trailers) = body.into_parts();
     let head = http::Response::from_parts(parts, ());
+    let (data, trailers) = match body {
+        ResponseBody::Unary(unary) => unary.into_parts(),
+        ResponseBody::Stream(frames) => {
+            let Ok(send) = respond.send_response(head, false) else {
+                return;
+            };
+            return answer_stream(frames, send).await;
+        }
+    };
     if data.is_none() && trailers.is_none() {
         let _ = respond.send_response(head, true);
         return;
@@ -402,4 +411,38 @@ async fn answer(call: router::ConnFuture, mut respond: h2::server::SendResponse<
     if let Some(trailers) = trailers {
         let _ = send.send_trailers(trailers);
     }
+}
+
+/// Sends a response stream as the client's window allows (the stream is polled for its next
+/// message only when there is room), then the status. A client that resets the stream ends
+/// the call: the stream, and with it the handler's work, is dropped.
+async fn answer_stream(mut frames: BoxStream<Bytes>, mut send: h2::SendStream<Bytes>) {
+    let end = loop {
+        let next = tokio::select! {
+            biased;
+            _ = std::future::poll_fn(|cx| send.poll_reset(cx)) => return,
+            next = frames.next() => next,
+        };
+        match next {
+            Some(Ok(frame)) => {
+                if crate::stream::send_frame(&mut send, frame, false)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Some(Err(e)) => break Err(e),
+            None => break Ok(()),
+        }
+    };
+    drop(frames);
+    let mut trailers = http::HeaderMap::new();
+    match end {
+        Ok(()) => {
+            trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+        }
+        Err(e) => crate::transport::put_status(&mut trailers, &e),
+    }
+    let _ = send.send_trailers(trailers);
 }

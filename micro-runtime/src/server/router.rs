@@ -13,22 +13,45 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::FutureExt;
+use futures_util::{FutureExt, Stream};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 
 use super::{Handler, ServerOptions};
 use crate::codec::Codec;
 use crate::context::Context;
 use crate::error::{Code, Error, Result};
+use crate::stream::{BoxStream, Streaming};
 use crate::transport::body::{RecvBody, Unary};
 use crate::transport::{frame, parse_timeout, put_status};
 
 /// The future of one call: always a response (errors are gRPC statuses).
-pub(crate) type RouteFuture = Pin<Box<dyn Future<Output = Response<Unary>> + Send>>;
+pub(crate) type RouteFuture = Pin<Box<dyn Future<Output = Response<ResponseBody>> + Send>>;
 
 /// One method, callable with an incoming request.
 pub(crate) trait Route: Send + Sync + 'static {
     fn call(&self, call: Call) -> RouteFuture;
+}
+
+impl<F> Route for F
+where
+    F: Fn(Call) -> RouteFuture + Send + Sync + 'static,
+{
+    fn call(&self, call: Call) -> RouteFuture {
+        self(call)
+    }
+}
+
+/// The body of a response: one message (or none) then trailers, or a stream of message
+/// frames that the trailers follow.
+pub(crate) enum ResponseBody {
+    Unary(Unary),
+    Stream(BoxStream<Bytes>),
+}
+
+/// What a method answers: one encoded message frame, or a stream of them.
+pub(crate) enum Reply {
+    Message(Bytes),
+    Stream(BoxStream<Bytes>),
 }
 
 /// Size limits of a call.
@@ -48,47 +71,129 @@ pub(crate) struct Call {
     limits: Limits,
 }
 
+/// A routed call as its method sees it.
+pub(crate) struct Incoming {
+    pub(crate) ctx: Context,
+    pub(crate) codec: Codec,
+    pub(crate) body: RecvBody,
+    pub(crate) limits: Limits,
+}
+
+impl Incoming {
+    /// The one request message of a unary or server-streaming call.
+    pub(crate) async fn message(&mut self) -> Result<Bytes> {
+        let (message, _) = frame::read_unary(&mut self.body, self.limits.max_recv).await?;
+        Ok(message)
+    }
+
+    /// The request stream of a client-streaming or bidirectional call.
+    pub(crate) fn into_stream<T>(self) -> (Context, Streaming<T>) {
+        let stream = Streaming::request(self.body.into_inner(), self.codec, self.limits.max_recv);
+        (self.ctx, stream)
+    }
+}
+
 impl Call {
-    /// Reads the request message, runs `f` on it under the call's deadline (dropping it when
-    /// the deadline passes) and turns the outcome into a response. A panicking handler is an
-    /// `INTERNAL` error, not a dead connection.
-    pub(crate) fn run<F, Fut>(self, f: F) -> impl Future<Output = Response<Unary>> + Send + 'static
+    /// Runs `f` on the call under its deadline (dropping it when the deadline passes) and
+    /// turns the outcome into a response. A panicking handler is an `INTERNAL` error, not a
+    /// dead connection. A response stream stays under the same deadline and panic guard.
+    pub(crate) fn serve<F, Fut>(
+        self,
+        f: F,
+    ) -> impl Future<Output = Response<ResponseBody>> + Send + 'static
     where
-        F: FnOnce(Context, Codec, Bytes, usize) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Bytes>> + Send,
+        F: FnOnce(Incoming) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Reply>> + Send,
     {
         let Call {
             codec,
             headers,
             timeout,
             remote,
-            mut body,
+            body,
             limits,
         } = self;
         async move {
             let deadline = timeout.map(|t| Instant::now() + t);
-            let work = async move {
-                let (message, _) = frame::read_unary(&mut body, limits.max_recv).await?;
-                let ctx = Context::incoming(headers, deadline, Some(remote));
-                f(ctx, codec, message, limits.max_send).await
+            let incoming = Incoming {
+                ctx: Context::incoming(headers, deadline, Some(remote)),
+                codec,
+                body,
+                limits,
             };
-            let work = AssertUnwindSafe(work).catch_unwind();
+            let work = AssertUnwindSafe(f(incoming)).catch_unwind();
             let outcome = match timeout {
                 None => work.await,
                 Some(t) => match tokio::time::timeout(t, work).await {
                     Ok(outcome) => outcome,
-                    Err(_) => Ok(Err(Error::new(
-                        Code::DeadlineExceeded,
-                        format!("deadline of {t:?} exceeded"),
-                    ))),
+                    Err(_) => Ok(Err(deadline_exceeded(t))),
                 },
             };
             match outcome {
-                Ok(Ok(frame)) => reply(codec, frame),
-                Ok(Err(err)) => status_response(codec, &err),
-                Err(_) => {
-                    status_response(codec, &Error::new(Code::Internal, "the handler panicked"))
+                Ok(Ok(Reply::Message(frame))) => reply(codec, frame),
+                Ok(Ok(Reply::Stream(frames))) => {
+                    let frames = Guarded {
+                        inner: frames,
+                        deadline: timeout
+                            .zip(deadline)
+                            .map(|(t, d)| (t, Box::pin(tokio::time::sleep_until(d.into())))),
+                        done: false,
+                    };
+                    let mut rsp = Response::new(ResponseBody::Stream(Box::pin(frames)));
+                    rsp.headers_mut()
+                        .insert(http::header::CONTENT_TYPE, codec.content_type_header());
+                    rsp
                 }
+                Ok(Err(err)) => status_response(codec, &err),
+                Err(_) => status_response(codec, &panicked()),
+            }
+        }
+    }
+}
+
+fn deadline_exceeded(t: Duration) -> Error {
+    Error::new(
+        Code::DeadlineExceeded,
+        format!("deadline of {t:?} exceeded"),
+    )
+}
+
+fn panicked() -> Error {
+    Error::new(Code::Internal, "the handler panicked")
+}
+
+/// A response stream under its call's deadline, with panics caught: either ends it with an
+/// error status.
+struct Guarded {
+    inner: BoxStream<Bytes>,
+    deadline: Option<(Duration, Pin<Box<tokio::time::Sleep>>)>,
+    done: bool,
+}
+
+impl Stream for Guarded {
+    type Item = Result<Bytes>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Result<Bytes>>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if let Some((t, sleep)) = &mut this.deadline {
+            if sleep.as_mut().poll(cx).is_ready() {
+                this.done = true;
+                return Poll::Ready(Some(Err(deadline_exceeded(*t))));
+            }
+        }
+        let inner = &mut this.inner;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll_next(cx))) {
+            Ok(Poll::Ready(Some(Err(e)))) => {
+                this.done = true;
+                Poll::Ready(Some(Err(e)))
+            }
+            Ok(polled) => polled,
+            Err(_) => {
+                this.done = true;
+                Poll::Ready(Some(Err(panicked())))
             }
         }
     }
@@ -143,11 +248,11 @@ impl ConnService {
 pub(crate) enum ConnFuture {
     Routed(RouteFuture),
     /// Boxed so the common, routed case keeps the future small.
-    Ready(Option<Box<Response<Unary>>>),
+    Ready(Option<Box<Response<ResponseBody>>>),
 }
 
 impl Future for ConnFuture {
-    type Output = Response<Unary>;
+    type Output = Response<ResponseBody>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         match self.get_mut() {
@@ -171,7 +276,7 @@ impl ConnService {
             .and_then(|ct| Codec::from_content_type(ct.as_bytes()));
         let Some(codec) = codec else {
             // Not gRPC at all: the spec's answer is HTTP 415.
-            let mut rsp = Response::new(Unary::empty());
+            let mut rsp = Response::new(ResponseBody::Unary(Unary::empty()));
             *rsp.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
             return ConnFuture::Ready(Some(Box::new(rsp)));
         };
@@ -233,18 +338,18 @@ fn unknown_path(path: &str) -> Error {
 }
 
 /// A successful reply: the message frame, then `grpc-status: 0`.
-fn reply(codec: Codec, frame: Bytes) -> Response<Unary> {
+fn reply(codec: Codec, frame: Bytes) -> Response<ResponseBody> {
     let mut trailers = HeaderMap::with_capacity(1);
     trailers.insert("grpc-status", HeaderValue::from_static("0"));
-    let mut rsp = Response::new(Unary::new(frame, trailers));
+    let mut rsp = Response::new(ResponseBody::Unary(Unary::new(frame, trailers)));
     rsp.headers_mut()
         .insert(http::header::CONTENT_TYPE, codec.content_type_header());
     rsp
 }
 
 /// A trailers-only error response: the status in the headers, no body.
-pub(crate) fn status_response(codec: Codec, err: &Error) -> Response<Unary> {
-    let mut rsp = Response::new(Unary::empty());
+pub(crate) fn status_response(codec: Codec, err: &Error) -> Response<ResponseBody> {
+    let mut rsp = Response::new(ResponseBody::Unary(Unary::empty()));
     let headers = rsp.headers_mut();
     headers.insert(http::header::CONTENT_TYPE, codec.content_type_header());
     put_status(headers, err);

@@ -87,6 +87,10 @@ impl RecvBody {
             data_done: false,
         }
     }
+
+    pub(crate) fn into_inner(self) -> h2::RecvStream {
+        self.recv
+    }
 }
 
 impl Body for RecvBody {

@@ -1,0 +1,400 @@
+//! Streams of messages: what streaming rpcs send and receive.
+//!
+//! - A handler reads a request stream as a [`Streaming`] and answers a response stream with a
+//!   [`BoxStream`]: any `Stream` of `Result<message>`, boxed (`Box::pin(stream)`), or the
+//!   receiving half of a [`channel`].
+//! - A client reads a response stream as a [`Streaming`] too; for client and bidirectional
+//!   streams it holds a [`CallStream`], which also sends (`send`, `close_send`).
+//!
+//! Flow control is HTTP/2's, end to end: a stream is read only as fast as its reader asks for
+//! messages, and a sender waits for window before writing, so a slow reader slows its writer
+//! and neither side buffers more than a window. Dropping a stream on one side cancels the
+//! call on the other (HTTP/2 `RST_STREAM`); a handler error ends the response stream with its
+//! status, after the messages sent before it.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use futures_util::Stream;
+
+use crate::codec::{Codec, Message};
+use crate::error::{Code, Error, Result};
+use crate::transport::frame::{self, Decoder};
+
+/// A stream of messages a handler answers with: `Box::pin(stream)` of any
+/// `Stream<Item = Result<T>> + Send + 'static`. An `Err` item ends the call with that error.
+pub type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T>> + Send + 'static>>;
+
+/// A stream whose sender waits while the call's reader is behind: the way to produce a
+/// response stream from a loop or another task.
+///
+/// `send` waits when `capacity` messages are queued and the peer is not reading (HTTP/2 flow
+/// control holds the rest), and fails once the call is over (the client went away).
+///
+/// ```
+/// use micro_runtime::stream::{channel, BoxStream};
+/// use micro_runtime::Result;
+///
+/// fn countdown(from: u32) -> BoxStream<u32> {
+///     let (tx, rx) = channel(16);
+///     tokio::spawn(async move {
+///         for n in (0..=from).rev() {
+///             if tx.send(n).await.is_err() {
+///                 return; // the caller hung up
+///             }
+///         }
+///     });
+///     rx
+/// }
+/// ```
+pub fn channel<T: Send + 'static>(capacity: usize) -> (Sender<T>, BoxStream<T>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(capacity.max(1));
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    (Sender { tx }, Box::pin(stream))
+}
+
+/// The sending half of a [`channel`].
+#[derive(Debug)]
+pub struct Sender<T> {
+    tx: tokio::sync::mpsc::Sender<Result<T>>,
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Sender<T> {
+        Sender {
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+impl<T: Send + 'static> Sender<T> {
+    /// Sends a message, waiting while the reader is behind. `CANCELLED` once the call ended.
+    pub async fn send(&self, message: T) -> Result<()> {
+        self.tx.send(Ok(message)).await.map_err(|_| call_ended())
+    }
+
+    /// Ends the stream with `error`, after the messages already sent.
+    pub async fn fail(self, error: Error) -> Result<()> {
+        self.tx.send(Err(error)).await.map_err(|_| call_ended())
+    }
+
+    /// Whether the call ended: nobody reads what is sent any more.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Waits until the call ends (the client cancelled, or the response was finished).
+    pub async fn closed(&self) {
+        self.tx.closed().await;
+    }
+}
+
+fn call_ended() -> Error {
+    Error::new(Code::Cancelled, "the call ended: nobody reads the stream")
+}
+
+/// The messages of an incoming stream: the requests a handler reads, or the responses a
+/// client reads. Read them with [`Streaming::recv`] or as a `Stream`.
+///
+/// On the client, the end of the stream carries the call's status: an error status comes as
+/// the last item, after the messages sent before it.
+pub struct Streaming<T> {
+    state: State,
+    decoder: Decoder,
+    codec: Codec,
+    /// The server sent the status in its headers (trailers-only) or trailers: the client side.
+    client: bool,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    _message: PhantomData<fn() -> T>,
+}
+
+enum State {
+    /// The client waits for the response headers.
+    Head(h2::client::ResponseFuture),
+    Body(h2::RecvStream),
+    Done,
+}
+
+impl<T> Streaming<T> {
+    /// The request stream of a call, on the server.
+    pub(crate) fn request(recv: h2::RecvStream, codec: Codec, max: usize) -> Streaming<T> {
+        Streaming {
+            state: State::Body(recv),
+            decoder: Decoder::new(max),
+            codec,
+            client: false,
+            deadline: None,
+            _message: PhantomData,
+        }
+    }
+
+    /// The response stream of a call, on the client.
+    pub(crate) fn response(
+        response: h2::client::ResponseFuture,
+        codec: Codec,
+        max: usize,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Streaming<T> {
+        Streaming {
+            state: State::Head(response),
+            decoder: Decoder::new(max),
+            codec,
+            client: true,
+            deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+            _message: PhantomData,
+        }
+    }
+
+    /// Ends the stream with `err` as its last item.
+    fn fail(&mut self, err: Error) -> Poll<Option<Result<Bytes>>> {
+        self.state = State::Done;
+        Poll::Ready(Some(Err(err)))
+    }
+
+    /// The next message's bytes.
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes>>> {
+        if let Some(deadline) = &mut self.deadline {
+            if deadline.as_mut().poll(cx).is_ready() && !matches!(self.state, State::Done) {
+                self.deadline = None;
+                return self.fail(Error::new(
+                    Code::DeadlineExceeded,
+                    "stream deadline exceeded",
+                ));
+            }
+        }
+        loop {
+            match &mut self.state {
+                State::Done => return Poll::Ready(None),
+                State::Head(response) => {
+                    let rsp = match ready!(Pin::new(response).poll(cx)) {
+                        Ok(rsp) => rsp,
+                        Err(e) => return self.fail(stream_error(&e)),
+                    };
+                    let (parts, body) = rsp.into_parts();
+                    match crate::client::check_stream_head(&parts, self.codec) {
+                        Ok(Some(codec)) => {
+                            self.codec = codec;
+                            self.state = State::Body(body);
+                        }
+                        // Trailers-only with an OK status: no messages at all.
+                        Ok(None) => self.state = State::Done,
+                        Err(e) => return self.fail(e),
+                    }
+                }
+                State::Body(recv) => {
+                    match self.decoder.next_message() {
+                        Ok(Some(message)) => return Poll::Ready(Some(Ok(message))),
+                        Ok(None) => {}
+                        Err(e) => return self.fail(e.into()),
+                    }
+                    match ready!(recv.poll_data(cx)) {
+                        Some(Ok(chunk)) => {
+                            let _ = recv.flow_control().release_capacity(chunk.len());
+                            self.decoder.push(&chunk);
+                        }
+                        Some(Err(e)) => return self.fail(stream_error(&e)),
+                        None if self.decoder.has_partial() => {
+                            return self.fail(frame::FrameError::Incomplete.into());
+                        }
+                        None if !self.client => self.state = State::Done,
+                        None => {
+                            let trailers = match ready!(recv.poll_trailers(cx)) {
+                                Ok(t) => t,
+                                Err(e) => return self.fail(stream_error(&e)),
+                            };
+                            self.state = State::Done;
+                            if let Err(e) = crate::client::check_trailers(trailers.as_ref()) {
+                                return Poll::Ready(Some(Err(e)));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<T: Message> Streaming<T> {
+    /// The next message; `None` at the end of the stream.
+    pub async fn recv(&mut self) -> Result<Option<T>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx))
+            .await
+            .transpose()
+    }
+}
+
+impl<T: Message> Stream for Streaming<T> {
+    type Item = Result<T>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
+        let this = self.get_mut();
+        let message = match ready!(this.poll_frame(cx)) {
+            Some(Ok(message)) => message,
+            Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+            None => return Poll::Ready(None),
+        };
+        let decoded = T::decode(this.codec, message);
+        if decoded.is_err() {
+            this.state = State::Done;
+        }
+        Poll::Ready(Some(decoded))
+    }
+}
+
+impl<T> std::fmt::Debug for Streaming<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streaming")
+            .field("codec", &self.codec)
+            .field("done", &matches!(self.state, State::Done))
+            .finish()
+    }
+}
+
+/// The sending half of a client's stream: requests go out as the server's window allows.
+pub struct RequestSender<T> {
+    send: Option<h2::SendStream<Bytes>>,
+    codec: Codec,
+    max: usize,
+    _message: PhantomData<fn(T)>,
+}
+
+impl<T: Message> RequestSender<T> {
+    /// Sends a request, waiting while the server's window is full. Fails once the call is
+    /// over (the server answered, or the stream broke): the response stream then tells how
+    /// it ended.
+    pub async fn send(&mut self, message: T) -> Result<()> {
+        let Some(send) = &mut self.send else {
+            return Err(Error::new(
+                Code::FailedPrecondition,
+                "send after close_send",
+            ));
+        };
+        let frame = frame::encode(&message, self.codec, self.max)?;
+        send_frame(send, frame, false).await
+    }
+
+    /// Tells the server no more requests come (HTTP/2 `END_STREAM`). Idempotent.
+    pub fn close_send(&mut self) {
+        if let Some(mut send) = self.send.take() {
+            let _ = send.send_data(Bytes::new(), true);
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for RequestSender<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestSender")
+            .field("codec", &self.codec)
+            .field("closed", &self.send.is_none())
+            .finish()
+    }
+}
+
+/// A client's side of a client-streaming or bidirectional call: `send` requests,
+/// `close_send` when done, `recv` responses (or read it as a `Stream` of responses).
+/// Dropping it cancels the call.
+///
+/// [`CallStream::split`] gives the halves, to send and receive from different tasks.
+pub struct CallStream<Req, Rsp> {
+    sender: RequestSender<Req>,
+    responses: Streaming<Rsp>,
+}
+
+impl<Req: Message, Rsp: Message> CallStream<Req, Rsp> {
+    pub(crate) fn new(
+        send: h2::SendStream<Bytes>,
+        responses: Streaming<Rsp>,
+        codec: Codec,
+        max: usize,
+    ) -> CallStream<Req, Rsp> {
+        CallStream {
+            sender: RequestSender {
+                send: Some(send),
+                codec,
+                max,
+                _message: PhantomData,
+            },
+            responses,
+        }
+    }
+
+    /// Sends a request (see [`RequestSender::send`]).
+    pub async fn send(&mut self, message: Req) -> Result<()> {
+        self.sender.send(message).await
+    }
+
+    /// No more requests (see [`RequestSender::close_send`]).
+    pub fn close_send(&mut self) {
+        self.sender.close_send();
+    }
+
+    /// The next response; `None` at the end, an error status as an `Err`.
+    pub async fn recv(&mut self) -> Result<Option<Rsp>> {
+        self.responses.recv().await
+    }
+
+    /// For client-streaming calls: closes the sending side and returns the one response.
+    pub async fn finish(mut self) -> Result<Rsp> {
+        self.close_send();
+        match self.responses.recv().await? {
+            Some(rsp) => Ok(rsp),
+            None => Err(Error::new(
+                Code::Internal,
+                "the stream ended without a response",
+            )),
+        }
+    }
+
+    /// The sending and receiving halves.
+    pub fn split(self) -> (RequestSender<Req>, Streaming<Rsp>) {
+        (self.sender, self.responses)
+    }
+}
+
+impl<Req: Message, Rsp: Message> Stream for CallStream<Req, Rsp> {
+    type Item = Result<Rsp>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Rsp>>> {
+        Pin::new(&mut self.get_mut().responses).poll_next(cx)
+    }
+}
+
+impl<Req, Rsp> std::fmt::Debug for CallStream<Req, Rsp> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallStream")
+            .field("sender", &self.sender)
+            .field("responses", &self.responses)
+            .finish()
+    }
+}
+
+/// Writes one message frame, first waiting until the peer's window has room for more: the
+/// queue of written but unsent bytes stays within HTTP/2's send buffer, whatever the
+/// producer's pace.
+pub(crate) async fn send_frame(
+    send: &mut h2::SendStream<Bytes>,
+    frame: Bytes,
+    end_of_stream: bool,
+) -> Result<()> {
+    send.reserve_capacity(frame.len());
+    while send.capacity() == 0 {
+        match std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(stream_error(&e)),
+            None => return Err(Error::new(Code::Cancelled, "the stream was closed")),
+        }
+    }
+    send.send_data(frame, end_of_stream)
+        .map_err(|e| stream_error(&e))
+}
+
+/// The error of a broken or reset stream.
+pub(crate) fn stream_error(e: &h2::Error) -> Error {
+    match e.reason() {
+        Some(h2::Reason::CANCEL) => Error::new(Code::Cancelled, "the peer cancelled the stream"),
+        _ => Error::new(Code::Unavailable, format!("stream broken: {e}")),
+    }
+}
