@@ -1,5 +1,6 @@
 //! Interop with the reference gRPC implementation (Python `grpcio` from PyPI): its client
-//! calls our server, and our client calls its server.
+//! calls our server, and our client calls its server; unary calls (greeter) and all four
+//! call kinds (echo).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -119,7 +120,8 @@ struct PyServer {
 }
 
 impl PyServer {
-    fn start() -> PyServer {
+    /// Runs `tests/python/<script>` (a server that prints `listening` once bound).
+    fn start(script: &str) -> PyServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -128,18 +130,18 @@ impl PyServer {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut child = python()
             .args([
-                "tests/python/greeter_server.py",
+                &format!("tests/python/{script}"),
                 "--address",
                 &addr.to_string(),
             ])
             .stdout(Stdio::piped())
             .spawn()
-            .expect("start greeter_server.py");
+            .unwrap_or_else(|e| panic!("start {script}: {e}"));
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        assert_eq!(line.trim(), "listening", "greeter_server.py did not start");
+        assert_eq!(line.trim(), "listening", "{script} did not start");
         PyServer { child, addr }
     }
 }
@@ -153,7 +155,9 @@ impl Drop for PyServer {
 
 #[tokio::test]
 async fn our_client_calls_a_grpcio_server() {
-    let py = tokio::task::spawn_blocking(PyServer::start).await.unwrap();
+    let py = tokio::task::spawn_blocking(|| PyServer::start("greeter_server.py"))
+        .await
+        .unwrap();
 
     // At a fixed address.
     let client = GreeterClient::new("greeter", caller(memory()).client());
@@ -211,4 +215,159 @@ async fn our_client_calls_a_grpcio_server() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented, "{err}");
+}
+
+/// `echo_client.py` against `addr`: (exit code, stdout lines).
+async fn py_echo(
+    addr: SocketAddr,
+    kind: &str,
+    messages: &[&str],
+    count: u32,
+) -> (i32, Vec<String>) {
+    let mut args = vec![
+        "tests/python/echo_client.py".to_owned(),
+        "--address".into(),
+        addr.to_string(),
+        "--kind".into(),
+        kind.into(),
+        "--count".into(),
+        count.to_string(),
+    ];
+    for m in messages {
+        args.push(format!("--message={m}"));
+    }
+    let (code, out) = run_python(args).await;
+    (code, out.lines().map(str::to_owned).collect())
+}
+
+#[tokio::test]
+async fn a_grpcio_client_streams_each_call_kind_with_our_server() {
+    let registry = memory();
+    let service = micro_runtime::Service::builder()
+        .name("echo")
+        .registry(registry)
+        .address("127.0.0.1:0")
+        .build()
+        .unwrap();
+    examples::echo::register_echo_handler(service.server(), examples::Echo).unwrap();
+    let addr = service.start().await.unwrap();
+
+    let cases: [(&str, &[&str], u32, i32, &[&str]); 8] = [
+        ("unary", &["hi"], 0, 0, &["0 hi"]),
+        ("server", &["tick"], 3, 0, &["0 tick", "1 tick", "2 tick"]),
+        ("client", &["a", "b", "c"], 0, 0, &["3 a,b,c"]),
+        ("bidi", &["x", "y", "z"], 0, 0, &["0 x", "1 y", "2 z"]),
+        // Errors mid-stream: the replies so far, then the status.
+        (
+            "server",
+            &["fail"],
+            3,
+            1,
+            &["0 fail", "ERROR INVALID_ARGUMENT asked to fail"],
+        ),
+        (
+            "client",
+            &["ok", "fail"],
+            0,
+            1,
+            &["ERROR INVALID_ARGUMENT asked to fail"],
+        ),
+        (
+            "bidi",
+            &["ok", "fail"],
+            0,
+            1,
+            &["0 ok", "ERROR INVALID_ARGUMENT asked to fail"],
+        ),
+        (
+            "unary",
+            &["fail"],
+            0,
+            1,
+            &["ERROR INVALID_ARGUMENT asked to fail"],
+        ),
+    ];
+    for (kind, messages, count, want_code, want) in cases {
+        let (code, lines) = py_echo(addr, kind, messages, count).await;
+        assert_eq!(
+            (code, lines.iter().map(String::as_str).collect::<Vec<_>>()),
+            (want_code, want.to_vec()),
+            "{kind} {messages:?}"
+        );
+    }
+    service.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn our_client_streams_each_call_kind_with_a_grpcio_server() {
+    use examples::echo::{EchoClient, EchoRequest};
+    use futures_util::TryStreamExt;
+
+    let py = tokio::task::spawn_blocking(|| PyServer::start("echo_server.py"))
+        .await
+        .unwrap();
+    let client = EchoClient::new("echo", caller(memory()).client());
+    let at = CallOptions::new()
+        .address(py.addr.to_string())
+        .timeout(Duration::from_secs(10));
+    let req = |m: &str, count| EchoRequest {
+        message: m.into(),
+        count,
+    };
+
+    let rsp = client.unary_with(req("hi", 0), &at).await.unwrap();
+    assert_eq!((rsp.index, rsp.message.as_str()), (0, "hi"));
+
+    let replies: Vec<_> = client
+        .server_stream_with(req("tick", 3), &at)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        replies
+            .iter()
+            .map(|r| (r.index, r.message.as_str()))
+            .collect::<Vec<_>>(),
+        [(0, "tick"), (1, "tick"), (2, "tick")]
+    );
+
+    let mut upload = client.client_stream_with(&at).await.unwrap();
+    for m in ["a", "b", "c"] {
+        upload.send(req(m, 0)).await.unwrap();
+    }
+    let rsp = upload.finish().await.unwrap();
+    assert_eq!((rsp.index, rsp.message.as_str()), (3, "a,b,c"));
+
+    let mut chat = client.bidi_with(&at).await.unwrap();
+    for (i, m) in ["x", "y", "z"].into_iter().enumerate() {
+        chat.send(req(m, 0)).await.unwrap();
+        let rsp = chat.recv().await.unwrap().unwrap();
+        assert_eq!((rsp.index, rsp.message.as_str()), (i as u32, m));
+    }
+    chat.close_send();
+    assert!(chat.recv().await.unwrap().is_none());
+
+    // grpcio's errors mid-stream reach our client with code and message.
+    let mut replies = client
+        .server_stream_with(req("fail", 3), &at)
+        .await
+        .unwrap();
+    assert_eq!(replies.recv().await.unwrap().unwrap().index, 0);
+    let err = replies.recv().await.unwrap_err();
+    assert_eq!(
+        (err.code(), err.detail()),
+        (Code::InvalidArgument, "asked to fail")
+    );
+    let mut chat = client.bidi_with(&at).await.unwrap();
+    chat.send(req("ok", 0)).await.unwrap();
+    assert_eq!(chat.recv().await.unwrap().unwrap().message, "ok");
+    chat.send(req("fail", 0)).await.unwrap();
+    let err = chat.recv().await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err}");
+    let mut upload = client.client_stream_with(&at).await.unwrap();
+    upload.send(req("fail", 0)).await.unwrap();
+    let err = upload.finish().await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err}");
 }
