@@ -252,7 +252,9 @@ async fn a_grpcio_client_streams_each_call_kind_with_our_server() {
     examples::echo::register_echo_handler(service.server(), examples::Echo).unwrap();
     let addr = service.start().await.unwrap();
 
-    let cases: [(&str, &[&str], u32, i32, &[&str]); 8] = [
+    // (kind, messages, count, exit code, output lines)
+    type Case<'a> = (&'a str, &'a [&'a str], u32, i32, &'a [&'a str]);
+    let cases: [Case; 8] = [
         ("unary", &["hi"], 0, 0, &["0 hi"]),
         ("server", &["tick"], 3, 0, &["0 tick", "1 tick", "2 tick"]),
         ("client", &["a", "b", "c"], 0, 0, &["3 a,b,c"]),
