@@ -1,8 +1,12 @@
-//! Generates tonic's greeter (client and server), the reference the benches compare with.
+//! Generates tonic's greeter and echo (clients and servers), the references the benches
+//! compare with.
 fn main() {
-    let fds =
-        protox::compile(["../proto/greeter.proto"], ["../proto"]).expect("compile greeter.proto");
+    let fds = protox::compile(
+        ["../proto/greeter.proto", "../proto/echo.proto"],
+        ["../proto"],
+    )
+    .expect("compile the protos");
     tonic_prost_build::configure()
         .compile_fds(fds)
-        .expect("generate tonic greeter");
+        .expect("generate tonic code");
 }

@@ -258,6 +258,8 @@ pub struct RequestSender<T> {
     send: Option<h2::SendStream<Bytes>>,
     codec: Codec,
     max: usize,
+    /// Bytes handed to the connection since this task last yielded to it.
+    unflushed: usize,
     _message: PhantomData<fn(T)>,
 }
 
@@ -273,7 +275,68 @@ impl<T: Message> RequestSender<T> {
             ));
         };
         let frame = frame::encode(&message, self.codec, self.max)?;
-        send_frame(send, frame, false).await
+        let len = frame.len();
+        send_frame(send, frame, false).await?;
+        self.sent(len).await;
+        Ok(())
+    }
+
+    /// Counts `len` bytes handed to the connection; after a batch's worth, yields so the
+    /// connection's task writes them while more are made (on a busy thread it would
+    /// otherwise run only once the window is full).
+    async fn sent(&mut self, len: usize) {
+        self.unflushed += len;
+        if self.unflushed >= BATCH {
+            self.unflushed = 0;
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Sends every request of `requests`, waiting on the server's window as [`send`] does;
+    /// the requests ready at once go out together in one HTTP/2 DATA frame, which is much
+    /// faster than one `send` each for small messages. Does not close the sending side.
+    ///
+    /// [`send`]: RequestSender::send
+    pub async fn send_all<S>(&mut self, mut requests: S) -> Result<()>
+    where
+        S: Stream<Item = T> + Unpin,
+    {
+        use futures_util::{FutureExt, StreamExt};
+        let Some(send) = &mut self.send else {
+            return Err(Error::new(
+                Code::FailedPrecondition,
+                "send after close_send",
+            ));
+        };
+        let mut buf = bytes::BytesMut::new();
+        while let Some(first) = requests.next().await {
+            frame::encode_into(&first, self.codec, self.max, &mut buf)?;
+            let mut done = false;
+            while buf.len() < BATCH {
+                match requests.next().now_or_never() {
+                    Some(Some(message)) => {
+                        frame::encode_into(&message, self.codec, self.max, &mut buf)?;
+                    }
+                    Some(None) => {
+                        done = true;
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            let batch = buf.split().freeze();
+            let len = batch.len();
+            send_frame(send, batch, false).await?;
+            if done {
+                break;
+            }
+            self.unflushed += len;
+            if self.unflushed >= BATCH {
+                self.unflushed = 0;
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok(())
     }
 
     /// Tells the server no more requests come (HTTP/2 `END_STREAM`). Idempotent.
@@ -315,6 +378,7 @@ impl<Req: Message, Rsp: Message> CallStream<Req, Rsp> {
                 send: Some(send),
                 codec,
                 max,
+                unflushed: 0,
                 _message: PhantomData,
             },
             responses,
@@ -324,6 +388,14 @@ impl<Req: Message, Rsp: Message> CallStream<Req, Rsp> {
     /// Sends a request (see [`RequestSender::send`]).
     pub async fn send(&mut self, message: Req) -> Result<()> {
         self.sender.send(message).await
+    }
+
+    /// Sends every request of `requests` (see [`RequestSender::send_all`]).
+    pub async fn send_all<S>(&mut self, requests: S) -> Result<()>
+    where
+        S: Stream<Item = Req> + Unpin,
+    {
+        self.sender.send_all(requests).await
     }
 
     /// No more requests (see [`RequestSender::close_send`]).
@@ -370,6 +442,10 @@ impl<Req, Rsp> std::fmt::Debug for CallStream<Req, Rsp> {
             .finish()
     }
 }
+
+/// Largest batch of message frames sent in one HTTP/2 DATA frame (the messages a stream has
+/// ready at once go out together: fewer frames for small messages, as HTTP/2 peers prefer).
+pub(crate) const BATCH: usize = 32 * 1024;
 
 /// Writes one message frame, first waiting until the peer's window has room for more: the
 /// queue of written but unsent bytes stays within HTTP/2's send buffer, whatever the

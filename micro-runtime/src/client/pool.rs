@@ -140,6 +140,7 @@ impl Pool {
             .initial_window_size(1 << 20)
             .initial_connection_window_size(2 << 20)
             .max_send_buffer_size(1 << 20)
+            .data_frame_budget(crate::transport::DATA_FRAME_BUDGET)
             .handshake::<_, Bytes>(stream)
             .await
             .map_err(|e| unavailable(&e))?;

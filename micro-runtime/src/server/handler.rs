@@ -3,15 +3,17 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use futures_util::StreamExt;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use bytes::{Bytes, BytesMut};
 
 use super::router::{Call, Incoming, Reply, Route, RouteFuture};
 use crate::codec::{Codec, Message};
 use crate::context::Context;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::registry::{Endpoint, Metadata};
-use crate::stream::{BoxStream, Streaming};
+use crate::stream::{BATCH, BoxStream, Streaming};
 use crate::transport::frame;
 
 /// The methods of one service (`Greeter`) of one proto package (`greeter`), with how to call
@@ -223,8 +225,63 @@ impl std::fmt::Debug for Handler {
     }
 }
 
-/// Encodes each message of a response stream as a frame; one that can't be encoded ends
-/// the stream with its error.
+/// A response stream as batches of encoded frames: the messages ready at once go into one
+/// buffer (up to [`BATCH`] bytes), sent as one HTTP/2 DATA frame. One that can't be encoded
+/// ends the stream with its error, after the batch before it.
 fn frames<Rsp: Message>(responses: BoxStream<Rsp>, codec: Codec, max: usize) -> BoxStream<Bytes> {
-    Box::pin(responses.map(move |item| item.and_then(|rsp| frame::encode(&rsp, codec, max))))
+    Box::pin(Batches {
+        responses,
+        codec,
+        max,
+        buf: BytesMut::new(),
+        end: None,
+    })
+}
+
+struct Batches<Rsp> {
+    responses: BoxStream<Rsp>,
+    codec: Codec,
+    max: usize,
+    buf: BytesMut,
+    /// How the stream ended, held back while a batch goes out first.
+    end: Option<Option<Error>>,
+}
+
+impl<Rsp: Message> futures_util::Stream for Batches<Rsp> {
+    type Item = Result<Bytes>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Result<Bytes>>> {
+        let this = self.get_mut();
+        if let Some(end) = this.end.take() {
+            this.end = Some(None);
+            return Poll::Ready(end.map(Err));
+        }
+        while this.buf.len() < BATCH {
+            match this.responses.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(rsp))) => {
+                    if let Err(e) = frame::encode_into(&rsp, this.codec, this.max, &mut this.buf) {
+                        this.end = Some(Some(e));
+                        break;
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.end = Some(Some(e));
+                    break;
+                }
+                Poll::Ready(None) => {
+                    this.end = Some(None);
+                    break;
+                }
+                Poll::Pending if this.buf.is_empty() => return Poll::Pending,
+                Poll::Pending => break,
+            }
+        }
+        if this.buf.is_empty() {
+            // Ended with nothing left to send.
+            let end = this.end.take().flatten();
+            this.end = Some(None);
+            return Poll::Ready(end.map(Err));
+        }
+        Poll::Ready(Some(Ok(this.buf.split().freeze())))
+    }
 }

@@ -347,6 +347,7 @@ async fn serve_connection(
         .initial_connection_window_size(2 << 20)
         .max_concurrent_streams(1024)
         .max_send_buffer_size(1 << 20)
+        .data_frame_budget(crate::transport::DATA_FRAME_BUDGET)
         .handshake::<_, Bytes>(stream);
     let mut conn = match handshake.await {
         Ok(conn) => conn,
@@ -423,14 +424,18 @@ async fn answer_stream(mut frames: BoxStream<Bytes>, mut send: h2::SendStream<By
             _ = std::future::poll_fn(|cx| send.poll_reset(cx)) => return,
             next = frames.next() => next,
         };
+        // Each item is a batch: the messages the handler had ready, in one DATA frame.
         match next {
-            Some(Ok(frame)) => {
-                if crate::stream::send_frame(&mut send, frame, false)
+            Some(Ok(batch)) => {
+                if crate::stream::send_frame(&mut send, batch, false)
                     .await
                     .is_err()
                 {
                     return;
                 }
+                // The connection is polled by this same task: let it write the batch out
+                // now, while the next is made, rather than after a window's worth.
+                tokio::task::yield_now().await;
             }
             Some(Err(e)) => break Err(e),
             None => break Ok(()),

@@ -56,15 +56,33 @@ impl From<FrameError> for Error {
 /// Encodes `msg` as one frame; larger than `max` is `RESOURCE_EXHAUSTED`.
 pub fn encode<M: Message>(msg: &M, codec: Codec, max: usize) -> Result<Bytes> {
     let mut buf = BytesMut::with_capacity(HEADER_LEN + msg.size_hint(codec));
+    encode_into(msg, codec, max, &mut buf)?;
+    Ok(buf.freeze())
+}
+
+/// Appends the frame of `msg` to `buf` (which may hold frames already); on error `buf` is
+/// left as it was.
+pub fn encode_into<M: Message>(
+    msg: &M,
+    codec: Codec,
+    max: usize,
+    buf: &mut BytesMut,
+) -> Result<()> {
+    let start = buf.len();
+    buf.reserve(HEADER_LEN + msg.size_hint(codec));
     buf.put_bytes(0, HEADER_LEN);
-    msg.encode(codec, &mut buf)?;
-    let len = buf.len() - HEADER_LEN;
+    if let Err(e) = msg.encode(codec, buf) {
+        buf.truncate(start);
+        return Err(e);
+    }
+    let len = buf.len() - start - HEADER_LEN;
     if len > max {
+        buf.truncate(start);
         return Err(FrameError::TooLarge { len, max }.into());
     }
     // `len <= max`, and limits are far below 4 GiB.
-    buf[1..HEADER_LEN].copy_from_slice(&(len as u32).to_be_bytes());
-    Ok(buf.freeze())
+    buf[start + 1..start + HEADER_LEN].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(())
 }
 
 /// Reads the header of a frame at the start of `buf`: the message length.

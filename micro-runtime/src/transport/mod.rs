@@ -17,6 +17,14 @@ use crate::error::{Code, Error};
 /// Default largest message, in either direction: 4 MiB, as in gRPC.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
 
+/// How much framing overhead of small, unread DATA frames a connection tolerates before it
+/// closes with `ENHANCE_YOUR_CALM` (h2's defence against floods of tiny frames). h2's default
+/// follows the initial window and lets only about a hundred small frames wait; gRPC peers
+/// send one frame per message, so a stream of small messages read a little slower than it
+/// arrives would trip it. 4 MiB lets some 17,000 small frames wait, well within what the
+/// flow-control windows bound anyway.
+pub(crate) const DATA_FRAME_BUDGET: usize = 4 << 20;
+
 /// The trailer our servers add to errors: go-micro's JSON error, so our clients rebuild the
 /// error exactly (id and HTTP-style code included). Other peers ignore it.
 pub(crate) const MICRO_ERROR: &str = "micro-error";
