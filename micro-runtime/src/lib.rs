@@ -32,6 +32,7 @@
 //! |---|---|
 //! | `mdns` | `registry::mdns`, `--registry mdns`: multicast DNS between the hosts of one LAN, no server (the `mdns-sd` crate) |
 //! | `etcd` | `registry::etcd`, `--registry etcd`: etcd in go-micro's layout, shared with Go services; TLS (rustls) and authentication (the `etcd-client` crate) |
+//! | `macros` | [`handler`] and `#[derive(Message)]` ([`macro@Message`]): services from plain Rust types and methods, no `.proto` (the `micro-macros` crate) |
 
 pub mod client;
 pub mod codec;
@@ -47,12 +48,18 @@ pub mod transport;
 
 pub use client::{CallOptions, Client, ClientOptions, Method};
 pub use codec::{Codec, Message};
+/// Derives [`Message`](trait@Message) (and [`codec::Describe`]) for a serde or prost type.
+#[cfg(feature = "macros")]
+pub use micro_macros::Message;
+/// Makes an `impl` block's async methods the endpoints of a service.
+#[cfg(feature = "macros")]
+pub use micro_macros::handler;
 pub use context::{Context, Metadata};
 pub use error::{Code, Error, Result};
 pub use options::Options;
 pub use registry::Registry;
 pub use selector::Selector;
-pub use server::{Handler, Server, ServerOptions};
+pub use server::{Handler, IntoHandler, Server, ServerOptions};
 pub use service::{Service, ServiceBuilder};
 
 /// Includes the code generated for a proto package by `protoc_gen_micro::compile_protos`:
