@@ -209,16 +209,20 @@ impl Endpoint {
             ::micro_runtime::codegen::assert_send(Self::#ident(#recv, #ctx_arg req))
         };
         // A return type that is not `Result<Message, impl Into<Error>>`, at the return type.
-        let into_result =
-            quote_spanned!(output.span()=> ::micro_runtime::codegen::EndpointResult::into_result);
+        let out = quote_spanned!(output.span()=> out);
+        let into_result = quote_spanned! {output.span()=>
+            ::micro_runtime::codegen::EndpointResult::into_result(#out)
+        };
+        // A request that is not a message, at the request type: the closure is what
+        // `Handler::unary` checks it on, so the closure carries the type's span.
+        let closure = quote_spanned! {request.span()=>
+            |h: ::std::sync::Arc<Self>, #ctx_param: ::micro_runtime::codegen::Context, req: #request| async move {
+                let #out = #call.await;
+                #into_result
+            }
+        };
         quote_spanned! {span=>
-            .unary(
-                #name,
-                this,
-                |h: ::std::sync::Arc<Self>, #ctx_param: ::micro_runtime::codegen::Context, req: #request| async move {
-                    #into_result(#call.await)
-                },
-            )
+            .unary(#name, this, #closure)
         }
     }
 }
