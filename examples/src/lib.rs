@@ -1,5 +1,7 @@
-//! Shared pieces of the examples: the code generated from `proto/greeter.proto`, and the
-//! greeter handler the server binaries run.
+//! Shared pieces of the examples: the code generated from `proto/greeter.proto`, the
+//! greeter handler the server binaries run, and the calculator, written without a `.proto`.
+
+pub mod calculator;
 
 /// Generated from `proto/greeter.proto` by `protoc-gen-micro` (see `build.rs`).
 pub mod greeter {

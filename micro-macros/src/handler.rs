@@ -88,16 +88,28 @@ impl Endpoint {
             ));
         }
         if let Some(t) = &sig.constness {
-            return Err(syn::Error::new_spanned(t, "endpoint methods cannot be `const`"));
+            return Err(syn::Error::new_spanned(
+                t,
+                "endpoint methods cannot be `const`",
+            ));
         }
         if let Some(t) = &sig.unsafety {
-            return Err(syn::Error::new_spanned(t, "endpoint methods cannot be `unsafe`"));
+            return Err(syn::Error::new_spanned(
+                t,
+                "endpoint methods cannot be `unsafe`",
+            ));
         }
         if let Some(abi) = &sig.abi {
-            return Err(syn::Error::new_spanned(abi, "endpoint methods cannot be `extern`"));
+            return Err(syn::Error::new_spanned(
+                abi,
+                "endpoint methods cannot be `extern`",
+            ));
         }
         if let Some(v) = &sig.variadic {
-            return Err(syn::Error::new_spanned(v, "endpoint methods cannot be variadic"));
+            return Err(syn::Error::new_spanned(
+                v,
+                "endpoint methods cannot be variadic",
+            ));
         }
         if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
             return Err(syn::Error::new_spanned(
@@ -267,7 +279,9 @@ fn take_micro_attrs(attrs: &mut Vec<syn::Attribute>) -> syn::Result<Option<LitSt
                 name = Some(meta.value()?.parse::<LitStr>()?);
                 Ok(())
             } else {
-                Err(meta.error("unknown `micro` option on an endpoint method: expected `name = \"...\"`"))
+                Err(meta.error(
+                    "unknown `micro` option on an endpoint method: expected `name = \"...\"`",
+                ))
             }
         });
         if let Err(e) = parsed {

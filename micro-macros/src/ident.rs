@@ -88,7 +88,11 @@ mod tests {
             ("SCREAMING-KEBAB-CASE", "USER-ID"),
         ];
         for (rule, want) in cases {
-            assert_eq!(rename_field(rule, "user_id").as_deref(), Some(want), "{rule}");
+            assert_eq!(
+                rename_field(rule, "user_id").as_deref(),
+                Some(want),
+                "{rule}"
+            );
         }
         assert_eq!(rename_field("Title Case", "a"), None);
     }

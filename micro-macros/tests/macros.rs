@@ -214,7 +214,10 @@ async fn a_serde_message_in_protobuf_is_invalid_argument() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err}");
-    assert!(err.detail().contains("AddRequest has no proto encoding"), "{err}");
+    assert!(
+        err.detail().contains("AddRequest has no proto encoding"),
+        "{err}"
+    );
     service.stop().await.unwrap();
 }
 
@@ -278,7 +281,10 @@ async fn endpoints_are_described_in_the_registry() {
     );
 
     let add = endpoint(endpoints, "Calculator.Add");
-    assert_eq!(add.metadata.get("stream").map(String::as_str), Some("false"));
+    assert_eq!(
+        add.metadata.get("stream").map(String::as_str),
+        Some("false")
+    );
     // go-micro's JSON shape: a message named and typed by its name, scalars with null values.
     let json = serde_json::to_value(add.request.as_ref().unwrap()).unwrap();
     assert_eq!(

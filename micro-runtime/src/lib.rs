@@ -48,14 +48,14 @@ pub mod transport;
 
 pub use client::{CallOptions, Client, ClientOptions, Method};
 pub use codec::{Codec, Message};
+pub use context::{Context, Metadata};
+pub use error::{Code, Error, Result};
 /// Derives [`Message`](trait@Message) (and [`codec::Describe`]) for a serde or prost type.
 #[cfg(feature = "macros")]
 pub use micro_macros::Message;
 /// Makes an `impl` block's async methods the endpoints of a service.
 #[cfg(feature = "macros")]
 pub use micro_macros::handler;
-pub use context::{Context, Metadata};
-pub use error::{Code, Error, Result};
 pub use options::Options;
 pub use registry::Registry;
 pub use selector::Selector;

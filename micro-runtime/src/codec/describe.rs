@@ -183,7 +183,10 @@ mod tests {
             if depth >= MAX_DEPTH {
                 return Vec::new();
             }
-            vec![field::<String>("name", depth), field::<Vec<Node>>("children", depth)]
+            vec![
+                field::<String>("name", depth),
+                field::<Vec<Node>>("children", depth),
+            ]
         }
     }
 
