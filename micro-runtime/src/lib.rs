@@ -12,6 +12,10 @@
 //! # }
 //! ```
 //!
+//! Services without a `.proto` use the macros instead (feature `macros`): `#[handler]` makes
+//! an `impl` block's async methods endpoints, `#[derive(Message)]` makes serde or prost types
+//! their messages, and [`Client::call_endpoint`] calls them by name.
+//!
 //! # Layout
 //! - [`service`]: [`Service`], its builder, lifecycle hooks and signal handling;
 //! - [`server`]: the gRPC server and [`Handler`] registration;
@@ -32,7 +36,7 @@
 //! |---|---|
 //! | `mdns` | `registry::mdns`, `--registry mdns`: multicast DNS between the hosts of one LAN, no server (the `mdns-sd` crate) |
 //! | `etcd` | `registry::etcd`, `--registry etcd`: etcd in go-micro's layout, shared with Go services; TLS (rustls) and authentication (the `etcd-client` crate) |
-//! | `macros` | [`handler`] and `#[derive(Message)]` ([`macro@Message`]): services from plain Rust types and methods, no `.proto` (the `micro-macros` crate) |
+//! | `macros` | `#[handler]` and `#[derive(Message)]`: services from plain Rust types and methods, no `.proto` (the `micro-macros` crate) |
 
 pub mod client;
 pub mod codec;
