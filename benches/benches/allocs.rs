@@ -72,25 +72,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// A micro greeter server with handler `h`, on the server runtime.
-fn start(
-    rt: &tokio::runtime::Runtime,
-    registry: Arc<MemoryRegistry>,
-    h: impl micro_runtime::IntoHandler,
-) -> (Service, std::net::SocketAddr) {
-    rt.block_on(async {
-        let service = Service::builder()
-            .name("greeter")
-            .address("127.0.0.1:0")
-            .registry(registry)
-            .build()
-            .expect("service");
-        service.server().handle(h).expect("handle");
-        let addr = service.start().await.expect("start");
-        (service, addr)
-    })
-}
-
 /// Server-side allocations and mean microseconds per call of `calls` sequential calls.
 fn measure<Req: Message, Rsp: Message>(
     rt: &tokio::runtime::Runtime,
@@ -133,8 +114,10 @@ fn main() {
     let client_rt = support::runtime("client", 1);
     let registry = Arc::new(MemoryRegistry::new());
     let (_generated, generated) = support::start_micro(&server_rt, registry.clone());
-    let (_macro, with_macro) = start(&server_rt, registry.clone(), MacroHello);
-    let (_serde, with_serde) = start(&server_rt, registry.clone(), SerdeHello);
+    let (_macro, with_macro) =
+        support::start_with(&server_rt, registry.clone(), |s| s.handle(MacroHello));
+    let (_serde, with_serde) =
+        support::start_with(&server_rt, registry.clone(), |s| s.handle(SerdeHello));
     let tonic = support::start_tonic(&server_rt);
 
     let client = {

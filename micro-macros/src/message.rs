@@ -263,10 +263,13 @@ fn how_described(attrs: &[syn::Attribute]) -> syn::Result<Described> {
         })?;
     }
     if matches!(how, Described::Typed) {
-        if serde_flag(attrs, "skip") {
+        if flag(attrs, "serde", "skip") {
             how = Described::Skipped;
-        } else if serde_flag(attrs, "flatten") {
+        } else if flag(attrs, "serde", "flatten") {
             how = Described::Flattened;
+        } else if flag(attrs, "prost", "bytes") {
+            // `Vec<u8>` or `Bytes` that protobuf carries as `bytes`, not as numbers.
+            how = Described::Named(LitStr::new("bytes", proc_macro2::Span::call_site()));
         }
     }
     Ok(how)
@@ -310,10 +313,11 @@ fn serde_option(attrs: &[syn::Attribute], key: &str) -> Option<String> {
     found
 }
 
-/// Whether serde flag `key` (`#[serde(flatten)]`) is set.
-fn serde_flag(attrs: &[syn::Attribute], key: &str) -> bool {
+/// Whether option `key` of attribute `attr` is there (`#[serde(flatten)]`,
+/// `#[prost(bytes = "vec", tag = "1")]`).
+fn flag(attrs: &[syn::Attribute], attr: &str, key: &str) -> bool {
     let mut found = false;
-    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
+    for attr in attrs.iter().filter(|a| a.path().is_ident(attr)) {
         let _ = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident(key) {
                 found = true;

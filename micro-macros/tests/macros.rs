@@ -112,6 +112,8 @@ struct Point {
 struct Norm {
     #[prost(int64, tag = "1")]
     manhattan: i64,
+    #[prost(bytes = "vec", tag = "2")]
+    trace: Vec<u8>,
 }
 
 struct Geometry;
@@ -121,6 +123,7 @@ impl Geometry {
     async fn norm(&self, p: Point) -> Result<Norm, Error> {
         Ok(Norm {
             manhattan: p.x.abs() + p.y.abs(),
+            trace: Vec::new(),
         })
     }
 }
@@ -317,7 +320,9 @@ async fn endpoints_are_described_in_the_registry() {
 
     let norm = endpoint(endpoints, "Geometry.Norm");
     assert_eq!(norm.request.as_ref().unwrap().values.len(), 2);
-    assert_eq!(norm.response.as_ref().unwrap().values[0].name, "manhattan");
+    let rsp = norm.response.as_ref().unwrap();
+    assert_eq!(rsp.values[0].name, "manhattan");
+    assert_eq!(rsp.values[1].kind, "bytes");
     service.stop().await.unwrap();
 }
 
@@ -339,4 +344,46 @@ fn one_endpoint_name_is_handled_once() {
     service.server().handle(Echo).unwrap();
     let err = service.server().handle(Echo).unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists);
+}
+
+#[derive(Serialize, Deserialize, Message)]
+struct Paged {
+    #[serde(flatten)]
+    query: AddRequest,
+    #[serde(rename(serialize = "pageToken", deserialize = "page_token"))]
+    page_token: String,
+    #[micro(skip)]
+    #[serde(default)]
+    internal: Option<u8>,
+    tags: std::collections::BTreeMap<String, Vec<u8>>,
+}
+
+#[test]
+fn flatten_rename_skip_and_maps_are_described_as_serde_writes_them() {
+    let paged = Paged::describe();
+    let kinds: Vec<_> = paged
+        .values
+        .iter()
+        .map(|v| (v.name.as_str(), v.kind.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("a", "int64"),
+            ("b", "int64"),
+            ("pageToken", "string"),
+            ("tags", "map<string,[]uint32>"),
+        ]
+    );
+    let json = serde_json::to_value(Paged {
+        query: AddRequest { a: 1, b: 2 },
+        page_token: "t".into(),
+        internal: None,
+        tags: Default::default(),
+    })
+    .unwrap();
+    assert!(
+        json.get("pageToken").is_some() && json.get("a").is_some(),
+        "{json}"
+    );
 }
