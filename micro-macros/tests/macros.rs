@@ -387,3 +387,29 @@ fn flatten_rename_skip_and_maps_are_described_as_serde_writes_them() {
         "{json}"
     );
 }
+
+#[tokio::test]
+async fn the_package_path_answers_too() {
+    let (service, _, addr) = start().await;
+    // With a fixed address the service name only names the path: `/calc.Calculator/Add`,
+    // the standard path of `package = "calc"`, next to go-micro's `/calculator.Calculator/Add`.
+    let opts = CallOptions::new().address(addr.to_string());
+    for name in ["calc", "calculator"] {
+        let rsp: AddResponse = client(&service)
+            .call_endpoint_with(name, "Calculator.Add", &AddRequest { a: 2, b: 3 }, &opts)
+            .await
+            .unwrap();
+        assert_eq!(rsp.result, 5, "{name}");
+    }
+    let err = client(&service)
+        .call_endpoint_with::<_, AddResponse>(
+            "other",
+            "Calculator.Add",
+            &AddRequest { a: 2, b: 3 },
+            &opts,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented);
+    service.stop().await.unwrap();
+}
