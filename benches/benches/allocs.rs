@@ -1,5 +1,10 @@
-//! Heap allocations per unary call on the server path, ours and tonic's, counted by a
-//! global allocator on the server's threads only (the client runs on other threads).
+//! Heap allocations per unary call on the server path, counted by a global allocator on the
+//! server's threads only (the client runs on other threads), with the mean time per call.
+//! Side by side, one client and the same request each time:
+//! - the greeter generated from `proto/greeter.proto`, in protobuf and in JSON;
+//! - the same greeter written with `#[micro_runtime::handler]` on the same generated prost
+//!   messages (protobuf), and on serde messages of the same shape (JSON);
+//! - tonic's greeter (protobuf).
 //!
 //! `cargo bench -p micro-bench --bench allocs -- [--calls N]` (default 20000).
 
@@ -9,10 +14,12 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
-use examples::greeter::{GreeterClient, HelloRequest};
+use examples::greeter::{HelloRequest, HelloResponse};
+use micro_bench::{MacroHello, SerdeHello, SerdeHelloRequest, SerdeHelloResponse};
 use micro_runtime::registry::memory::MemoryRegistry;
-use micro_runtime::{CallOptions, Service};
+use micro_runtime::{CallOptions, Client, Codec, Message, Service};
 
 struct Counting;
 
@@ -65,6 +72,38 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Server-side allocations and mean microseconds per call of `calls` sequential calls.
+fn measure<Req: Message, Rsp: Message>(
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+    addr: std::net::SocketAddr,
+    codec: Codec,
+    calls: u64,
+    request: impl Fn() -> Req,
+) -> (f64, f64) {
+    let opts = CallOptions::new().address(addr.to_string()).codec(codec);
+    rt.block_on(async {
+        let call = || async {
+            client
+                .call_endpoint_with::<Req, Rsp>("greeter", "Greeter.Hello", &request(), &opts)
+                .await
+                .expect("call")
+        };
+        // Warm up: connection set-up and first-use allocations are not per call.
+        for _ in 0..1000 {
+            call().await;
+        }
+        let before = SERVER_ALLOCS.load(Ordering::Relaxed);
+        let started = Instant::now();
+        for _ in 0..calls {
+            call().await;
+        }
+        let micros = started.elapsed().as_secs_f64() * 1e6 / calls as f64;
+        let allocs = (SERVER_ALLOCS.load(Ordering::Relaxed) - before) as f64 / calls as f64;
+        (allocs, micros)
+    })
+}
+
 fn main() {
     let calls: u64 = std::env::args()
         .skip_while(|a| a != "--calls")
@@ -74,56 +113,57 @@ fn main() {
     let server_rt = support::runtime("server", 1);
     let client_rt = support::runtime("client", 1);
     let registry = Arc::new(MemoryRegistry::new());
-    let (_server, micro_addr) = support::start_micro(&server_rt, registry.clone());
-    let tonic_addr = support::start_tonic(&server_rt);
+    let (_generated, generated) = support::start_micro(&server_rt, registry.clone());
+    let (_macro, with_macro) =
+        support::start_with(&server_rt, registry.clone(), |s| s.handle(MacroHello));
+    let (_serde, with_serde) =
+        support::start_with(&server_rt, registry.clone(), |s| s.handle(SerdeHello));
+    let tonic = support::start_tonic(&server_rt);
 
     let client = {
         let _guard = client_rt.enter();
-        GreeterClient::new(
-            "greeter",
-            Service::builder()
-                .name("bench")
-                .registry(registry)
-                .build()
-                .expect("client")
-                .client(),
-        )
+        Service::builder()
+            .name("bench")
+            .registry(registry)
+            .build()
+            .expect("client")
+            .client()
     };
-    let count = |addr: std::net::SocketAddr| {
-        let opts = CallOptions::new().address(addr.to_string());
-        client_rt.block_on(async {
-            // Warm up: connection set-up and first-use allocations are not per call.
-            for _ in 0..1000 {
-                client
-                    .hello_with(
-                        HelloRequest {
-                            name: "World".into(),
-                        },
-                        &opts,
-                    )
-                    .await
-                    .expect("call");
-            }
-            let before = SERVER_ALLOCS.load(Ordering::Relaxed);
-            for _ in 0..calls {
-                client
-                    .hello_with(
-                        HelloRequest {
-                            name: "World".into(),
-                        },
-                        &opts,
-                    )
-                    .await
-                    .expect("call");
-            }
-            (SERVER_ALLOCS.load(Ordering::Relaxed) - before) as f64 / calls as f64
-        })
+    let prost = || HelloRequest {
+        name: "World".into(),
     };
-    let micro = count(micro_addr);
-    let tonic = count(tonic_addr);
+    let serde = || SerdeHelloRequest {
+        name: "World".into(),
+    };
+    let rows = [
+        ("micro, generated from .proto, protobuf", {
+            measure::<_, HelloResponse>(&client_rt, &client, generated, Codec::Proto, calls, prost)
+        }),
+        ("micro, #[handler] on prost messages, protobuf", {
+            measure::<_, HelloResponse>(&client_rt, &client, with_macro, Codec::Proto, calls, prost)
+        }),
+        ("micro, generated from .proto, JSON", {
+            measure::<_, HelloResponse>(&client_rt, &client, generated, Codec::Json, calls, prost)
+        }),
+        ("micro, #[handler] on serde messages, JSON", {
+            measure::<_, SerdeHelloResponse>(
+                &client_rt,
+                &client,
+                with_serde,
+                Codec::Json,
+                calls,
+                serde,
+            )
+        }),
+        ("tonic, protobuf", {
+            measure::<_, HelloResponse>(&client_rt, &client, tonic, Codec::Proto, calls, prost)
+        }),
+    ];
     println!(
-        "server-side heap allocations per unary call ({calls} sequential calls, same client):"
+        "server-side heap allocations and mean time per unary call ({calls} sequential calls, same client):"
     );
-    println!("micro {micro:.1}");
-    println!("tonic {tonic:.1}");
+    println!("{:<48} {:>8} {:>9}", "server", "allocs", "µs/call");
+    for (name, (allocs, micros)) in rows {
+        println!("{name:<48} {allocs:>8.1} {micros:>9.1}");
+    }
 }

@@ -50,6 +50,18 @@ pub fn start_micro(
     rt: &tokio::runtime::Runtime,
     registry: Arc<MemoryRegistry>,
 ) -> (Service, SocketAddr) {
+    start_with(rt, registry, |server| {
+        greeter::register_greeter_handler(server, Hello)
+    })
+}
+
+/// A `greeter` service on 127.0.0.1, registered in `registry`, its handlers added by
+/// `register`.
+pub fn start_with(
+    rt: &tokio::runtime::Runtime,
+    registry: Arc<MemoryRegistry>,
+    register: impl FnOnce(&micro_runtime::Server) -> micro_runtime::Result<()>,
+) -> (Service, SocketAddr) {
     rt.block_on(async {
         let service = Service::builder()
             .name("greeter")
@@ -57,7 +69,7 @@ pub fn start_micro(
             .registry(registry)
             .build()
             .expect("service");
-        greeter::register_greeter_handler(service.server(), Hello).expect("register");
+        register(service.server()).expect("register");
         let addr = service.start().await.expect("start");
         (service, addr)
     })

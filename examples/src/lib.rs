@@ -1,5 +1,8 @@
 //! Shared pieces of the examples: the code generated from `proto/greeter.proto` and
-//! `proto/echo.proto`, and the handlers the server binaries run.
+//! `proto/echo.proto`, the handlers the server binaries run, and the calculator, written
+//! without a `.proto`.
+
+pub mod calculator;
 
 /// Generated from `proto/greeter.proto` by `protoc-gen-micro` (see `build.rs`).
 pub mod greeter {

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 const SERVER: &str = env!("CARGO_BIN_EXE_greeter-server");
 const CLIENT: &str = env!("CARGO_BIN_EXE_greeter-client");
 const QUICKSTART: &str = env!("CARGO_BIN_EXE_quickstart");
+const CALC_SERVER: &str = env!("CARGO_BIN_EXE_calculator-server");
+const CALC_CLIENT: &str = env!("CARGO_BIN_EXE_calculator-client");
 
 /// A process killed on drop.
 struct Proc(Child);
@@ -20,7 +22,12 @@ impl Drop for Proc {
 }
 
 fn start_server(registry: &Path, extra: &[&str]) -> Proc {
-    let child = Command::new(SERVER)
+    start(SERVER, "greeter", registry, extra)
+}
+
+/// Starts server binary `bin` on a free loopback port; returns once it registered `service`.
+fn start(bin: &str, service: &str, registry: &Path, extra: &[&str]) -> Proc {
+    let child = Command::new(bin)
         .args([
             "--server_address",
             "127.0.0.1:0",
@@ -32,11 +39,11 @@ fn start_server(registry: &Path, extra: &[&str]) -> Proc {
         .args(extra)
         .stderr(Stdio::null())
         .spawn()
-        .expect("start greeter-server");
+        .unwrap_or_else(|e| panic!("start {bin}: {e}"));
     let proc = Proc(child);
     wait_until(
         Duration::from_secs(10),
-        || records(registry) == 1,
+        || records_of(registry, service) == 1,
         "the server to register",
     );
     proc
@@ -59,9 +66,14 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).trim().to_owned()
 }
 
-/// Node records in the registry directory.
+/// Greeter node records in the registry directory.
 fn records(registry: &Path) -> usize {
-    let Ok(dir) = std::fs::read_dir(registry.join("greeter")) else {
+    records_of(registry, "greeter")
+}
+
+/// Node records of `service` in the registry directory.
+fn records_of(registry: &Path, service: &str) -> usize {
+    let Ok(dir) = std::fs::read_dir(registry.join(service)) else {
         return 0;
     };
     dir.filter(|e| {
@@ -190,4 +202,105 @@ fn a_stopped_server_deregisters_at_once() {
         "{}",
         stderr(&out)
     );
+}
+
+/// The go-micro service record of the one node of `service` (the local registry wraps it
+/// with its expiry and owner).
+fn record_of(registry: &Path, service: &str) -> serde_json::Value {
+    let path = std::fs::read_dir(registry.join(service))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("a node record");
+    let file: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    file["service"].clone()
+}
+
+fn calculator_client(registry: &Path, a: &str, b: &str) -> Output {
+    Command::new(CALC_CLIENT)
+        .arg("--registry_address")
+        .arg(registry)
+        .args(["--client_request_timeout", "5s", "--a", a, "--b", b])
+        .output()
+        .expect("run calculator-client")
+}
+
+#[test]
+fn calculator_client_finds_the_calculator_through_the_local_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let _server = start(CALC_SERVER, "calculator", dir.path(), &[]);
+    let out = calculator_client(dir.path(), "1", "2");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "3");
+    let out = calculator_client(dir.path(), "-40", "-2");
+    assert_eq!(stdout(&out), "-42", "{}", stderr(&out));
+    // The handler's own error reaches the caller.
+    let out = calculator_client(dir.path(), &i64::MAX.to_string(), "1");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("a + b overflows"), "{}", stderr(&out));
+}
+
+#[test]
+fn calculator_endpoint_is_described_in_the_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let _server = start(CALC_SERVER, "calculator", dir.path(), &[]);
+    let record = record_of(dir.path(), "calculator");
+    let endpoint = &record["endpoints"][0];
+    assert_eq!(endpoint["name"], "Calculator.Add");
+    assert_eq!(
+        endpoint["request"],
+        serde_json::json!({"name": "AddRequest", "type": "AddRequest", "values": [
+            {"name": "a", "type": "int64", "values": null},
+            {"name": "b", "type": "int64", "values": null},
+        ]})
+    );
+    assert_eq!(
+        endpoint["response"],
+        serde_json::json!({"name": "AddResponse", "type": "AddResponse", "values": [
+            {"name": "result", "type": "int64", "values": null},
+        ]})
+    );
+}
+
+/// A standard HTTP/2 client (`nghttp`, Debian's nghttp2-client, which scripts/test
+/// installs) calls the calculator in `application/grpc+json` on `/calculator.Calculator/Add`.
+#[test]
+fn nghttp_calls_the_calculator_in_grpc_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let _server = start(CALC_SERVER, "calculator", dir.path(), &[]);
+    let record = record_of(dir.path(), "calculator");
+    let address = record["nodes"][0]["address"].as_str().unwrap().to_owned();
+
+    // One gRPC frame: not compressed, big-endian length, the JSON.
+    let json = br#"{"a": 1, "b": 2}"#;
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    frame.extend_from_slice(json);
+    let body = dir.path().join("request.bin");
+    std::fs::write(&body, &frame).unwrap();
+
+    let out = Command::new("nghttp")
+        .args([
+            "--verbose",
+            "-H",
+            "content-type: application/grpc+json",
+            "-H",
+            "te: trailers",
+            "--data",
+        ])
+        .arg(&body)
+        .arg(format!("http://{address}/calculator.Calculator/Add"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("run nghttp ({e}): install Debian's nghttp2-client (scripts/test does)")
+        });
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    assert!(text.contains(r#"{"result":3}"#), "{text}");
+    assert!(
+        text.contains("content-type: application/grpc+json"),
+        "{text}"
+    );
+    assert!(text.contains("grpc-status: 0"), "{text}");
 }

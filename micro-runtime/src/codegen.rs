@@ -10,15 +10,19 @@ pub use prost;
 pub use prost_types;
 
 pub use crate::client::{CallOptions, Client, Method};
+pub use crate::codec::describe::{MAX_DEPTH, field};
 pub use crate::codec::json::Descriptors;
-pub use crate::codec::{Codec, Message};
+pub use crate::codec::{Codec, Describe, Message};
 pub use crate::context::Context;
 pub use crate::error::{Error, Result};
 pub use crate::registry::Value;
-pub use crate::server::{Handler, Server};
+pub use crate::server::{EndpointResult, Endpoints, Handler, Server};
 pub use crate::stream::{BoxStream, CallStream, Streaming};
+pub use std::borrow::Cow;
+pub use std::vec::Vec;
 
 use crate::codec::{json, proto};
+use crate::error::Code;
 
 /// Encodes a generated prost message in `codec`.
 pub fn encode<M: prost::Message>(
@@ -45,6 +49,60 @@ pub fn decode<M: prost::Message + Default>(
         Codec::Proto => proto::decode(buf),
         Codec::Json => json::decode_proto(descriptors.message(full_name)?, &buf),
     }
+}
+
+/// Encodes a `#[derive(Message)]` serde type: JSON only.
+pub fn encode_serde<M: serde::Serialize>(
+    msg: &M,
+    codec: Codec,
+    type_name: &str,
+    buf: &mut BytesMut,
+) -> Result<()> {
+    match codec {
+        Codec::Json => json::encode_serde(msg, buf),
+        other => Err(unsupported_codec(type_name, other)),
+    }
+}
+
+/// Decodes a `#[derive(Message)]` serde type: JSON only; any other codec is
+/// `INVALID_ARGUMENT`.
+pub fn decode_serde<M: serde::de::DeserializeOwned>(
+    codec: Codec,
+    type_name: &str,
+    buf: Bytes,
+) -> Result<M> {
+    match codec {
+        Codec::Json => json::decode_serde(&buf),
+        other => Err(unsupported_codec(type_name, other)),
+    }
+}
+
+/// Encodes a hand-written prost message in protobuf (`#[derive(Message)] #[micro(proto)]`).
+pub fn encode_prost<M: prost::Message>(msg: &M, buf: &mut BytesMut) -> Result<()> {
+    proto::encode(msg, buf)
+}
+
+/// Decodes a hand-written prost message from protobuf.
+pub fn decode_prost<M: prost::Message + Default>(buf: Bytes) -> Result<M> {
+    proto::decode(buf)
+}
+
+/// The `INVALID_ARGUMENT` error of a message asked for in a codec it does not speak.
+pub fn unsupported_codec(type_name: &str, codec: Codec) -> Error {
+    Error::new(
+        Code::InvalidArgument,
+        format!(
+            "{type_name} has no {} encoding: call with another content type (application/grpc+json for JSON)",
+            codec.name()
+        ),
+    )
+}
+
+/// Makes the compiler check, at the span of the call, that an endpoint method's future can
+/// move between threads (so the error points at the method, not inside a macro).
+#[inline(always)]
+pub fn assert_send<F: Future + Send>(future: F) -> F {
+    future
 }
 
 /// A registry [`Value`]: what generated descriptions are made of.

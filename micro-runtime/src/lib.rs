@@ -12,6 +12,10 @@
 //! # }
 //! ```
 //!
+//! Services without a `.proto` use the macros instead (feature `macros`): `#[handler]` makes
+//! an `impl` block's async methods endpoints, `#[derive(Message)]` makes serde or prost types
+//! their messages, and [`Client::call_endpoint`] calls them by name.
+//!
 //! # Layout
 //! - [`service`]: [`Service`], its builder, lifecycle hooks and signal handling;
 //! - [`server`]: the gRPC server and [`Handler`] registration;
@@ -33,6 +37,7 @@
 //! |---|---|
 //! | `mdns` | `registry::mdns`, `--registry mdns`: multicast DNS between the hosts of one LAN, no server (the `mdns-sd` crate) |
 //! | `etcd` | `registry::etcd`, `--registry etcd`: etcd in go-micro's layout, shared with Go services; TLS (rustls) and authentication (the `etcd-client` crate) |
+//! | `macros` | `#[handler]` and `#[derive(Message)]`: services from plain Rust types and methods, no `.proto` (the `micro-macros` crate) |
 
 pub mod client;
 pub mod codec;
@@ -51,10 +56,16 @@ pub use client::{CallOptions, Client, ClientOptions, Method};
 pub use codec::{Codec, Message};
 pub use context::{Context, Metadata};
 pub use error::{Code, Error, Result};
+/// Derives [`Message`](trait@Message) (and [`codec::Describe`]) for a serde or prost type.
+#[cfg(feature = "macros")]
+pub use micro_macros::Message;
+/// Makes an `impl` block's async methods the endpoints of a service.
+#[cfg(feature = "macros")]
+pub use micro_macros::handler;
 pub use options::Options;
 pub use registry::Registry;
 pub use selector::Selector;
-pub use server::{Handler, Server, ServerOptions};
+pub use server::{Handler, IntoHandler, Server, ServerOptions};
 pub use service::{Service, ServiceBuilder};
 pub use stream::{BoxStream, CallStream, Streaming};
 

@@ -10,6 +10,7 @@
 //! is safe to retry. Each retry picks a node again, after a back-off of
 //! `100 ms × attempt^e` as in go-micro, within the call's deadline.
 
+mod endpoint;
 mod pool;
 
 use std::sync::Arc;
@@ -196,10 +197,17 @@ struct Inner {
     pool: pool::Pool,
 }
 
+/// Where a call goes: a generated [`Method`], or an endpoint named at run time.
+struct Target<'a> {
+    path: PathAndQuery,
+    endpoint: &'a str,
+    idempotent: bool,
+}
+
 /// What one attempt sends.
 struct Attempt<'a> {
     service: &'a str,
-    method: &'a Method,
+    target: Target<'a>,
     body: Bytes,
     codec: Codec,
     options: &'a CallOptions,
@@ -277,19 +285,40 @@ impl Client {
         request: &Req,
         options: &CallOptions,
     ) -> Result<Rsp> {
+        let target = Target {
+            path: PathAndQuery::from_static(method.path),
+            endpoint: method.endpoint,
+            idempotent: method.idempotent,
+        };
+        self.call_target(service, target, request, options).await
+    }
+
+    async fn call_target<Req: Message, Rsp: Message>(
+        &self,
+        service: &str,
+        target: Target<'_>,
+        request: &Req,
+        options: &CallOptions,
+    ) -> Result<Rsp> {
         let o = &self.inner.options;
         if let Some(bad) = &options.bad_metadata {
             return Err(Error::bad_request("go.micro.client", bad.clone()));
         }
-        let codec = options.codec.unwrap_or(o.codec);
+        // A message that does not speak every codec (a serde type: JSON only) picks its own
+        // unless the call says otherwise; the response comes back in the request's codec.
+        let codec = options
+            .codec
+            .or_else(|| Req::preferred_codec().or_else(Rsp::preferred_codec))
+            .unwrap_or(o.codec);
         let body = frame::encode(request, codec, o.max_message_size)?;
         let timeout = options.timeout.unwrap_or(o.request_timeout);
         let deadline = tokio::time::Instant::now() + timeout;
         let retries = options.retries.unwrap_or(o.retries);
-        let idempotent = method.idempotent || options.idempotent;
+        let idempotent = target.idempotent || options.idempotent;
+        let endpoint = target.endpoint;
         let call = Attempt {
             service,
-            method,
+            target,
             body,
             codec,
             options,
@@ -304,14 +333,14 @@ impl Client {
                 Ok(Ok(rsp)) => return Ok(rsp),
                 Ok(Err(f)) if f.is_retryable(idempotent) => f.into_error(),
                 Ok(Err(f)) => return Err(f.into_error()),
-                Err(_) => return Err(deadline_exceeded(service, method, timeout)),
+                Err(_) => return Err(deadline_exceeded(service, endpoint, timeout)),
             };
             if attempt >= retries {
                 return Err(err);
             }
             attempt += 1;
             let backoff = backoff(attempt);
-            tracing::debug!(service, endpoint = method.endpoint, attempt, ?backoff, error = %err, "retrying");
+            tracing::debug!(service, endpoint, attempt, ?backoff, error = %err, "retrying");
             if tokio::time::Instant::now() + backoff >= deadline {
                 return Err(err);
             }
@@ -482,7 +511,7 @@ impl Client {
         let opened = match request_head(
             &self.inner.pool,
             address,
-            method,
+            PathAndQuery::from_static(method.path),
             codec,
             &options.metadata,
             timeout,
@@ -514,7 +543,7 @@ impl Client {
         let head = request_head(
             &inner.pool,
             address,
-            call.method,
+            call.target.path.clone(),
             call.codec,
             &call.options.metadata,
             Some(remaining),
@@ -553,7 +582,7 @@ pub(crate) struct Head {
 pub(crate) async fn request_head(
     pool: &pool::Pool,
     address: &str,
-    method: &Method,
+    path: PathAndQuery,
     codec: Codec,
     metadata: &Metadata,
     timeout: Option<Duration>,
@@ -562,7 +591,7 @@ pub(crate) async fn request_head(
     let uri = Uri::builder()
         .scheme(Scheme::HTTP)
         .authority(conn.authority.clone())
-        .path_and_query(PathAndQuery::from_static(method.path))
+        .path_and_query(path)
         .build()
         .map_err(|e| Failure::Answered(Error::new(Code::Internal, format!("bad uri: {e}"))))?;
     let mut request = Request::post(uri)
@@ -674,13 +703,10 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(ms.min(120_000.0) as u64)
 }
 
-fn deadline_exceeded(service: &str, method: &Method, timeout: Duration) -> Error {
+fn deadline_exceeded(service: &str, endpoint: &str, timeout: Duration) -> Error {
     Error::new(
         Code::DeadlineExceeded,
-        format!(
-            "call to {service} {} timed out after {timeout:?}",
-            method.endpoint
-        ),
+        format!("call to {service} {endpoint} timed out after {timeout:?}"),
     )
     .with_id("go.micro.client")
 }

@@ -4,13 +4,18 @@
 //! `application/grpc+proto` are protobuf ([`proto`]), `application/grpc+json` is JSON ([`json`]).
 //! [`Codec`] is a small enum rather than a trait object so the request path dispatches with a
 //! `match` and no allocation; each message type says how it speaks each codec by implementing
-//! [`Message`] (generated code does it for proto messages, with [`crate::impl_message!`]).
+//! [`Message`] (generated code does it for proto messages, with [`crate::impl_message!`];
+//! `#[derive(Message)]`, feature `macros`, does it for serde and hand-written prost types).
+//! [`Describe`] describes Rust types for the registry, field by field.
 
+pub mod describe;
 pub mod json;
 pub mod proto;
 mod wkt;
 
 use bytes::{Bytes, BytesMut};
+
+pub use describe::Describe;
 
 use crate::error::Result;
 
@@ -72,6 +77,11 @@ fn trim_ascii(b: &[u8]) -> &[u8] {
 
 /// A message that can cross the wire: it encodes to and decodes from each [`Codec`] it
 /// supports, and returns `INVALID_ARGUMENT` for one it does not.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a micro message",
+    label = "requests and responses must implement `micro_runtime::Message`",
+    note = "derive it next to serde's derives: `#[derive(Serialize, Deserialize, micro_runtime::Message)]` (feature `macros`), or generate the type from a .proto"
+)]
 pub trait Message: Sized + Send + 'static {
     /// Appends the encoding of `self` to `buf`.
     fn encode(&self, codec: Codec, buf: &mut BytesMut) -> Result<()>;
@@ -87,4 +97,11 @@ pub trait Message: Sized + Send + 'static {
 
     /// The description of this message for registry endpoints (field names and types).
     fn describe() -> crate::registry::Value;
+
+    /// The codec this message must be sent in, when it does not speak every codec (a serde
+    /// type speaks only JSON): clients then send it so unless a call says otherwise. `None`
+    /// (the default) leaves the choice to the client's options.
+    fn preferred_codec() -> Option<Codec> {
+        None
+    }
 }

@@ -8,6 +8,7 @@
 //! [`Server::stop`] it is deregistered first, then in-flight calls finish, then the listener
 //! and connections close.
 
+mod endpoints;
 mod handler;
 mod router;
 
@@ -22,6 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use endpoints::{EndpointResult, Endpoints, IntoHandler};
 pub use handler::Handler;
 use router::{ConnService, ResponseBody, Router};
 
@@ -130,9 +132,11 @@ impl Server {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds a handler (generated `register_*_handler` functions call this). Handlers are
+    /// Adds a handler (generated `register_*_handler` functions call this), or a type whose
+    /// methods are endpoints (`#[micro_runtime::handler]`, see [`IntoHandler`]). Handlers are
     /// added before [`Server::start`]; an endpoint name may be handled once.
-    pub fn handle(&self, handler: Handler) -> Result<()> {
+    pub fn handle(&self, handler: impl IntoHandler) -> Result<()> {
+        let handler = handler.into_handler();
         let mut state = self.state();
         if state.running.is_some() {
             return Err(Error::new(

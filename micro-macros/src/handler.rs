@@ -1,0 +1,457 @@
+//! `#[handler]`: the endpoints of a service, from the async methods of an `impl` block.
+//!
+//! The block is kept as written (less the `#[micro(...)]` attributes of its methods), and an
+//! implementation of `micro_runtime::codegen::Endpoints` is added that registers each method
+//! with `Handler::unary`: the same registration generated-from-proto code makes, so a call
+//! costs the same. Checks the compiler makes anyway (a request type that is not a message, a
+//! future that is not `Send`) are made at the spans of the user's tokens, so the errors point
+//! at the method, not at the attribute.
+
+use std::collections::HashMap;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, LitStr, PatType, ReturnType, Type};
+
+use crate::ident;
+
+/// The attribute's output: the block, and its `Endpoints` implementation or the errors.
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut imp = match syn::parse2::<syn::Item>(item) {
+        Ok(syn::Item::Impl(imp)) => imp,
+        Ok(other) => {
+            let err = syn::Error::new(
+                Span::call_site(),
+                "`#[handler]` goes on an `impl` block: `#[handler] impl Calc { async fn add(&self, req: AddRequest) -> Result<AddResponse, Error> { ... } }`",
+            )
+            .into_compile_error();
+            return quote!(#other #err);
+        }
+        Err(e) => return e.into_compile_error(),
+    };
+    // The endpoints are read (and their attributes taken off) first, so that the block is
+    // emitted without them even when there are errors: the user sees those errors, not
+    // follow-on ones about an unknown `micro` attribute or a vanished method.
+    let endpoints: Vec<_> = imp
+        .items
+        .iter_mut()
+        .filter_map(|item| match item {
+            ImplItem::Fn(f) => Some(Endpoint::parse(f)),
+            _ => None,
+        })
+        .collect();
+    match generate(args, &imp, endpoints) {
+        Ok(endpoints) => quote!(#imp #endpoints),
+        Err(e) => {
+            let e = e.into_compile_error();
+            quote!(#imp #e)
+        }
+    }
+}
+
+/// How an endpoint method takes its handler.
+enum Receiver {
+    /// `&self`.
+    Ref,
+    /// `self: Arc<Self>`.
+    Arc,
+}
+
+/// One endpoint method, checked.
+struct Endpoint {
+    ident: syn::Ident,
+    /// `Add`.
+    name: String,
+    /// Where the name comes from: the method's name, or its `#[micro(name)]`.
+    name_span: Span,
+    receiver: Receiver,
+    /// The context parameter's type, when the method takes one.
+    ctx: Option<Type>,
+    request: Type,
+    output: Type,
+}
+
+impl Endpoint {
+    /// Reads and checks a method, taking its `#[micro(...)]` attributes off.
+    fn parse(f: &mut ImplItemFn) -> syn::Result<Endpoint> {
+        let rename = take_micro_attrs(&mut f.attrs)?;
+        let sig = &f.sig;
+        let ident = sig.ident.clone();
+        let method = ident::unraw(&ident);
+        if sig.asyncness.is_none() {
+            return Err(syn::Error::new_spanned(
+                sig.fn_token,
+                format!(
+                    "endpoint method `{method}` must be `async`: every method of a `#[handler]` block is an endpoint (`async fn {method}(&self, req: Request) -> Result<Response, Error>`); put helpers in another `impl` block"
+                ),
+            ));
+        }
+        if let Some(t) = &sig.constness {
+            return Err(syn::Error::new_spanned(
+                t,
+                "endpoint methods cannot be `const`",
+            ));
+        }
+        if let Some(t) = &sig.unsafety {
+            return Err(syn::Error::new_spanned(
+                t,
+                "endpoint methods cannot be `unsafe`",
+            ));
+        }
+        if let Some(abi) = &sig.abi {
+            return Err(syn::Error::new_spanned(
+                abi,
+                "endpoint methods cannot be `extern`",
+            ));
+        }
+        if let Some(v) = &sig.variadic {
+            return Err(syn::Error::new_spanned(
+                v,
+                "endpoint methods cannot be variadic",
+            ));
+        }
+        if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+            return Err(syn::Error::new_spanned(
+                &sig.generics,
+                format!(
+                    "endpoint method `{method}` cannot be generic: an endpoint has one request and one response type"
+                ),
+            ));
+        }
+
+        let mut inputs = sig.inputs.iter();
+        let receiver = match inputs.next() {
+            Some(FnArg::Receiver(r)) => receiver(r)?,
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    &sig.ident,
+                    format!(
+                        "endpoint method `{method}` must take `&self`: `async fn {method}(&self, req: Request)`"
+                    ),
+                ));
+            }
+        };
+        let args = inputs
+            .map(|arg| match arg {
+                FnArg::Typed(t) => Ok(t),
+                FnArg::Receiver(r) => Err(syn::Error::new_spanned(r, "unexpected `self`")),
+            })
+            .collect::<syn::Result<Vec<&PatType>>>()?;
+        let (ctx, request) = match args.as_slice() {
+            [request] => (None, *request),
+            [ctx, request] => (Some((*ctx.ty).clone()), *request),
+            [] => {
+                return Err(syn::Error::new_spanned(
+                    &sig.inputs,
+                    format!(
+                        "endpoint method `{method}` takes no request: `async fn {method}(&self, ctx: Context, req: Request)` (the context is optional)"
+                    ),
+                ));
+            }
+            [_, _, extra, ..] => {
+                return Err(syn::Error::new_spanned(
+                    extra,
+                    "too many parameters: an endpoint method takes a context (optional) and one request, `(&self, ctx: Context, req: Request)`",
+                ));
+            }
+        };
+        if let Type::ImplTrait(t) = &*request.ty {
+            return Err(syn::Error::new_spanned(
+                t,
+                "the request must be a concrete message type, not `impl Trait`",
+            ));
+        }
+        let output = match &sig.output {
+            ReturnType::Type(_, ty) => (**ty).clone(),
+            ReturnType::Default => {
+                return Err(syn::Error::new_spanned(
+                    &f.sig,
+                    format!(
+                        "endpoint method `{method}` returns nothing: it must return `Result<Response, Error>`"
+                    ),
+                ));
+            }
+        };
+        let (name, name_span) = match rename {
+            Some(lit) => (lit.value(), lit.span()),
+            None => (ident::upper_camel(&method), ident.span()),
+        };
+        if !ident::is_name(&name) {
+            return Err(syn::Error::new(
+                name_span,
+                format!(
+                    "`{name}` is not a valid endpoint name: letters, digits and `_`, not starting with a digit"
+                ),
+            ));
+        }
+        Ok(Endpoint {
+            ident,
+            name,
+            name_span,
+            receiver,
+            ctx,
+            request: (*request.ty).clone(),
+            output,
+        })
+    }
+
+    /// `.unary("Add", this, |h, ctx, req| async move { ... })`, with the user's spans.
+    fn register(&self) -> TokenStream {
+        let Endpoint {
+            ident,
+            name,
+            receiver,
+            ctx,
+            request,
+            output,
+            ..
+        } = self;
+        let span = ident.span();
+        let recv = match receiver {
+            Receiver::Ref => quote_spanned!(span=> &*h),
+            Receiver::Arc => quote_spanned!(span=> h),
+        };
+        let (ctx_param, ctx_arg) = match ctx {
+            Some(ty) => (quote!(ctx), quote_spanned!(ty.span()=> ctx,)),
+            None => (quote!(_ctx), quote!()),
+        };
+        // A future that is not `Send` is reported here, at the method's name.
+        let call = quote_spanned! {span=>
+            ::micro_runtime::codegen::assert_send(Self::#ident(#recv, #ctx_arg req))
+        };
+        // A return type that is not `Result<Message, impl Into<Error>>`, at the return type.
+        let out = quote_spanned!(output.span()=> out);
+        let into_result = quote_spanned! {output.span()=>
+            ::micro_runtime::codegen::EndpointResult::into_result(#out)
+        };
+        // A request that is not a message, at the request type: the closure is what
+        // `Handler::unary` checks it on, so the closure carries the type's span.
+        let closure = quote_spanned! {request.span()=>
+            |h: ::std::sync::Arc<Self>, #ctx_param: ::micro_runtime::codegen::Context, req: #request| async move {
+                let #out = #call.await;
+                #into_result
+            }
+        };
+        quote_spanned! {span=>
+            .unary(#name, this, #closure)
+        }
+    }
+}
+
+/// `&self` or `self: Arc<Self>`; anything else is an error that says why.
+fn receiver(r: &syn::Receiver) -> syn::Result<Receiver> {
+    if r.colon_token.is_none() {
+        return match (&r.reference, &r.mutability) {
+            (Some(_), None) => Ok(Receiver::Ref),
+            (Some(_), Some(_)) => Err(syn::Error::new_spanned(
+                r,
+                "endpoint methods take `&self`, not `&mut self`: calls run concurrently on one shared handler; keep mutable state behind a `Mutex` or atomics",
+            )),
+            (None, _) => Err(syn::Error::new_spanned(
+                r,
+                "endpoint methods take `&self` (or `self: Arc<Self>`), not `self`: one handler answers every call",
+            )),
+        };
+    }
+    match &*r.ty {
+        Type::Reference(t) if t.mutability.is_none() => Ok(Receiver::Ref),
+        Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Arc") => {
+            Ok(Receiver::Arc)
+        }
+        _ => Err(syn::Error::new_spanned(
+            &r.ty,
+            "endpoint methods take `&self` or `self: Arc<Self>`",
+        )),
+    }
+}
+
+/// Takes the `#[micro(...)]` attributes off a method; returns its `name`, if given.
+fn take_micro_attrs(attrs: &mut Vec<syn::Attribute>) -> syn::Result<Option<LitStr>> {
+    let mut name = None;
+    let mut result = Ok(());
+    attrs.retain(|attr| {
+        if !attr.path().is_ident("micro") {
+            return true;
+        }
+        let parsed = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("name") {
+                name = Some(meta.value()?.parse::<LitStr>()?);
+                Ok(())
+            } else {
+                Err(meta.error(
+                    "unknown `micro` option on an endpoint method: expected `name = \"...\"`",
+                ))
+            }
+        });
+        if let Err(e) = parsed {
+            combine(&mut result, e);
+        }
+        false
+    });
+    result.map(|()| name)
+}
+
+fn combine(into: &mut syn::Result<()>, err: syn::Error) {
+    match into {
+        Ok(()) => *into = Err(err),
+        Err(e) => e.combine(err),
+    }
+}
+
+/// The attribute's arguments: `name = "Calculator"`, `package = "calc"`.
+#[derive(Default)]
+struct Args {
+    name: Option<LitStr>,
+    package: Option<LitStr>,
+}
+
+fn parse_args(args: TokenStream) -> syn::Result<Args> {
+    let mut out = Args::default();
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("name") {
+            out.name = Some(meta.value()?.parse()?);
+            Ok(())
+        } else if meta.path.is_ident("package") {
+            out.package = Some(meta.value()?.parse()?);
+            Ok(())
+        } else {
+            Err(meta.error(
+                "unknown `handler` argument: expected `name = \"...\"` or `package = \"...\"`",
+            ))
+        }
+    });
+    syn::parse::Parser::parse2(parser, args)?;
+    Ok(out)
+}
+
+/// The `Endpoints` implementation, or every error found.
+fn generate(
+    args: TokenStream,
+    imp: &ItemImpl,
+    endpoints: Vec<syn::Result<Endpoint>>,
+) -> syn::Result<TokenStream> {
+    let mut errors = Ok(());
+    let args = parse_args(args).unwrap_or_else(|e| {
+        combine(&mut errors, e);
+        Args::default()
+    });
+    if let Some((_, path, _)) = &imp.trait_ {
+        return Err(syn::Error::new_spanned(
+            path,
+            "`#[handler]` goes on an inherent `impl` block (`impl Calc { ... }`), not on a trait implementation",
+        ));
+    }
+    for item in &imp.items {
+        if let ImplItem::Macro(m) = item {
+            combine(
+                &mut errors,
+                syn::Error::new_spanned(
+                    m,
+                    "macros in a `#[handler]` block are not expanded into endpoints: move them to another `impl` block",
+                ),
+            );
+        }
+    }
+    let name = match &args.name {
+        Some(lit) => {
+            let name = lit.value();
+            if !ident::is_name(&name) {
+                combine(
+                    &mut errors,
+                    syn::Error::new_spanned(
+                        lit,
+                        format!(
+                            "`{name}` is not a valid handler name: letters, digits and `_`, not starting with a digit"
+                        ),
+                    ),
+                );
+            }
+            name
+        }
+        None => match &*imp.self_ty {
+            Type::Path(p) => p
+                .path
+                .segments
+                .last()
+                .map(|s| ident::unraw(&s.ident))
+                .unwrap_or_default(),
+            other => {
+                combine(
+                    &mut errors,
+                    syn::Error::new_spanned(
+                        other,
+                        "name the handler: `#[handler(name = \"Calculator\")]`",
+                    ),
+                );
+                String::new()
+            }
+        },
+    };
+    let package = match &args.package {
+        Some(lit) => {
+            let package = lit.value();
+            if !package.split('.').all(ident::is_name) {
+                combine(
+                    &mut errors,
+                    syn::Error::new_spanned(
+                        lit,
+                        format!(
+                            "`{package}` is not a valid proto package: dot-separated names (`shop.calc`)"
+                        ),
+                    ),
+                );
+            }
+            package
+        }
+        None => String::new(),
+    };
+
+    let mut checked = Vec::new();
+    let mut seen: HashMap<String, syn::Ident> = HashMap::new();
+    for endpoint in endpoints {
+        match endpoint {
+            Ok(e) => {
+                if let Some(first) = seen.get(&e.name) {
+                    combine(
+                        &mut errors,
+                        syn::Error::new(
+                            e.name_span,
+                            format!(
+                                "endpoint `{name}.{}` is answered twice: by `{}` and by `{}`; rename one with `#[micro(name = \"...\")]`",
+                                e.name,
+                                ident::unraw(first),
+                                ident::unraw(&e.ident),
+                            ),
+                        ),
+                    );
+                    continue;
+                }
+                seen.insert(e.name.clone(), e.ident.clone());
+                checked.push(e);
+            }
+            Err(e) => combine(&mut errors, e),
+        }
+    }
+    errors?;
+    if checked.is_empty() {
+        return Err(syn::Error::new(
+            Span::call_site(),
+            "this `#[handler]` block has no endpoint methods: add `async fn add(&self, req: Request) -> Result<Response, Error>`",
+        ));
+    }
+
+    let self_ty = &imp.self_ty;
+    let (impl_generics, _, where_clause) = imp.generics.split_for_impl();
+    let registrations = checked.iter().map(Endpoint::register);
+    Ok(quote! {
+        impl #impl_generics ::micro_runtime::codegen::Endpoints for #self_ty #where_clause {
+            fn handler(
+                this: &::std::sync::Arc<Self>,
+            ) -> ::micro_runtime::codegen::Handler {
+                ::micro_runtime::codegen::Handler::new(#package, #name)
+                    #(#registrations)*
+            }
+        }
+    })
+}

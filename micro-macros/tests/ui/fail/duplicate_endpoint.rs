@@ -1,0 +1,20 @@
+use micro_runtime::{Error, Message, handler};
+
+#[derive(serde::Serialize, serde::Deserialize, Message)]
+struct AddRequest { a: i64, b: i64 }
+
+struct Calc;
+
+#[handler]
+impl Calc {
+    async fn add(&self, req: AddRequest) -> Result<AddRequest, Error> {
+        Ok(req)
+    }
+
+    #[micro(name = "Add")]
+    async fn plus(&self, req: AddRequest) -> Result<AddRequest, Error> {
+        Ok(req)
+    }
+}
+
+fn main() {}

@@ -1,0 +1,116 @@
+//! Calls by endpoint name (`Calculator.Add`), with no generated client: for services written
+//! with `#[micro_runtime::handler]`, or any service whose message types you have.
+
+use http::uri::PathAndQuery;
+
+use super::{CallOptions, Client, Target};
+use crate::codec::Message;
+use crate::error::{Error, Result};
+
+impl Client {
+    /// Calls endpoint `endpoint` (`Handler.Method`, as registered) of `service` with
+    /// `request`, and decodes the response as `Rsp`.
+    ///
+    /// The request goes to go-micro's gRPC path `/<service>.<Handler>/<Method>`, which every
+    /// micro server answers. Serde messages (`#[derive(Message)]`) are sent as JSON
+    /// (`application/grpc+json`) without being asked; other messages in the client's codec.
+    ///
+    /// ```no_run
+    /// # use micro_runtime::{Client, Message, codegen::{Bytes, BytesMut, Codec, Value}};
+    /// # struct AddRequest { a: i64, b: i64 }
+    /// # struct AddResponse;
+    /// # macro_rules! msg { ($t:ty) => { impl Message for $t {
+    /// #     fn encode(&self, _: Codec, _: &mut BytesMut) -> micro_runtime::Result<()> { Ok(()) }
+    /// #     fn decode(_: Codec, _: Bytes) -> micro_runtime::Result<Self> { unimplemented!() }
+    /// #     fn describe() -> Value { Value::default() } } } }
+    /// # msg!(AddRequest); msg!(AddResponse);
+    /// # async fn run(client: Client) -> micro_runtime::Result<()> {
+    /// let rsp = client
+    ///     .call_endpoint::<AddRequest, AddResponse>("calculator", "Calculator.Add", AddRequest { a: 1, b: 2 })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn call_endpoint<Req: Message, Rsp: Message>(
+        &self,
+        service: &str,
+        endpoint: &str,
+        request: Req,
+    ) -> Result<Rsp> {
+        self.call_endpoint_with(service, endpoint, &request, &CallOptions::new())
+            .await
+    }
+
+    /// Like [`Client::call_endpoint`], with options for this call.
+    pub async fn call_endpoint_with<Req: Message, Rsp: Message>(
+        &self,
+        service: &str,
+        endpoint: &str,
+        request: &Req,
+        options: &CallOptions,
+    ) -> Result<Rsp> {
+        let target = Target {
+            path: endpoint_path(service, endpoint)?,
+            endpoint,
+            idempotent: false,
+        };
+        self.call_target(service, target, request, options).await
+    }
+}
+
+/// go-micro's gRPC path of `endpoint` on `service`: `Calculator.Add` on `calculator` is
+/// `/calculator.Calculator/Add`.
+fn endpoint_path(service: &str, endpoint: &str) -> Result<PathAndQuery> {
+    let bad = |why: &str| {
+        Error::bad_request(
+            "go.micro.client",
+            format!("bad endpoint {endpoint:?} of service {service:?}: {why}"),
+        )
+    };
+    let (handler, method) = endpoint
+        .split_once('.')
+        .ok_or_else(|| bad("expected Handler.Method"))?;
+    let parts = [service, handler, method];
+    if parts.iter().any(|p| p.is_empty()) || method.contains('.') {
+        return Err(bad("expected Handler.Method on a named service"));
+    }
+    // `?` and `#` would cut the path short: a call would reach another method than named.
+    if parts
+        .iter()
+        .any(|p| p.contains(['/', '?', '#']) || p.contains(char::is_whitespace))
+    {
+        return Err(bad("names may not hold '/', '?', '#' or spaces"));
+    }
+    PathAndQuery::try_from(format!("/{service}.{handler}/{method}"))
+        .map_err(|e| bad(&e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_go_micros() {
+        let p = endpoint_path("calculator", "Calculator.Add").unwrap();
+        assert_eq!(p.as_str(), "/calculator.Calculator/Add");
+        let p = endpoint_path("go.micro.srv.calc", "Calc.Add").unwrap();
+        assert_eq!(p.as_str(), "/go.micro.srv.calc.Calc/Add");
+    }
+
+    #[test]
+    fn bad_names_are_errors() {
+        for (svc, ep) in [
+            ("calc", "Add"),
+            ("calc", "Calc."),
+            ("calc", ".Add"),
+            ("", "Calc.Add"),
+            ("calc", "Calc.Add.More"),
+            ("calc", "Calc.Add?x=1"),
+            ("calc", "Calc.A dd"),
+            ("ca/lc", "Calc.Add"),
+            ("calc", "Calc.\u{7f}"),
+        ] {
+            let err = endpoint_path(svc, ep).unwrap_err();
+            assert_eq!(err.code(), crate::Code::InvalidArgument, "{svc} {ep}");
+        }
+    }
+}
