@@ -64,6 +64,19 @@ pub fn encode_serde<M: serde::Serialize>(
     }
 }
 
+/// Decodes a generated prost message from `codec`, from borrowed bytes.
+pub fn decode_slice<M: prost::Message + Default>(
+    codec: Codec,
+    descriptors: &Descriptors,
+    full_name: &str,
+    buf: &[u8],
+) -> Result<M> {
+    match codec {
+        Codec::Proto => proto::decode_slice(buf),
+        Codec::Json => json::decode_proto(descriptors.message(full_name)?, buf),
+    }
+}
+
 /// Decodes a `#[derive(Message)]` serde type: JSON only; any other codec is
 /// `INVALID_ARGUMENT`.
 pub fn decode_serde<M: serde::de::DeserializeOwned>(
@@ -133,6 +146,12 @@ macro_rules! impl_message {
                 buf: $crate::codegen::Bytes,
             ) -> $crate::codegen::Result<Self> {
                 $crate::codegen::decode(codec, &$descriptors, $full_name, buf)
+            }
+            fn decode_slice(
+                codec: $crate::codegen::Codec,
+                buf: &[u8],
+            ) -> $crate::codegen::Result<Self> {
+                $crate::codegen::decode_slice(codec, &$descriptors, $full_name, buf)
             }
             fn size_hint(&self, codec: $crate::codegen::Codec) -> usize {
                 match codec {

@@ -149,13 +149,16 @@ impl<T> Streaming<T> {
     }
 
     /// Ends the stream with `err` as its last item.
-    fn fail(&mut self, err: Error) -> Poll<Option<Result<Bytes>>> {
+    fn fail<R>(&mut self, err: Error) -> Poll<Option<Result<R>>> {
         self.state = State::Done;
         Poll::Ready(Some(Err(err)))
     }
 
-    /// The next message's bytes.
-    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes>>> {
+    /// The next message, decoded in place from the receive buffer.
+    fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T>>>
+    where
+        T: Message,
+    {
         if let Some(deadline) = &mut self.deadline {
             if deadline.as_mut().poll(cx).is_ready() && !matches!(self.state, State::Done) {
                 self.deadline = None;
@@ -185,15 +188,17 @@ impl<T> Streaming<T> {
                     }
                 }
                 State::Body(recv) => {
-                    match self.decoder.next_message() {
-                        Ok(Some(message)) => return Poll::Ready(Some(Ok(message))),
+                    let codec = self.codec;
+                    match self.decoder.next_with(|m| T::decode_slice(codec, m)) {
+                        Ok(Some(Ok(message))) => return Poll::Ready(Some(Ok(message))),
+                        Ok(Some(Err(e))) => return self.fail(e),
                         Ok(None) => {}
                         Err(e) => return self.fail(e.into()),
                     }
                     match ready!(recv.poll_data(cx)) {
                         Some(Ok(chunk)) => {
                             let _ = recv.flow_control().release_capacity(chunk.len());
-                            self.decoder.push(&chunk);
+                            self.decoder.push_bytes(chunk);
                         }
                         Some(Err(e)) => return self.fail(stream_error(&e)),
                         None if self.decoder.has_partial() => {
@@ -230,17 +235,7 @@ impl<T: Message> Stream for Streaming<T> {
     type Item = Result<T>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
-        let this = self.get_mut();
-        let message = match ready!(this.poll_frame(cx)) {
-            Some(Ok(message)) => message,
-            Some(Err(e)) => return Poll::Ready(Some(Err(e))),
-            None => return Poll::Ready(None),
-        };
-        let decoded = T::decode(this.codec, message);
-        if decoded.is_err() {
-            this.state = State::Done;
-        }
-        Poll::Ready(Some(decoded))
+        self.get_mut().poll_message(cx)
     }
 }
 

@@ -89,6 +89,13 @@ pub trait Message: Sized + Send + 'static {
     /// Decodes a message from `buf`.
     fn decode(codec: Codec, buf: Bytes) -> Result<Self>;
 
+    /// Decodes a message from borrowed bytes: how streams decode, straight out of their
+    /// receive buffer. The default copies into a `Bytes` for [`Message::decode`]; generated
+    /// messages decode in place.
+    fn decode_slice(codec: Codec, buf: &[u8]) -> Result<Self> {
+        Self::decode(codec, Bytes::copy_from_slice(buf))
+    }
+
     /// A guess of the encoded size, to size buffers once.
     fn size_hint(&self, codec: Codec) -> usize {
         let _ = codec;

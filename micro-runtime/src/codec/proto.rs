@@ -15,6 +15,11 @@ pub fn decode<M: prost::Message + Default>(buf: Bytes) -> Result<M> {
     M::decode(buf).map_err(|e| Error::new(Code::InvalidArgument, format!("decode protobuf: {e}")))
 }
 
+/// Like [`decode`], from borrowed bytes (`bytes` fields are copied out).
+pub fn decode_slice<M: prost::Message + Default>(buf: &[u8]) -> Result<M> {
+    M::decode(buf).map_err(|e| Error::new(Code::InvalidArgument, format!("decode protobuf: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

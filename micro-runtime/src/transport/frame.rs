@@ -106,6 +106,9 @@ fn header(buf: &[u8], max: usize) -> Result<Option<usize>, FrameError> {
 #[derive(Debug)]
 pub struct Decoder {
     buf: BytesMut,
+    /// A chunk taken whole (no copy) while `buf` was empty: messages are decoded out of it
+    /// in place, and only a frame cut at its end is copied into `buf`.
+    chunk: Bytes,
     max: usize,
 }
 
@@ -114,17 +117,37 @@ impl Decoder {
     pub fn new(max: usize) -> Decoder {
         Decoder {
             buf: BytesMut::new(),
+            chunk: Bytes::new(),
             max,
         }
     }
 
     /// Adds a chunk of the body.
     pub fn push(&mut self, chunk: &[u8]) {
+        self.spill();
         self.buf.extend_from_slice(chunk);
+    }
+
+    /// Adds a chunk of the body, kept without copying while nothing else is buffered.
+    pub fn push_bytes(&mut self, chunk: Bytes) {
+        if self.buf.is_empty() && self.chunk.is_empty() {
+            self.chunk = chunk;
+        } else {
+            self.push(&chunk);
+        }
+    }
+
+    /// Moves what is left of the kept chunk into the buffer.
+    fn spill(&mut self) {
+        if !self.chunk.is_empty() {
+            self.buf.extend_from_slice(&self.chunk);
+            self.chunk = Bytes::new();
+        }
     }
 
     /// The next whole message, `None` when more bytes are needed.
     pub fn next_message(&mut self) -> Result<Option<Bytes>, FrameError> {
+        self.spill();
         let Some(len) = header(&self.buf, self.max)? else {
             return Ok(None);
         };
@@ -136,9 +159,35 @@ impl Decoder {
         Ok(Some(self.buf.split_to(len).freeze()))
     }
 
+    /// Runs `f` on the next whole message, in place, and drops it from the buffer; `None`
+    /// when more bytes are needed.
+    pub fn next_with<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, FrameError> {
+        if !self.chunk.is_empty() {
+            if let Some(len) = header(&self.chunk, self.max)? {
+                if let Some(message) = self.chunk.get(HEADER_LEN..HEADER_LEN + len) {
+                    let out = f(message);
+                    self.chunk.advance(HEADER_LEN + len);
+                    return Ok(Some(out));
+                }
+            }
+            // A frame cut at the end of the chunk: it continues in the next.
+            self.spill();
+        }
+        let Some(len) = header(&self.buf, self.max)? else {
+            return Ok(None);
+        };
+        let Some(message) = self.buf.get(HEADER_LEN..HEADER_LEN + len) else {
+            self.buf.reserve(HEADER_LEN + len - self.buf.len());
+            return Ok(None);
+        };
+        let out = f(message);
+        self.buf.advance(HEADER_LEN + len);
+        Ok(Some(out))
+    }
+
     /// Whether bytes of an unfinished frame are left (an error at the end of the body).
     pub fn has_partial(&self) -> bool {
-        !self.buf.is_empty()
+        !self.buf.is_empty() || !self.chunk.is_empty()
     }
 }
 
@@ -282,6 +331,31 @@ mod tests {
 
     /// Random bytes, split at random places, never panic the decoders: they yield messages
     /// or errors.
+    #[test]
+    fn kept_chunks_decode_in_place_across_any_split() {
+        // Three frames, cut at every pair of points: each message comes out whole, once.
+        let mut wire = Vec::new();
+        for m in [&b"a"[..], b"", b"hello world"] {
+            wire.push(0);
+            wire.extend_from_slice(&(m.len() as u32).to_be_bytes());
+            wire.extend_from_slice(m);
+        }
+        for i in 0..=wire.len() {
+            for j in i..=wire.len() {
+                let mut dec = Decoder::new(64);
+                let mut got = Vec::new();
+                for part in [&wire[..i], &wire[i..j], &wire[j..]] {
+                    dec.push_bytes(Bytes::copy_from_slice(part));
+                    while let Some(m) = dec.next_with(<[u8]>::to_vec).unwrap() {
+                        got.push(m);
+                    }
+                }
+                assert_eq!(got, [&b"a"[..], b"", b"hello world"], "cut at {i}, {j}");
+                assert!(!dec.has_partial());
+            }
+        }
+    }
+
     #[tokio::test]
     async fn random_input_never_panics() {
         let mut rng = fastrand::Rng::with_seed(7);
