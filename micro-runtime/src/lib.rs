@@ -19,6 +19,7 @@
 //! # Layout
 //! - [`service`]: [`Service`], its builder, lifecycle hooks and signal handling;
 //! - [`server`]: the gRPC server and [`Handler`] registration;
+//! - [`broker`]: pub/sub: the [`broker::Broker`] trait, the `memory` and `http` backends;
 //! - [`client`]: calls by service name: cache, selector, connection pool, retries, timeouts;
 //! - [`stream`]: the streams of streaming calls, on both sides;
 //! - [`registry`]: the [`Registry`] trait, records, and the `memory` and `local` backends;
@@ -39,6 +40,7 @@
 //! | `etcd` | `registry::etcd`, `--registry etcd`: etcd in go-micro's layout, shared with Go services; TLS (rustls) and authentication (the `etcd-client` crate) |
 //! | `macros` | `#[handler]` and `#[derive(Message)]`: services from plain Rust types and methods, no `.proto` (the `micro-macros` crate) |
 
+pub mod broker;
 pub mod client;
 pub mod codec;
 pub mod codegen;
@@ -65,7 +67,7 @@ pub use micro_macros::handler;
 pub use options::Options;
 pub use registry::Registry;
 pub use selector::Selector;
-pub use server::{Handler, IntoHandler, Server, ServerOptions};
+pub use server::{Handler, IntoHandler, Server, ServerOptions, Subscriber, register_subscriber};
 pub use service::{Service, ServiceBuilder};
 pub use stream::{BoxStream, CallStream, Streaming};
 

@@ -68,10 +68,14 @@ pub struct Options {
     /// Transport: grpc (the only one).
     #[arg(long = "transport", env = "MICRO_TRANSPORT")]
     pub transport: Option<String>,
-    /// Broker (not used yet).
+    /// Broker: http (default; subscribers listen on HTTP and are found in the registry),
+    /// memory (in-process), nats (NATS core), jetstream (NATS JetStream, at-least-once) or
+    /// rabbitmq.
     #[arg(long = "broker", env = "MICRO_BROKER")]
     pub broker: Option<String>,
-    /// Broker address (not used yet).
+    /// Broker address (for http: where subscribers listen, default 127.0.0.1:0; for nats and
+    /// jetstream: nats://host:port[,...], default nats://127.0.0.1:4222; for rabbitmq:
+    /// amqp://user:pass@host:port/vhost, default amqp://guest:guest@127.0.0.1:5672/%2f).
     #[arg(long = "broker_address", env = "MICRO_BROKER_ADDRESS")]
     pub broker_address: Option<String>,
     /// Selector: random (default) or roundrobin.

@@ -17,6 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::broker::{self, Broker};
 use crate::client::{Client, ClientOptions};
 use crate::error::{Code, Error, Result};
 use crate::options::Options;
@@ -51,6 +52,7 @@ pub struct ServiceBuilder {
     options: Options,
     registry: Option<Arc<dyn Registry>>,
     selector: Option<Arc<dyn Selector>>,
+    broker: Option<Arc<dyn Broker>>,
     hooks: Hooks,
 }
 
@@ -115,6 +117,12 @@ impl ServiceBuilder {
     /// A selector instance, instead of the one `--selector` names.
     pub fn selector(mut self, selector: Arc<dyn Selector>) -> ServiceBuilder {
         self.selector = Some(selector);
+        self
+    }
+
+    /// A broker instance, instead of the one `--broker` names.
+    pub fn broker(mut self, broker: Arc<dyn Broker>) -> ServiceBuilder {
+        self.broker = Some(broker);
         self
     }
 
@@ -196,9 +204,17 @@ impl ServiceBuilder {
             Some(s) => s,
             None => selector::from_name(o.selector.as_deref().unwrap_or(""))?,
         };
+        let broker = match self.broker {
+            Some(b) => b,
+            None => broker::from_name(
+                o.broker.as_deref().unwrap_or(""),
+                o.broker_address.as_deref().unwrap_or(""),
+                registry.clone(),
+            )?,
+        };
         Ok(Service {
-            server: Server::new(server, registry.clone()),
-            client: Client::new(client, registry, selector),
+            server: Server::new(server, registry.clone()).with_broker(broker.clone()),
+            client: Client::new(client, registry, selector).with_broker(broker),
             hooks: self.hooks,
         })
     }
@@ -220,6 +236,7 @@ impl Service {
             options: Options::default(),
             registry: None,
             selector: None,
+            broker: None,
             hooks: Hooks::default(),
         }
     }
@@ -229,7 +246,12 @@ impl Service {
         &self.server
     }
 
-    /// A client sharing this service's registry.
+    /// The broker the server's subscribers and the client's publishes use.
+    pub fn broker(&self) -> Option<Arc<dyn Broker>> {
+        self.server.broker()
+    }
+
+    /// A client sharing this service's registry and broker.
     pub fn client(&self) -> Client {
         self.client.clone()
     }

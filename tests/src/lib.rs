@@ -12,6 +12,7 @@ use http_body_util::{BodyExt, Full};
 use micro_runtime::registry::memory::MemoryRegistry;
 use micro_runtime::{Context, Error, Registry, Service};
 
+pub mod broker;
 pub mod conformance;
 pub mod etcd;
 

@@ -20,6 +20,7 @@ use bytes::Bytes;
 use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Uri};
 
+use crate::broker::{self, Broker};
 use crate::codec::{Codec, Message};
 use crate::context::Metadata;
 use crate::error::{Code, Error, Result};
@@ -184,10 +185,12 @@ impl CallOptions {
     }
 }
 
-/// Calls services by name. Cheap to clone; clones share caches and connections.
+/// Calls services by name, and publishes events. Cheap to clone; clones share caches and
+/// connections.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    broker: Option<Arc<dyn Broker>>,
 }
 
 struct Inner {
@@ -258,6 +261,89 @@ impl Client {
                 selector,
                 pool,
             }),
+            broker: None,
+        }
+    }
+
+    /// The broker [`Client::publish`] publishes on.
+    pub fn with_broker(mut self, broker: Arc<dyn Broker>) -> Client {
+        self.broker = Some(broker);
+        self
+    }
+
+    /// The broker, when one is set.
+    pub fn broker(&self) -> Option<&Arc<dyn Broker>> {
+        self.broker.as_ref()
+    }
+
+    /// Publishes `message` to `topic` on the client's broker, encoded in the client's codec
+    /// (or the one the message type must use), with headers `Content-Type`, `Micro-Topic`
+    /// and a unique `Micro-Id`.
+    ///
+    /// ```
+    /// # async fn run() -> micro_runtime::Result<()> {
+    /// use micro_runtime::Service;
+    /// let service = Service::builder().name("users").from_env()?.build()?;
+    /// service.client().publish("user.created", &"ada".to_string()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn publish<M: Message>(&self, topic: &str, message: &M) -> Result<()> {
+        self.publish_with(topic, message, &CallOptions::new()).await
+    }
+
+    /// [`Client::publish`] with options: the codec, metadata (sent as headers) and a timeout.
+    pub async fn publish_with<M: Message>(
+        &self,
+        topic: &str,
+        message: &M,
+        options: &CallOptions,
+    ) -> Result<()> {
+        let Some(broker) = &self.broker else {
+            return Err(Error::new(
+                Code::FailedPrecondition,
+                "the client has no broker (Client::with_broker)",
+            ));
+        };
+        if let Some(bad) = &options.bad_metadata {
+            return Err(Error::bad_request("go.micro.client", bad.clone()));
+        }
+        let codec = options
+            .codec
+            .or_else(M::preferred_codec)
+            .unwrap_or(self.inner.options.codec);
+        let mut body = bytes::BytesMut::with_capacity(message.size_hint(codec));
+        message.encode(codec, &mut body)?;
+        if body.len() > self.inner.options.max_message_size {
+            return Err(Error::new(
+                Code::ResourceExhausted,
+                format!(
+                    "message of {} bytes is larger than the limit of {}",
+                    body.len(),
+                    self.inner.options.max_message_size
+                ),
+            ));
+        }
+        let mut msg = broker::Message::new(body.freeze());
+        for (k, v) in options.metadata.iter() {
+            msg.header.insert(k.to_owned(), v.to_owned());
+        }
+        msg.header.insert(
+            broker::CONTENT_TYPE_HEADER.into(),
+            broker::content_type(codec).into(),
+        );
+        msg.header
+            .insert(broker::TOPIC_HEADER.into(), topic.to_owned());
+        msg.header
+            .insert(broker::ID_HEADER.into(), uuid::Uuid::new_v4().to_string());
+        let timeout = options
+            .timeout
+            .unwrap_or(self.inner.options.request_timeout);
+        match tokio::time::timeout(timeout, broker.publish(topic, msg)).await {
+            Ok(published) => published,
+            Err(_) => Err(Error::new(
+                Code::DeadlineExceeded,
+                format!("publish to {topic} timed out after {timeout:?}"),
+            )),
         }
     }
 

@@ -11,6 +11,7 @@
 mod endpoints;
 mod handler;
 mod router;
+mod subscriber;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -26,7 +27,9 @@ use tokio::task::JoinHandle;
 pub use endpoints::{EndpointResult, Endpoints, IntoHandler};
 pub use handler::Handler;
 use router::{ConnService, ResponseBody, Router};
+pub use subscriber::{Subscriber, SubscriberWrapper, register_subscriber};
 
+use crate::broker::{self, Broker};
 use crate::error::{Code, Error, Result};
 use crate::registry::{self, Endpoint, Metadata, Node, RegisterOptions, Registry};
 use crate::stream::BoxStream;
@@ -89,6 +92,9 @@ struct Inner {
 #[derive(Default)]
 struct State {
     handlers: Vec<Handler>,
+    subscribers: Vec<Subscriber>,
+    wrappers: Vec<SubscriberWrapper>,
+    broker: Option<Arc<dyn Broker>>,
     running: Option<Running>,
 }
 
@@ -98,6 +104,7 @@ struct Running {
     stop: watch::Sender<bool>,
     accept: JoinHandle<()>,
     heartbeat: Option<JoinHandle<()>>,
+    subscriptions: Vec<Box<dyn broker::Subscriber>>,
 }
 
 impl Server {
@@ -159,13 +166,57 @@ impl Server {
         Ok(())
     }
 
-    /// The endpoints of every handler, as they are registered.
+    /// The broker subscribers use (and the one named in the node's metadata).
+    pub fn with_broker(self, broker: Arc<dyn Broker>) -> Server {
+        self.state().broker = Some(broker);
+        self
+    }
+
+    /// The broker, when one is set.
+    pub fn broker(&self) -> Option<Arc<dyn Broker>> {
+        self.state().broker.clone()
+    }
+
+    /// Adds a subscriber, subscribed when the server starts and unsubscribed when it stops
+    /// (see [`register_subscriber`] for the short form). Subscribers are added before
+    /// [`Server::start`].
+    pub fn subscribe(&self, subscriber: Subscriber) -> Result<()> {
+        let mut state = self.state();
+        if state.running.is_some() {
+            return Err(Error::new(
+                Code::FailedPrecondition,
+                "subscribers must be added before the server starts",
+            ));
+        }
+        state.subscribers.push(subscriber);
+        Ok(())
+    }
+
+    /// Adds subscriber middleware: `wrapper` gets each subscriber's handler and returns the
+    /// one to use, as go-micro's `WrapSubscriber`. The last added runs first.
+    ///
+    /// ```
+    /// use micro_runtime::broker::{EventHandler, Event};
+    /// # fn f(server: &micro_runtime::Server) {
+    /// server.wrap_subscriber(|next: EventHandler| -> EventHandler {
+    ///     std::sync::Arc::new(move |event: Event| {
+    ///         tracing::info!(topic = event.topic(), "event");
+    ///         next(event)
+    ///     })
+    /// });
+    /// # }
+    /// ```
+    pub fn wrap_subscriber(
+        &self,
+        wrapper: impl Fn(broker::EventHandler) -> broker::EventHandler + Send + Sync + 'static,
+    ) {
+        self.state().wrappers.push(Arc::new(wrapper));
+    }
+
+    /// The endpoints of every handler and subscriber, as they are registered.
     pub fn endpoints(&self) -> Vec<Endpoint> {
-        self.state()
-            .handlers
-            .iter()
-            .flat_map(Handler::endpoints)
-            .collect()
+        let state = self.state();
+        endpoints_of(&state)
     }
 
     /// The address the server listens on, once started.
@@ -189,7 +240,7 @@ impl Server {
     /// Like [`Server::start`], on a listener the caller bound.
     pub async fn start_on(&self, listener: TcpListener) -> Result<SocketAddr> {
         let addr = listener.local_addr()?;
-        let (router, record) = {
+        let (router, record, subscribers) = {
             let state = self.state();
             if state.running.is_some() {
                 return Err(Error::new(
@@ -198,7 +249,25 @@ impl Server {
                 ));
             }
             let router = Router::new(&self.inner.options, &state.handlers);
-            (router, self.record(addr, &state.handlers))
+            let subscribers = match (&state.broker, state.subscribers.is_empty()) {
+                (_, true) => None,
+                (Some(b), false) => {
+                    Some((b.clone(), state.subscribers.clone(), state.wrappers.clone()))
+                }
+                (None, false) => {
+                    return Err(Error::new(
+                        Code::FailedPrecondition,
+                        "the server has subscribers but no broker (Server::with_broker)",
+                    ));
+                }
+            };
+            (router, self.record(addr, &state), subscribers)
+        };
+        let subscriptions = match subscribers {
+            Some((broker, subs, wrappers)) => {
+                subscriber::subscribe_all(broker.as_ref(), &subs, &wrappers).await?
+            }
+            None => Vec::new(),
         };
         let (stop, stopped) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(
@@ -213,6 +282,7 @@ impl Server {
         };
         if let Err(e) = self.inner.registry.register(&record, ttl).await {
             let _ = stop.send(true);
+            subscriber::unsubscribe_all(subscriptions).await;
             return Err(e);
         }
         let heartbeat = (!self.inner.options.register_interval.is_zero()).then(|| {
@@ -237,12 +307,14 @@ impl Server {
             stop,
             accept,
             heartbeat,
+            subscriptions,
         });
         Ok(addr)
     }
 
-    /// Deregisters the node, lets in-flight calls finish (up to the drain timeout), then closes
-    /// the listener and connections. Stopping a stopped server does nothing.
+    /// Deregisters the node and ends its subscriptions, lets in-flight calls finish (up to the
+    /// drain timeout), then closes the listener, the connections and the broker. Stopping a
+    /// stopped server does nothing.
     pub async fn stop(&self) -> Result<()> {
         let Some(running) = self.state().running.take() else {
             return Ok(());
@@ -251,14 +323,23 @@ impl Server {
             h.abort();
         }
         let deregistered = self.inner.registry.deregister(&running.record).await;
+        let had_subscriptions = !running.subscriptions.is_empty();
+        subscriber::unsubscribe_all(running.subscriptions).await;
         let _ = running.stop.send(true);
         let _ = running.accept.await;
+        if had_subscriptions {
+            if let Some(broker) = self.broker() {
+                if let Err(e) = broker.disconnect().await {
+                    tracing::warn!(error = %e, "broker disconnect failed");
+                }
+            }
+        }
         tracing::info!(service = %running.record.name, "server stopped");
         deregistered
     }
 
     /// The registry record of this node.
-    fn record(&self, bound: SocketAddr, handlers: &[Handler]) -> registry::Service {
+    fn record(&self, bound: SocketAddr, state: &State) -> registry::Service {
         let o = &self.inner.options;
         let address = if !o.advertise.is_empty() {
             o.advertise.clone()
@@ -274,7 +355,7 @@ impl Server {
             ("transport", "grpc"),
             ("server", "grpc"),
             ("protocol", "grpc"),
-            ("broker", "http"),
+            ("broker", state.broker.as_ref().map_or("http", |b| b.name())),
             ("registry", self.inner.registry.name()),
         ] {
             node_md.entry(k.into()).or_insert_with(|| v.into());
@@ -283,7 +364,7 @@ impl Server {
             name: o.name.clone(),
             version: o.version.clone(),
             metadata: o.metadata.clone(),
-            endpoints: handlers.iter().flat_map(Handler::endpoints).collect(),
+            endpoints: endpoints_of(state),
             nodes: vec![Node {
                 id: o.id.clone(),
                 address,
@@ -299,6 +380,15 @@ impl std::fmt::Debug for Server {
             .field("options", &self.inner.options)
             .finish()
     }
+}
+
+fn endpoints_of(state: &State) -> Vec<Endpoint> {
+    state
+        .handlers
+        .iter()
+        .flat_map(Handler::endpoints)
+        .chain(state.subscribers.iter().map(|s| s.endpoint().clone()))
+        .collect()
 }
 
 /// Accepts connections until told to stop, then drains them: each connection is told to

@@ -1,0 +1,364 @@
+//! Pub/sub: publish a message to a topic; every subscriber, or one member of each queue
+//! group, handles it.
+//!
+//! The [`Broker`] trait is go-micro's: `connect`, `disconnect`, `publish(topic, message)`,
+//! `subscribe(topic, handler, options)`. A [`Message`] is a header map and a body; the header
+//! `Content-Type` says how the body is encoded, so typed subscribers can decode it (the
+//! client's `publish` and the server's subscribers, see [`crate::Client::publish`] and
+//! [`crate::server::Subscriber`], do that for you).
+//!
+//! Backends:
+//! - [`memory`]: in-process, for tests and single-process programs;
+//! - [`http`]: the default, no server needed. Each subscriber is a node of the service
+//!   `micro.http.broker` in the registry (version: the queue, or `ff.http.broadcast`), and a
+//!   message is a JSON POST to it, as go-micro's HTTP broker does;
+//! - `nats` (feature `nats`): NATS core subjects and queue groups, or JetStream durable
+//!   consumers for at-least-once delivery (`--broker jetstream`);
+//! - `rabbitmq` (feature `rabbitmq`): a durable topic exchange, durable queues per queue group,
+//!   manual acknowledgements.
+//!
+//! # Delivery
+//! A handler that returns `Ok` acknowledges its message (unless the subscription asked for
+//! manual acknowledgement, see [`SubscribeOptions::manual_ack`]); one that returns an error
+//! does not, and the message is delivered again where the backend can: JetStream and RabbitMQ.
+//! The memory, HTTP and NATS core backends deliver at most once: a failed message is logged
+//! and gone (HTTP reports the failure to the publisher, whose `publish` returns the error).
+//! An error with code `INVALID_ARGUMENT` (a message that cannot be decoded) is never
+//! redelivered: it would fail forever.
+
+// pub mod http; (being written)
+pub mod memory;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::codec::Codec;
+use crate::error::{Code, Error, Result};
+use crate::registry::Registry;
+
+/// The header that names a message's topic (set by publishers, as go-micro does).
+pub const TOPIC_HEADER: &str = "Micro-Topic";
+/// The header with a message's unique id (set by [`crate::Client::publish`]).
+pub const ID_HEADER: &str = "Micro-Id";
+/// The header that says how the body is encoded.
+pub const CONTENT_TYPE_HEADER: &str = "Content-Type";
+
+/// A message: headers and a body, go-micro's `broker.Message`.
+///
+/// ```
+/// use micro_runtime::broker::Message;
+/// let msg = Message::new("hello").with_header("Content-Type", "text/plain");
+/// assert_eq!(msg.header("content-type"), None); // headers are case-sensitive, as in go-micro
+/// assert_eq!(msg.header("Content-Type"), Some("text/plain"));
+/// assert_eq!(&msg.body[..], b"hello");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Message {
+    /// Headers (`Content-Type`, `Micro-Topic`, `Micro-Id`, the publisher's metadata).
+    pub header: BTreeMap<String, String>,
+    /// The encoded message.
+    pub body: Bytes,
+}
+
+impl Message {
+    /// A message with this body and no headers.
+    pub fn new(body: impl Into<Bytes>) -> Message {
+        Message {
+            header: BTreeMap::new(),
+            body: body.into(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, key: impl Into<String>, value: impl Into<String>) -> Message {
+        self.header.insert(key.into(), value.into());
+        self
+    }
+
+    /// A header's value.
+    pub fn header(&self, key: &str) -> Option<&str> {
+        self.header.get(key).map(String::as_str)
+    }
+
+    /// The codec the body is in, from `Content-Type`: JSON for `application/json` and
+    /// `application/grpc+json`, protobuf otherwise (go-micro's default).
+    pub fn codec(&self) -> Codec {
+        match self.header(CONTENT_TYPE_HEADER) {
+            Some(ct) if ct.contains("json") => Codec::Json,
+            _ => Codec::Proto,
+        }
+    }
+}
+
+/// The content type a publisher writes for `codec` (go-micro's names).
+pub fn content_type(codec: Codec) -> &'static str {
+    match codec {
+        Codec::Json => "application/json",
+        _ => "application/protobuf",
+    }
+}
+
+/// What becomes of a delivered message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handled: not delivered again.
+    Ack,
+    /// Not handled: delivered again where the backend can.
+    Nack,
+    /// Never to be handled (it cannot be decoded): dropped, or dead-lettered where the
+    /// backend is set up so.
+    Reject,
+}
+
+impl Outcome {
+    /// The outcome of a handler's result.
+    pub fn of(result: &Result<()>) -> Outcome {
+        match result {
+            Ok(()) => Outcome::Ack,
+            Err(e) if e.code() == Code::InvalidArgument => Outcome::Reject,
+            Err(_) => Outcome::Nack,
+        }
+    }
+}
+
+/// Settles a delivered message with the backend. Backends make it idempotent: the first
+/// outcome counts, later ones do nothing.
+#[async_trait::async_trait]
+pub trait Acker: Send + Sync {
+    /// Settles the message.
+    async fn settle(&self, outcome: Outcome) -> Result<()>;
+}
+
+/// A boxed future, as the broker's handlers return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A delivered message and its topic; go-micro's `broker.Event`.
+pub struct Event {
+    topic: Arc<str>,
+    message: Message,
+    acker: Option<Arc<dyn Acker>>,
+}
+
+impl Event {
+    /// An event; `acker` settles it with the backend (`None` where nothing needs settling).
+    pub fn new(topic: Arc<str>, message: Message, acker: Option<Arc<dyn Acker>>) -> Event {
+        Event {
+            topic,
+            message,
+            acker,
+        }
+    }
+
+    /// The topic it was published to.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The message.
+    pub fn message(&self) -> &Message {
+        &self.message
+    }
+
+    /// Takes the message out.
+    pub fn into_message(self) -> Message {
+        self.message
+    }
+
+    /// Acknowledges the message now (with [`SubscribeOptions::manual_ack`]; otherwise the
+    /// handler's `Ok` does it).
+    pub async fn ack(&self) -> Result<()> {
+        match &self.acker {
+            Some(a) => a.settle(Outcome::Ack).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses the message now: it is delivered again where the backend can.
+    pub async fn nack(&self) -> Result<()> {
+        match &self.acker {
+            Some(a) => a.settle(Outcome::Nack).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("topic", &self.topic)
+            .field("message", &self.message)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Handles the events of a subscription.
+pub type EventHandler = Arc<dyn Fn(Event) -> BoxFuture<'static, Result<()>> + Send + Sync>;
+
+/// An [`EventHandler`] from an async closure.
+///
+/// ```
+/// use micro_runtime::broker::{self, Event};
+/// let handler = broker::handler(|event: Event| async move {
+///     println!("{} bytes on {}", event.message().body.len(), event.topic());
+///     Ok(())
+/// });
+/// # let _ = handler;
+/// ```
+pub fn handler<F, Fut>(f: F) -> EventHandler
+where
+    F: Fn(Event) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<()>> + Send + 'static,
+{
+    Arc::new(move |event| Box::pin(f(event)))
+}
+
+/// Runs `handler` on an event and settles it by the result (unless `manual_ack`, where an
+/// `Ok` leaves acknowledging to the handler). What backends call for each delivery.
+pub async fn dispatch(
+    handler: &EventHandler,
+    event: Event,
+    acker: Option<&Arc<dyn Acker>>,
+    manual_ack: bool,
+) -> Result<()> {
+    let topic = event.topic.clone();
+    let result = handler(event).await;
+    if let Err(e) = &result {
+        tracing::warn!(%topic, error = %e, "subscriber failed");
+    }
+    let outcome = Outcome::of(&result);
+    if let Some(acker) = acker {
+        if !(manual_ack && outcome == Outcome::Ack) {
+            if let Err(e) = acker.settle(outcome).await {
+                tracing::warn!(%topic, error = %e, ?outcome, "settling a message failed");
+            }
+        }
+    }
+    result
+}
+
+/// Options of a subscription.
+///
+/// ```
+/// use micro_runtime::broker::SubscribeOptions;
+/// let opts = SubscribeOptions::new().queue("billing").manual_ack(true);
+/// assert_eq!(opts.get_queue(), Some("billing"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubscribeOptions {
+    queue: Option<String>,
+    manual_ack: bool,
+}
+
+impl SubscribeOptions {
+    /// Broadcast (every subscriber gets every message), automatic acknowledgement.
+    pub fn new() -> SubscribeOptions {
+        SubscribeOptions::default()
+    }
+
+    /// Joins the queue group `queue`: each message goes to one member of the group. For the
+    /// durable backends (JetStream, RabbitMQ) the group is also what persists: messages
+    /// published while no member runs wait for one.
+    pub fn queue(mut self, queue: impl Into<String>) -> SubscribeOptions {
+        self.queue = Some(queue.into()).filter(|q: &String| !q.is_empty());
+        self
+    }
+
+    /// The handler acknowledges messages itself with [`Event::ack`]; an `Ok` then does not.
+    pub fn manual_ack(mut self, manual: bool) -> SubscribeOptions {
+        self.manual_ack = manual;
+        self
+    }
+
+    /// The queue group, if any.
+    pub fn get_queue(&self) -> Option<&str> {
+        self.queue.as_deref()
+    }
+
+    /// Whether the handler acknowledges messages itself.
+    pub fn is_manual_ack(&self) -> bool {
+        self.manual_ack
+    }
+}
+
+/// A live subscription.
+#[async_trait::async_trait]
+pub trait Subscriber: Send + Sync {
+    /// Its topic.
+    fn topic(&self) -> &str;
+
+    /// Its options.
+    fn options(&self) -> &SubscribeOptions;
+
+    /// Stops it: no more deliveries once this returns (a delivery being handled finishes).
+    async fn unsubscribe(&self) -> Result<()>;
+}
+
+/// A message broker.
+///
+/// `publish` and `subscribe` connect first when the broker is not connected yet.
+#[async_trait::async_trait]
+pub trait Broker: Send + Sync + 'static {
+    /// The backend's name as `--broker` takes it (`http`, `nats`, ...).
+    fn name(&self) -> &'static str;
+
+    /// Where it is: the server's address, or for `http` the subscribers' listening address.
+    fn address(&self) -> String;
+
+    /// Connects (or starts listening); connecting a connected broker does nothing.
+    async fn connect(&self) -> Result<()>;
+
+    /// Disconnects, ending every subscription; publishes in flight finish first.
+    async fn disconnect(&self) -> Result<()>;
+
+    /// Publishes `message` to `topic`. Returns once the backend has it (for the durable
+    /// backends: once the server confirmed it is stored).
+    async fn publish(&self, topic: &str, message: Message) -> Result<()>;
+
+    /// Subscribes `handler` to `topic`.
+    async fn subscribe(
+        &self,
+        topic: &str,
+        handler: EventHandler,
+        options: SubscribeOptions,
+    ) -> Result<Box<dyn Subscriber>>;
+}
+
+/// The broker `--broker` names (`http` when empty), at `--broker_address`.
+///
+/// `http` registers its subscribers in `registry` and looks them up there.
+pub fn from_name(
+    name: &str,
+    address: &str,
+    registry: Arc<dyn Registry>,
+) -> Result<Arc<dyn Broker>> {
+    match name {
+        "http" => {
+            let _ = (address, registry);
+            Err(missing("http", "http"))
+        }
+        "" | "memory" => Ok(Arc::new(memory::MemoryBroker::new())),
+        other => Err(Error::new(
+            Code::InvalidArgument,
+            format!(
+                "unknown broker {other:?} (expected http, memory, nats, jetstream or rabbitmq)"
+            ),
+        )),
+    }
+}
+
+/// A broker that fails every operation with why it cannot work (a backend this program
+/// was built without), so the error surfaces where the broker is used.
+#[allow(dead_code)]
+fn missing(name: &str, feature: &str) -> Error {
+    Error::new(
+        Code::InvalidArgument,
+        format!(
+            "broker {name}: this program was built without micro-runtime's `{feature}` feature"
+        ),
+    )
+}

@@ -1,0 +1,239 @@
+//! The broker conformance suite: what every backend must do, run by each backend's tests.
+//!
+//! A backend is given as a factory of connections: each subscriber and the publisher get
+//! their own (for the network backends, what separate processes would have); the memory
+//! backend's factory hands out one shared broker.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use micro_runtime::broker::{self, Broker, Event, EventHandler, Message, SubscribeOptions};
+use tokio::sync::mpsc;
+
+/// How long a test waits for a message it expects before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+/// How long a test watches for messages it does not expect (duplicates, strays).
+pub const QUIET: Duration = Duration::from_millis(500);
+
+/// A topic no other test (nor an earlier run, on a shared server) uses.
+pub fn unique_topic(prefix: &str) -> String {
+    format!("{prefix}.{}", uuid_like())
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{:x}{:x}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    )
+}
+
+/// What subscribers received: (subscriber number, message id), in arrival order.
+pub struct Received {
+    rx: mpsc::UnboundedReceiver<(usize, u64)>,
+}
+
+/// A handler that records each message's id (its body, in decimal) as received by `n`.
+pub fn recorder(tx: &mpsc::UnboundedSender<(usize, u64)>, n: usize) -> EventHandler {
+    let tx = tx.clone();
+    broker::handler(move |event: Event| {
+        let tx = tx.clone();
+        async move {
+            let id = std::str::from_utf8(&event.message().body)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| micro_runtime::Error::bad_request("test", "body is not an id"))?;
+            let _ = tx.send((n, id));
+            Ok(())
+        }
+    })
+}
+
+impl Received {
+    /// A channel for [`recorder`]s.
+    pub fn channel() -> (mpsc::UnboundedSender<(usize, u64)>, Received) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (tx, Received { rx })
+    }
+
+    /// Waits for `count` deliveries (failing after [`PATIENCE`] without one), then watches
+    /// [`QUIET`] for more; returns them all.
+    pub async fn collect(&mut self, count: usize) -> Vec<(usize, u64)> {
+        let mut got = Vec::with_capacity(count);
+        while got.len() < count {
+            match tokio::time::timeout(PATIENCE, self.rx.recv()).await {
+                Ok(Some(d)) => got.push(d),
+                Ok(None) => panic!("recorders gone after {} of {count}", got.len()),
+                Err(_) => panic!("only {} of {count} deliveries arrived", got.len()),
+            }
+        }
+        while let Ok(Some(d)) = tokio::time::timeout(QUIET, self.rx.recv()).await {
+            got.push(d);
+        }
+        got
+    }
+}
+
+/// Message `id`: the id in decimal as its body.
+pub fn numbered(id: u64) -> Message {
+    Message::new(id.to_string()).with_header("Content-Type", "text/plain")
+}
+
+/// Publishes ids `1..=count` to `topic`, one after another.
+pub async fn publish_numbered(broker: &dyn Broker, topic: &str, count: u64) {
+    for id in 1..=count {
+        broker
+            .publish(topic, numbered(id))
+            .await
+            .unwrap_or_else(|e| panic!("publish {id}: {e}"));
+    }
+}
+
+fn assert_each_once(ids: impl Iterator<Item = u64>, count: u64, who: &str) {
+    let mut seen = BTreeMap::new();
+    for id in ids {
+        *seen.entry(id).or_insert(0) += 1;
+    }
+    let missing: Vec<_> = (1..=count).filter(|i| !seen.contains_key(i)).collect();
+    let dup: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        missing.is_empty() && dup.is_empty() && seen.len() as u64 == count,
+        "{who}: {} missing (first {:?}), {} duplicated (first {:?})",
+        missing.len(),
+        missing.iter().take(5).collect::<Vec<_>>(),
+        dup.len(),
+        dup.iter().take(5).collect::<Vec<_>>()
+    );
+}
+
+/// Three broadcast subscribers each get every message exactly once.
+pub async fn broadcast_to_three<F, Fut>(connect: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn Broker>>,
+{
+    const N: u64 = 100;
+    let topic = unique_topic("conformance.broadcast");
+    let (tx, mut received) = Received::channel();
+    let mut subs = Vec::new();
+    for n in 0..3 {
+        let b = connect().await;
+        let s = b
+            .subscribe(&topic, recorder(&tx, n), SubscribeOptions::new())
+            .await
+            .expect("subscribe");
+        subs.push((b, s));
+    }
+    let publisher = connect().await;
+    publish_numbered(publisher.as_ref(), &topic, N).await;
+    let got = received.collect(3 * N as usize).await;
+    for n in 0..3 {
+        assert_each_once(
+            got.iter().filter(|d| d.0 == n).map(|d| d.1),
+            N,
+            &format!("subscriber {n}"),
+        );
+    }
+    for (b, s) in subs {
+        s.unsubscribe().await.expect("unsubscribe");
+        b.disconnect().await.expect("disconnect");
+    }
+    publisher.disconnect().await.expect("disconnect");
+}
+
+/// A queue group of three: each message goes to exactly one member, and every member
+/// gets some.
+pub async fn queue_group_of_three<F, Fut>(connect: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn Broker>>,
+{
+    const N: u64 = 300;
+    let topic = unique_topic("conformance.queue");
+    let queue = format!("group-{}", uuid_like());
+    let (tx, mut received) = Received::channel();
+    let mut subs = Vec::new();
+    for n in 0..3 {
+        let b = connect().await;
+        let s = b
+            .subscribe(
+                &topic,
+                recorder(&tx, n),
+                SubscribeOptions::new().queue(&queue),
+            )
+            .await
+            .expect("subscribe");
+        subs.push((b, s));
+    }
+    let publisher = connect().await;
+    publish_numbered(publisher.as_ref(), &topic, N).await;
+    let got = received.collect(N as usize).await;
+    assert_each_once(got.iter().map(|d| d.1), N, "the group");
+    for n in 0..3 {
+        assert!(
+            got.iter().any(|d| d.0 == n),
+            "member {n} got none of {N} messages"
+        );
+    }
+    for (b, s) in subs {
+        s.unsubscribe().await.expect("unsubscribe");
+        b.disconnect().await.expect("disconnect");
+    }
+    publisher.disconnect().await.expect("disconnect");
+}
+
+/// 10,000 messages to one subscriber: none lost, none duplicated.
+pub async fn ten_thousand<F, Fut>(connect: F, options: SubscribeOptions)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn Broker>>,
+{
+    const N: u64 = 10_000;
+    let topic = unique_topic("conformance.many");
+    let (tx, mut received) = Received::channel();
+    let b = connect().await;
+    let s = b
+        .subscribe(&topic, recorder(&tx, 0), options)
+        .await
+        .expect("subscribe");
+    let publisher = connect().await;
+    publish_numbered(publisher.as_ref(), &topic, N).await;
+    let got = received.collect(N as usize).await;
+    assert_each_once(got.iter().map(|d| d.1), N, "the subscriber");
+    s.unsubscribe().await.expect("unsubscribe");
+    b.disconnect().await.expect("disconnect");
+    publisher.disconnect().await.expect("disconnect");
+}
+
+/// After `unsubscribe` returns, nothing more is delivered.
+pub async fn unsubscribe_stops<F, Fut>(connect: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn Broker>>,
+{
+    let topic = unique_topic("conformance.unsub");
+    let (tx, mut received) = Received::channel();
+    let b = connect().await;
+    let s = b
+        .subscribe(&topic, recorder(&tx, 0), SubscribeOptions::new())
+        .await
+        .expect("subscribe");
+    let publisher = connect().await;
+    publish_numbered(publisher.as_ref(), &topic, 1).await;
+    assert_eq!(received.collect(1).await, vec![(0, 1)]);
+    s.unsubscribe().await.expect("unsubscribe");
+    publish_numbered(publisher.as_ref(), &topic, 3).await;
+    assert!(
+        tokio::time::timeout(QUIET, received.rx.recv())
+            .await
+            .is_err(),
+        "delivered after unsubscribe"
+    );
+    b.disconnect().await.expect("disconnect");
+    publisher.disconnect().await.expect("disconnect");
+}
