@@ -31,3 +31,365 @@ async fn memory_ten_thousand() {
 async fn memory_unsubscribe_stops() {
     suite::unsubscribe_stops(memory()).await;
 }
+
+// --- http (the default) -------------------------------------------------------------------
+
+use micro_runtime::broker::http::{BROADCAST_VERSION, HttpBroker, SERVICE_NAME};
+use micro_runtime::registry::memory::MemoryRegistry;
+use micro_runtime::{Context, Registry};
+
+/// Each call: a new HTTP broker (its own listener), all in one registry.
+fn http() -> impl Fn() -> std::future::Ready<Arc<dyn Broker>> {
+    let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
+    move || {
+        let b: Arc<dyn Broker> =
+            Arc::new(HttpBroker::new("127.0.0.1:0", registry.clone()).unwrap());
+        std::future::ready(b)
+    }
+}
+
+#[tokio::test]
+async fn http_broadcast_to_three() {
+    suite::broadcast_to_three(http()).await;
+}
+
+#[tokio::test]
+async fn http_queue_group_of_three() {
+    suite::queue_group_of_three(http()).await;
+}
+
+#[tokio::test]
+async fn http_ten_thousand() {
+    suite::ten_thousand(http(), SubscribeOptions::new()).await;
+}
+
+#[tokio::test]
+async fn http_unsubscribe_stops() {
+    suite::unsubscribe_stops(http()).await;
+}
+
+/// Subscribers are registered as go-micro's HTTP broker registers them, and a message in
+/// go-micro's JSON (as a Go publisher POSTs it) reaches the handler.
+#[tokio::test]
+async fn http_speaks_go_micro_format() {
+    let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
+    let broker = HttpBroker::new("", registry.clone()).unwrap();
+    let (tx, mut received) = suite::Received::channel();
+    let _bcast = broker
+        .subscribe("go.topic", suite::recorder(&tx, 0), SubscribeOptions::new())
+        .await
+        .unwrap();
+    let _queued = broker
+        .subscribe(
+            "go.topic",
+            suite::recorder(&tx, 1),
+            SubscribeOptions::new().queue("workers"),
+        )
+        .await
+        .unwrap();
+    let mut versions = registry.get_service(SERVICE_NAME).await.unwrap();
+    versions.sort_by(|a, b| a.version.cmp(&b.version));
+    let found: Vec<_> = versions.iter().map(|s| s.version.as_str()).collect();
+    assert_eq!(found, [BROADCAST_VERSION, "workers"]);
+    for svc in &versions {
+        let node = &svc.nodes[0];
+        assert!(
+            node.id.starts_with("go.topic-go.micro.http.broker-"),
+            "{}",
+            node.id
+        );
+        assert!(node.address.starts_with("127.0.0.1:"), "{}", node.address);
+        assert_eq!(node.metadata["broker"], "http");
+        assert_eq!(node.metadata["topic"], "go.topic");
+        assert_eq!(node.metadata["secure"], "false");
+    }
+
+    // What go-micro's publisher sends: JSON, base64 body, the topic in a header.
+    let node = &versions[0].nodes[0];
+    let json = r#"{"Header":{"Micro-Topic":"go.topic","Content-Type":"text/plain"},"Body":"NDI="}"#;
+    let status = post(&node.address, &format!("/?id={}", node.id), json).await;
+    assert_eq!(status, 200);
+    assert_eq!(received.collect(1).await, vec![(0, 42)]);
+
+    // Broken input: a clear HTTP error, nothing delivered, the subscriber keeps working.
+    assert_eq!(
+        post(&node.address, &format!("/?id={}", node.id), "{not json").await,
+        400
+    );
+    let unknown = r#"{"Header":{"Micro-Topic":"go.topic"},"Body":"MQ=="}"#;
+    assert_eq!(post(&node.address, "/?id=nobody", unknown).await, 404);
+    let no_topic = r#"{"Header":{},"Body":"MQ=="}"#;
+    assert_eq!(
+        post(&node.address, &format!("/?id={}", node.id), no_topic).await,
+        400
+    );
+    let status = post(&node.address, &format!("/?id={}", node.id), json).await;
+    assert_eq!(status, 200);
+    assert_eq!(received.collect(1).await, vec![(0, 42)]);
+
+    broker.disconnect().await.unwrap();
+    assert!(
+        registry.get_service(SERVICE_NAME).await.is_err(),
+        "deregistered"
+    );
+}
+
+async fn post(address: &str, path: &str, body: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(address).await.unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(req.as_bytes()).await.unwrap();
+    let mut rsp = String::new();
+    conn.read_to_string(&mut rsp).await.unwrap();
+    rsp.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A subscriber that fails makes the publish fail, with its error.
+#[tokio::test]
+async fn http_handler_error_reaches_the_publisher() {
+    let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
+    let sub = HttpBroker::new("", registry.clone()).unwrap();
+    let _s = sub
+        .subscribe(
+            "fails",
+            micro_runtime::broker::handler(|_| async {
+                Err(micro_runtime::Error::new(
+                    micro_runtime::Code::PermissionDenied,
+                    "not today",
+                ))
+            }),
+            SubscribeOptions::new(),
+        )
+        .await
+        .unwrap();
+    let publisher = HttpBroker::new("", registry).unwrap();
+    let err = publisher
+        .publish("fails", suite::numbered(1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), micro_runtime::Code::PermissionDenied);
+    assert!(err.detail().contains("not today"), "{err}");
+    // A topic nobody subscribes to: nothing to do.
+    publisher
+        .publish("nobody.listens", suite::numbered(1))
+        .await
+        .unwrap();
+}
+
+/// A queue group member that died (still registered) is skipped for a live one.
+#[tokio::test]
+async fn http_queue_group_skips_a_dead_member() {
+    let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
+    let (tx, mut received) = suite::Received::channel();
+    let live = HttpBroker::new("", registry.clone()).unwrap();
+    let _l = live
+        .subscribe(
+            "q.topic",
+            suite::recorder(&tx, 0),
+            SubscribeOptions::new().queue("g"),
+        )
+        .await
+        .unwrap();
+    // A dead member: registered at an address where nothing listens.
+    let dead_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dead = micro_runtime::registry::Service {
+        name: SERVICE_NAME.into(),
+        version: "g".into(),
+        nodes: vec![micro_runtime::registry::Node {
+            id: "q.topic-dead".into(),
+            address: format!("127.0.0.1:{dead_port}"),
+            metadata: [
+                ("broker".to_owned(), "http".to_owned()),
+                ("topic".to_owned(), "q.topic".to_owned()),
+            ]
+            .into(),
+        }],
+        ..Default::default()
+    };
+    registry.register(&dead, Default::default()).await.unwrap();
+    let publisher = HttpBroker::new("", registry).unwrap();
+    suite::publish_numbered(&publisher, "q.topic", 50).await;
+    let got = received.collect(50).await;
+    assert_eq!(got.len(), 50);
+}
+
+// --- typed publishing and subscribing through services -----------------------------------
+
+use examples::greeter::HelloRequest;
+use micro_runtime::server::Subscriber;
+use micro_runtime::{Service, register_subscriber};
+use tokio::sync::mpsc;
+
+async fn typed_round_trip(broker_name: &str) {
+    let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
+    let options = micro_runtime::Options::parse_from(["t", "--broker", broker_name]).unwrap();
+    let mk = |name: &str| {
+        Service::builder()
+            .name(name)
+            .address("127.0.0.1:0")
+            .registry(registry.clone())
+            .options(options.clone())
+    };
+    // memory is per process: both services share one instance.
+    let (sub_svc, pub_svc) = if broker_name == "memory" {
+        let b: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
+        (
+            mk("listener").broker(b.clone()).build().unwrap(),
+            mk("talker").broker(b).build().unwrap(),
+        )
+    } else {
+        (
+            mk("listener").build().unwrap(),
+            mk("talker").build().unwrap(),
+        )
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let tx2 = tx.clone();
+    register_subscriber(
+        sub_svc.server(),
+        "greetings",
+        move |ctx: Context, req: HelloRequest| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((req.name, ctx.metadata().get("x-trace").map(str::to_owned)));
+                Ok(())
+            }
+        },
+    )
+    .unwrap();
+    sub_svc
+        .server()
+        .subscribe(
+            Subscriber::new("json.greetings", move |_ctx: Context, req: HelloRequest| {
+                let tx = tx2.clone();
+                async move {
+                    let _ = tx.send((format!("json:{}", req.name), None));
+                    Ok(())
+                }
+            })
+            .queue("readers"),
+        )
+        .unwrap();
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = calls.clone();
+    sub_svc.server().wrap_subscriber(move |next| {
+        let seen = seen.clone();
+        Arc::new(move |event| {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            next(event)
+        })
+    });
+    sub_svc.start().await.unwrap();
+
+    // The subscribers are endpoints of the service, with go-micro's metadata.
+    let record = &registry.get_service("listener").await.unwrap()[0];
+    let ep = record
+        .endpoints
+        .iter()
+        .find(|e| e.name == "greetings")
+        .unwrap();
+    assert_eq!(ep.metadata["subscriber"], "true");
+    assert_eq!(ep.metadata["topic"], "greetings");
+    assert_eq!(ep.request.as_ref().unwrap().name, "HelloRequest");
+    let ep = record
+        .endpoints
+        .iter()
+        .find(|e| e.name == "json.greetings")
+        .unwrap();
+    assert_eq!(ep.metadata["queue"], "readers");
+    assert_eq!(record.nodes[0].metadata["broker"], broker_name);
+
+    let client = pub_svc.client();
+    client
+        .publish_with(
+            "greetings",
+            &HelloRequest { name: "ada".into() },
+            &micro_runtime::CallOptions::new().metadata("x-trace", "t-1"),
+        )
+        .await
+        .unwrap();
+    client
+        .publish_with(
+            "json.greetings",
+            &HelloRequest { name: "bob".into() },
+            &micro_runtime::CallOptions::new().codec(micro_runtime::Codec::Json),
+        )
+        .await
+        .unwrap();
+    let mut got = vec![rx.recv().await.unwrap(), rx.recv().await.unwrap()];
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("ada".to_owned(), Some("t-1".to_owned())),
+            ("json:bob".to_owned(), None)
+        ]
+    );
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "middleware saw both"
+    );
+
+    // Stopping deregisters and unsubscribes.
+    sub_svc.stop().await.unwrap();
+    client
+        .publish(
+            "greetings",
+            &HelloRequest {
+                name: "late".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        tokio::time::timeout(suite::QUIET, rx.recv()).await.is_err(),
+        "delivered after stop"
+    );
+}
+
+#[tokio::test]
+async fn typed_round_trip_memory() {
+    typed_round_trip("memory").await;
+}
+
+#[tokio::test]
+async fn typed_round_trip_http() {
+    typed_round_trip("http").await;
+}
+
+/// A message that does not decode is an INVALID_ARGUMENT for the publisher (http) and
+/// never reaches the typed handler.
+#[tokio::test]
+async fn typed_subscriber_rejects_undecodable_messages() {
+    let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
+    let svc = Service::builder()
+        .name("strict")
+        .address("127.0.0.1:0")
+        .registry(registry.clone())
+        .options(micro_runtime::Options::parse_from(["t", "--broker", "http"]).unwrap())
+        .build()
+        .unwrap();
+    register_subscriber(
+        svc.server(),
+        "strict",
+        |_: Context, _: HelloRequest| async { panic!("must not be called") },
+    )
+    .unwrap();
+    svc.start().await.unwrap();
+    let publisher = HttpBroker::new("", registry).unwrap();
+    let bad = micro_runtime::broker::Message::new(vec![0xff, 0xff, 0xff])
+        .with_header("Content-Type", "application/protobuf");
+    let err = publisher.publish("strict", bad).await.unwrap_err();
+    assert_eq!(err.code(), micro_runtime::Code::InvalidArgument, "{err}");
+    svc.stop().await.unwrap();
+}

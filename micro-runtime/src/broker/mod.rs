@@ -26,7 +26,7 @@
 //! An error with code `INVALID_ARGUMENT` (a message that cannot be decoded) is never
 //! redelivered: it would fail forever.
 
-// pub mod http; (being written)
+pub mod http;
 pub mod memory;
 
 use std::collections::BTreeMap;
@@ -337,11 +337,8 @@ pub fn from_name(
     registry: Arc<dyn Registry>,
 ) -> Result<Arc<dyn Broker>> {
     match name {
-        "http" => {
-            let _ = (address, registry);
-            Err(missing("http", "http"))
-        }
-        "" | "memory" => Ok(Arc::new(memory::MemoryBroker::new())),
+        "" | "http" => Ok(Arc::new(http::HttpBroker::new(address, registry)?)),
+        "memory" => Ok(Arc::new(memory::MemoryBroker::new())),
         other => Err(Error::new(
             Code::InvalidArgument,
             format!(
