@@ -1,5 +1,5 @@
 //! Shared pieces of the examples: the code generated from `proto/greeter.proto` and
-//! `proto/echo.proto`, the handlers the server binaries run, and the calculator, written
+//! `proto/echo.proto` and `proto/events.proto`, the handlers the server binaries run, and the calculator, written
 //! without a `.proto`.
 
 pub mod calculator;
@@ -12,6 +12,11 @@ pub mod greeter {
 /// Generated from `proto/echo.proto` by `protoc-gen-micro` (see `build.rs`).
 pub mod echo {
     micro_runtime::include_proto!("echo");
+}
+
+/// Generated from `proto/events.proto`: the event of the pub/sub examples.
+pub mod events {
+    micro_runtime::include_proto!("events");
 }
 
 use futures_util::StreamExt;

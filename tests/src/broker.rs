@@ -237,3 +237,82 @@ where
     b.disconnect().await.expect("disconnect");
     publisher.disconnect().await.expect("disconnect");
 }
+
+/// An `event-subscriber` example process: its printed ids arrive on a channel.
+pub struct EventSubscriber {
+    proc: crate::Proc,
+    ids: std::sync::mpsc::Receiver<u64>,
+}
+
+impl EventSubscriber {
+    /// Starts `event-subscriber` with `args`; returns once it has subscribed (it logged
+    /// `server started`).
+    pub fn start(args: &[&str]) -> EventSubscriber {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(crate::example_binary("event-subscriber"))
+            .args(["--server_address", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start event-subscriber");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let proc = crate::Proc(child);
+        let (tx, ids) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(id) = line.strip_prefix("received ").and_then(|s| s.parse().ok()) {
+                    if tx.send(id).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut log = Vec::new();
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("server started") {
+                    let _ = ready_tx.send(Ok(()));
+                }
+                log.push(line);
+            }
+            let _ = ready_tx.send(Err(log.join("\n")));
+        });
+        match ready.recv_timeout(PATIENCE) {
+            Ok(Ok(())) => {}
+            Ok(Err(log)) => panic!("event-subscriber exited before subscribing:\n{log}"),
+            Err(_) => panic!("event-subscriber did not subscribe within {PATIENCE:?}"),
+        }
+        EventSubscriber { proc, ids }
+    }
+
+    /// The next printed id, waiting up to `limit`.
+    pub fn next(&self, limit: Duration) -> Option<u64> {
+        self.ids.recv_timeout(limit).ok()
+    }
+
+    /// Kills the process at once (SIGKILL): no goodbye to the broker.
+    pub fn kill(mut self) {
+        let _ = self.proc.0.kill();
+        let _ = self.proc.0.wait();
+    }
+}
+
+/// Runs `event-publisher` with `args` to the end; panics when it fails.
+pub fn run_event_publisher(args: &[&str]) {
+    let out = std::process::Command::new(crate::example_binary("event-publisher"))
+        .args(["--server_address", "127.0.0.1:0"])
+        .args(args)
+        .output()
+        .expect("run event-publisher");
+    assert!(
+        out.status.success(),
+        "event-publisher failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
