@@ -31,13 +31,15 @@
 //! - [`codegen`]: what generated code uses.
 //!
 //! # Feature flags
-//! The `memory` and `local` registries are always built in; other backends are features, none
-//! of them on by default:
+//! The `memory` and `local` registries and the `memory` and `http` brokers are always built
+//! in; other backends are features, none of them on by default:
 //!
 //! | feature | adds |
 //! |---|---|
 //! | `mdns` | `registry::mdns`, `--registry mdns`: multicast DNS between the hosts of one LAN, no server (the `mdns-sd` crate) |
 //! | `etcd` | `registry::etcd`, `--registry etcd`: etcd in go-micro's layout, shared with Go services; TLS (rustls) and authentication (the `etcd-client` crate) |
+//! | `nats` | `broker::nats`, `--broker nats` (NATS core) and `--broker jetstream` (at-least-once) (the `async-nats` crate) |
+//! | `rabbitmq` | `broker::rabbitmq`, `--broker rabbitmq`: durable queues, acknowledgements (the `lapin` crate) |
 //! | `macros` | `#[handler]` and `#[derive(Message)]`: services from plain Rust types and methods, no `.proto` (the `micro-macros` crate) |
 
 pub mod broker;
