@@ -1,4 +1,5 @@
-//! `#[handler]`: the endpoints of a service, from the async methods of an `impl` block.
+//! `#[handler]`: the endpoints of a service, from the async methods of an `impl` block, and
+//! its subscribers, from the methods marked `#[micro(subscribe = "topic")]`.
 //!
 //! The block is kept as written (less the `#[micro(...)]` attributes of its methods), and an
 //! implementation of `micro_runtime::codegen::Endpoints` is added that registers each method
@@ -58,8 +59,10 @@ enum Receiver {
     Arc,
 }
 
-/// One endpoint method, checked.
+/// One endpoint (or subscriber) method, checked.
 struct Endpoint {
+    /// `Some` for a subscriber method: its topic and queue group.
+    subscribe: Option<(LitStr, Option<LitStr>)>,
     ident: syn::Ident,
     /// `Add`.
     name: String,
@@ -75,7 +78,32 @@ struct Endpoint {
 impl Endpoint {
     /// Reads and checks a method, taking its `#[micro(...)]` attributes off.
     fn parse(f: &mut ImplItemFn) -> syn::Result<Endpoint> {
-        let rename = take_micro_attrs(&mut f.attrs)?;
+        let MicroAttrs {
+            name: rename,
+            subscribe,
+            queue,
+        } = take_micro_attrs(&mut f.attrs)?;
+        let subscribe = match (subscribe, queue, &rename) {
+            (Some(_), _, Some(name)) => {
+                return Err(syn::Error::new_spanned(
+                    name,
+                    "a subscriber method has a topic, not an endpoint name: drop `name`",
+                ));
+            }
+            (None, Some(q), _) => {
+                return Err(syn::Error::new_spanned(
+                    q,
+                    "`queue` is for subscriber methods: `#[micro(subscribe = \"topic\", queue = \"group\")]`",
+                ));
+            }
+            (Some(topic), queue, None) => {
+                if topic.value().is_empty() {
+                    return Err(syn::Error::new_spanned(topic, "the topic is empty"));
+                }
+                Some((topic, queue))
+            }
+            (None, None, _) => None,
+        };
         let sig = &f.sig;
         let ident = sig.ident.clone();
         let method = ident::unraw(&ident);
@@ -186,6 +214,7 @@ impl Endpoint {
             ));
         }
         Ok(Endpoint {
+            subscribe,
             ident,
             name,
             name_span,
@@ -198,6 +227,9 @@ impl Endpoint {
 
     /// `.unary("Add", this, |h, ctx, req| async move { ... })`, with the user's spans.
     fn register(&self) -> TokenStream {
+        if self.subscribe.is_some() {
+            return self.register_subscriber();
+        }
         let Endpoint {
             ident,
             name,
@@ -239,6 +271,56 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// `.subscriber(Subscriber::new("topic", |ctx, msg| ...))`, with the user's spans.
+    fn register_subscriber(&self) -> TokenStream {
+        let Endpoint {
+            subscribe,
+            ident,
+            receiver,
+            ctx,
+            request,
+            output,
+            ..
+        } = self;
+        let Some((topic, queue)) = subscribe else {
+            return TokenStream::new();
+        };
+        let span = ident.span();
+        let recv = match receiver {
+            Receiver::Ref => quote_spanned!(span=> &*h),
+            Receiver::Arc => quote_spanned!(span=> h),
+        };
+        let (ctx_param, ctx_arg) = match ctx {
+            Some(ty) => (quote!(ctx), quote_spanned!(ty.span()=> ctx,)),
+            None => (quote!(_ctx), quote!()),
+        };
+        let call = quote_spanned! {span=>
+            ::micro_runtime::codegen::assert_send(Self::#ident(#recv, #ctx_arg msg))
+        };
+        let out = quote_spanned!(output.span()=> out);
+        let into_result = quote_spanned! {output.span()=>
+            ::micro_runtime::codegen::SubscriberResult::into_result(#out)
+        };
+        let closure = quote_spanned! {request.span()=>
+            move |#ctx_param: ::micro_runtime::codegen::Context, msg: #request| {
+                let h = ::std::sync::Arc::clone(&h);
+                async move {
+                    let #out = #call.await;
+                    #into_result
+                }
+            }
+        };
+        let queue = queue.as_ref().map(|q| quote!(.queue(#q)));
+        quote_spanned! {span=>
+            .subscriber({
+                let h = ::std::sync::Arc::clone(this);
+                ::micro_runtime::codegen::Subscriber::new(#topic, #closure) #queue
+            })
+        }
+    }
+}
+
 /// `&self` or `self: Arc<Self>`; anything else is an error that says why.
 fn receiver(r: &syn::Receiver) -> syn::Result<Receiver> {
     if r.colon_token.is_none() {
@@ -266,30 +348,46 @@ fn receiver(r: &syn::Receiver) -> syn::Result<Receiver> {
     }
 }
 
-/// Takes the `#[micro(...)]` attributes off a method; returns its `name`, if given.
-fn take_micro_attrs(attrs: &mut Vec<syn::Attribute>) -> syn::Result<Option<LitStr>> {
-    let mut name = None;
+/// A method's `#[micro(...)]` options.
+#[derive(Default)]
+struct MicroAttrs {
+    /// `name = "..."`: the endpoint's name.
+    name: Option<LitStr>,
+    /// `subscribe = "topic"`: a subscriber method.
+    subscribe: Option<LitStr>,
+    /// `queue = "group"`: the subscriber's queue group.
+    queue: Option<LitStr>,
+}
+
+/// Takes the `#[micro(...)]` attributes off a method; returns its options.
+fn take_micro_attrs(attrs: &mut Vec<syn::Attribute>) -> syn::Result<MicroAttrs> {
+    let mut out = MicroAttrs::default();
     let mut result = Ok(());
     attrs.retain(|attr| {
         if !attr.path().is_ident("micro") {
             return true;
         }
         let parsed = attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("name") {
-                name = Some(meta.value()?.parse::<LitStr>()?);
-                Ok(())
+            let slot = if meta.path.is_ident("name") {
+                &mut out.name
+            } else if meta.path.is_ident("subscribe") {
+                &mut out.subscribe
+            } else if meta.path.is_ident("queue") {
+                &mut out.queue
             } else {
-                Err(meta.error(
-                    "unknown `micro` option on an endpoint method: expected `name = \"...\"`",
-                ))
-            }
+                return Err(meta.error(
+                    "unknown `micro` option on a method: expected `name = \"...\"`, or `subscribe = \"topic\"` and `queue = \"group\"`",
+                ));
+            };
+            *slot = Some(meta.value()?.parse::<LitStr>()?);
+            Ok(())
         });
         if let Err(e) = parsed {
             combine(&mut result, e);
         }
         false
     });
-    result.map(|()| name)
+    result.map(|()| out)
 }
 
 fn combine(into: &mut syn::Result<()>, err: syn::Error) {
@@ -411,6 +509,7 @@ fn generate(
     let mut seen: HashMap<String, syn::Ident> = HashMap::new();
     for endpoint in endpoints {
         match endpoint {
+            Ok(e) if e.subscribe.is_some() => checked.push(e),
             Ok(e) => {
                 if let Some(first) = seen.get(&e.name) {
                     combine(
@@ -437,7 +536,7 @@ fn generate(
     if checked.is_empty() {
         return Err(syn::Error::new(
             Span::call_site(),
-            "this `#[handler]` block has no endpoint methods: add `async fn add(&self, req: Request) -> Result<Response, Error>`",
+            "this `#[handler]` block has no endpoint methods: add `async fn add(&self, req: Request) -> Result<Response, Error>` (or a subscriber, `#[micro(subscribe = \"topic\")] async fn on_event(&self, msg: Event) -> Result<(), Error>`)",
         ));
     }
 

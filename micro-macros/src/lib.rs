@@ -98,6 +98,31 @@ mod message;
 /// endpoint is the method's name in UpperCamelCase (`say_hello` answers `SayHello`), or
 /// the one given by `#[micro(name = "...")]` on the method. Helpers go in another `impl`
 /// block. The type must be `Send + Sync + 'static`, and the methods' futures `Send`.
+///
+/// A method marked `#[micro(subscribe = "topic")]` (and optionally `queue = "group"`) is a
+/// subscriber instead (go-micro's subscriber methods): `async fn name(&self, [ctx: Context,]
+/// msg: Msg) -> Result<(), E>`, subscribed to the topic when the server that handles the
+/// type starts, and listed in the registry with the topic:
+///
+/// ```
+/// # use micro_runtime::{Context, Error, Message, handler};
+/// # #[derive(serde::Serialize, serde::Deserialize, Message)] struct Created { id: u64 }
+/// struct Mailer;
+///
+/// #[handler]
+/// impl Mailer {
+///     /// One mail per created user, from one member of the `mailers` group.
+///     #[micro(subscribe = "user.created", queue = "mailers")]
+///     async fn on_created(&self, _ctx: Context, user: Created) -> Result<(), Error> {
+///         println!("mail to user {}", user.id);
+///         Ok(())
+///     }
+/// }
+///
+/// let handler = micro_runtime::IntoHandler::into_handler(Mailer);
+/// assert_eq!(handler.subscribers()[0].topic(), "user.created");
+/// assert_eq!(handler.subscribers()[0].options().get_queue(), Some("mailers"));
+/// ```
 #[proc_macro_attribute]
 pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
     handler::expand(args.into(), item.into()).into()

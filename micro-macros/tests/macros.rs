@@ -413,3 +413,89 @@ async fn the_package_path_answers_too() {
     assert_eq!(err.code(), Code::Unimplemented);
     service.stop().await.unwrap();
 }
+
+/// A handler with an endpoint and subscriber methods.
+#[derive(Default)]
+struct Audit {
+    seen: std::sync::Mutex<Vec<String>>,
+}
+
+#[handler]
+impl Audit {
+    async fn count(&self, _req: Empty) -> Result<Stats, Error> {
+        let seen = self.seen.lock().unwrap().len() as u64;
+        Ok(Stats {
+            call_count: seen,
+            last_result: None,
+            history: Vec::new(),
+            secret: String::new(),
+            uptime: "0s".into(),
+        })
+    }
+
+    #[micro(subscribe = "audit.added")]
+    async fn on_added(&self, ctx: Context, req: AddRequest) -> Result<(), Error> {
+        let who = ctx.metadata().get("x-user").unwrap_or("?").to_owned();
+        self.seen
+            .lock()
+            .unwrap()
+            .push(format!("{who}:{}", req.a + req.b));
+        Ok(())
+    }
+
+    #[micro(subscribe = "audit.rejected", queue = "auditors")]
+    async fn on_rejected(self: Arc<Self>, req: AddRequest) -> Result<(), Overflow> {
+        self.seen
+            .lock()
+            .unwrap()
+            .push(format!("rejected:{}", req.a));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn subscriber_methods_handle_published_messages() {
+    let broker: Arc<dyn micro_runtime::broker::Broker> =
+        Arc::new(micro_runtime::broker::memory::MemoryBroker::new());
+    let registry = Arc::new(MemoryRegistry::new());
+    let service = Service::builder()
+        .name("audit")
+        .address("127.0.0.1:0")
+        .registry(registry.clone())
+        .broker(broker)
+        .build()
+        .unwrap();
+    let audit = Arc::new(Audit::default());
+    service.server().handle(audit.clone()).unwrap();
+    service.start().await.unwrap();
+
+    let record = &micro_runtime::Registry::get_service(&*registry, "audit")
+        .await
+        .unwrap()[0];
+    let names: Vec<_> = record.endpoints.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["Audit.Count", "audit.added", "audit.rejected"]);
+    let sub = endpoint(&record.endpoints, "audit.rejected");
+    assert_eq!(sub.metadata["subscriber"], "true");
+    assert_eq!(sub.metadata["queue"], "auditors");
+    assert_eq!(sub.request.as_ref().unwrap().name, "AddRequest");
+
+    let client = service.client();
+    let opts = CallOptions::new().metadata("x-user", "ada");
+    client
+        .publish_with("audit.added", &AddRequest { a: 1, b: 2 }, &opts)
+        .await
+        .unwrap();
+    client
+        .publish("audit.rejected", &AddRequest { a: 7, b: 0 })
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while audit.seen.lock().unwrap().len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "not delivered");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let mut seen = audit.seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen, ["ada:3", "rejected:7"]);
+    service.stop().await.unwrap();
+}

@@ -16,7 +16,7 @@ pub use crate::codec::{Codec, Describe, Message};
 pub use crate::context::Context;
 pub use crate::error::{Error, Result};
 pub use crate::registry::Value;
-pub use crate::server::{EndpointResult, Endpoints, Handler, Server};
+pub use crate::server::{EndpointResult, Endpoints, Handler, Server, Subscriber, SubscriberResult};
 pub use crate::stream::{BoxStream, CallStream, Streaming};
 pub use std::borrow::Cow;
 pub use std::vec::Vec;

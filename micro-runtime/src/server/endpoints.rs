@@ -96,3 +96,21 @@ impl<T: Message, E: Into<Error>> EndpointResult for std::result::Result<T, E> {
         self.map_err(Into::into)
     }
 }
+
+/// What a subscriber method returns: `Result<(), E>` with an error convertible into [`Error`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not what a subscriber method returns",
+    label = "subscriber methods return `Result<(), E>`",
+    note = "`E: Into<micro_runtime::Error>`; an error leaves the message to be delivered again"
+)]
+pub trait SubscriberResult {
+    /// The outcome, the error converted.
+    fn into_result(self) -> Result<()>;
+}
+
+impl<E: Into<Error>> SubscriberResult for std::result::Result<(), E> {
+    #[inline]
+    fn into_result(self) -> Result<()> {
+        self.map_err(Into::into)
+    }
+}

@@ -44,6 +44,7 @@ pub struct Handler {
     package: &'static str,
     service: &'static str,
     methods: Vec<Method>,
+    subscribers: Vec<super::Subscriber>,
 }
 
 pub(super) struct Method {
@@ -59,7 +60,24 @@ impl Handler {
             package,
             service,
             methods: Vec::new(),
+            subscribers: Vec::new(),
         }
+    }
+
+    /// Adds a subscriber, subscribed when the server that handles this starts (what
+    /// `#[micro(subscribe = "topic")]` methods of a `#[handler]` block become).
+    pub fn subscriber(mut self, subscriber: super::Subscriber) -> Handler {
+        self.subscribers.push(subscriber);
+        self
+    }
+
+    /// The subscribers added with [`Handler::subscriber`].
+    pub fn subscribers(&self) -> &[super::Subscriber] {
+        &self.subscribers
+    }
+
+    pub(super) fn take_subscribers(&mut self) -> Vec<super::Subscriber> {
+        std::mem::take(&mut self.subscribers)
     }
 
     /// Adds a unary method: `f(handler, ctx, request)` answers each call.

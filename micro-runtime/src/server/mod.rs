@@ -24,7 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use endpoints::{EndpointResult, Endpoints, IntoHandler};
+pub use endpoints::{EndpointResult, Endpoints, IntoHandler, SubscriberResult};
 pub use handler::Handler;
 use router::{ConnService, ResponseBody, Router};
 pub use subscriber::{Subscriber, SubscriberWrapper, register_subscriber};
@@ -143,7 +143,7 @@ impl Server {
     /// methods are endpoints (`#[micro_runtime::handler]`, see [`IntoHandler`]). Handlers are
     /// added before [`Server::start`]; an endpoint name may be handled once.
     pub fn handle(&self, handler: impl IntoHandler) -> Result<()> {
-        let handler = handler.into_handler();
+        let mut handler = handler.into_handler();
         let mut state = self.state();
         if state.running.is_some() {
             return Err(Error::new(
@@ -162,6 +162,7 @@ impl Server {
                 ));
             }
         }
+        state.subscribers.extend(handler.take_subscribers());
         state.handlers.push(handler);
         Ok(())
     }
