@@ -39,6 +39,7 @@
 //! | `mdns` | `registry::mdns`, `--registry mdns`: multicast DNS between the hosts of one LAN, no server (the `mdns-sd` crate) |
 //! | `etcd` | `registry::etcd`, `--registry etcd`: etcd in go-micro's layout, shared with Go services; TLS (rustls) and authentication (the `etcd-client` crate) |
 //! | `macros` | `#[handler]` and `#[derive(Message)]`: services from plain Rust types and methods, no `.proto` (the `micro-macros` crate) |
+//! | `rabbitmq` | `broker::rabbitmq`, `--broker rabbitmq`: go-micro's durable topic exchange, durable queues per queue group, publisher confirms, at-least-once delivery (the `lapin` crate, on tokio) |
 
 pub mod broker;
 pub mod client;

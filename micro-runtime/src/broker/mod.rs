@@ -28,6 +28,8 @@
 
 // pub mod http; (being written)
 pub mod memory;
+#[cfg(feature = "rabbitmq")]
+pub mod rabbitmq;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -342,6 +344,10 @@ pub fn from_name(
             Err(missing("http", "http"))
         }
         "" | "memory" => Ok(Arc::new(memory::MemoryBroker::new())),
+        #[cfg(feature = "rabbitmq")]
+        "rabbitmq" => Ok(Arc::new(rabbitmq::RabbitBroker::from_address(address)?)),
+        #[cfg(not(feature = "rabbitmq"))]
+        "rabbitmq" => Err(missing("rabbitmq", "rabbitmq")),
         other => Err(Error::new(
             Code::InvalidArgument,
             format!(
@@ -353,7 +359,6 @@ pub fn from_name(
 
 /// A broker that fails every operation with why it cannot work (a backend this program
 /// was built without), so the error surfaces where the broker is used.
-#[allow(dead_code)]
 fn missing(name: &str, feature: &str) -> Error {
     Error::new(
         Code::InvalidArgument,
