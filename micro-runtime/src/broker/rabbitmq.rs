@@ -26,7 +26,10 @@
 //!   subscriber or another member of its group), except an `INVALID_ARGUMENT` error, which
 //!   drops it (`basic.reject` without requeue: dead-lettered where the queue is set up so).
 //!   A subscriber that dies or disconnects with messages unacknowledged gets them redelivered
-//!   to the group's other members, or to itself when it comes back.
+//!   to the group's other members, or to itself when it comes back. With `manual_ack`, a
+//!   message the handler neither acknowledges nor fails stays unacknowledged, holding one of
+//!   the subscription's prefetch places, until the subscription ends; then it is delivered
+//!   again.
 //! - So with a queue group, delivery is **at least once**: a message is handled again after a
 //!   handler error or a crash between handling and acknowledging; handlers should be
 //!   idempotent. A handler that always fails is redelivered forever: return
@@ -228,6 +231,13 @@ impl RabbitBroker {
             )
         })?;
         check_short("exchange name", &options.exchange)?;
+        if options.exchange.is_empty() {
+            // "" is AMQP's default exchange, which cannot be declared nor bound to.
+            return Err(Error::new(
+                Code::InvalidArgument,
+                "rabbitmq: the exchange needs a name",
+            ));
+        }
         let shown = format!(
             "{}://{}@{}:{}/{}",
             match uri.scheme {
@@ -294,7 +304,11 @@ impl Inner {
                 return Ok(c);
             }
         }
-        let _connecting = self.connecting.lock().await;
+        // Bounded too: callers queue here while another one connects.
+        let t = self.options.timeout;
+        let Ok(_connecting) = timeout(t, self.connecting.lock()).await else {
+            return Err(timed_out(&format!("connecting to {}", self.shown), t));
+        };
         let old = self.conn.load_full();
         if let Some(c) = &old {
             if c.usable() {
@@ -898,6 +912,8 @@ mod tests {
                 .code(),
             Code::InvalidArgument
         );
+        let e = RabbitBroker::new(RabbitOptions::default().exchange("")).unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
         assert_eq!(redact("amqp://u:pw@h/"), "amqp://u:***@h/");
         assert_eq!(redact("amqp://h/"), "amqp://h/");
     }
