@@ -41,6 +41,7 @@
 //! | `nats` | `broker::nats`, `--broker nats` (NATS core) and `--broker jetstream` (at-least-once) (the `async-nats` crate) |
 //! | `rabbitmq` | `broker::rabbitmq`, `--broker rabbitmq`: durable queues, acknowledgements (the `lapin` crate) |
 //! | `macros` | `#[handler]` and `#[derive(Message)]`: services from plain Rust types and methods, no `.proto` (the `micro-macros` crate) |
+//! | `rabbitmq` | `broker::rabbitmq`, `--broker rabbitmq`: go-micro's durable topic exchange, durable queues per queue group, publisher confirms, at-least-once delivery (the `lapin` crate, on tokio) |
 
 pub mod broker;
 pub mod client;

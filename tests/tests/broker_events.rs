@@ -77,3 +77,63 @@ fn events_over_the_http_broker() {
     );
     assert!(counts(&shared).values().all(|&n| n == 1));
 }
+
+/// At-least-once across a crash: subscriber A (queue group Q) is killed with SIGKILL while
+/// 10,000 events are being published; B joins Q; every event is handled by A or B.
+fn survives_a_subscriber_crash(broker: &str, address: &str) -> (String, String) {
+    const N: u64 = 10_000;
+    let topic = micro_tests::broker::unique_topic("events.crash");
+    let queue = format!("crash-{}", topic.replace('.', "-"));
+    let common: Vec<String> = [
+        "--registry", "memory", "--broker", broker, "--broker_address", address, "--topic",
+        &topic, "--queue", &queue,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let args: Vec<&str> = common.iter().map(String::as_str).collect();
+    let a = EventSubscriber::start(&args);
+    let publisher = {
+        let mut args = common.clone();
+        args.truncate(8); // not --queue
+        args.extend(["--count".to_owned(), N.to_string()]);
+        std::thread::spawn(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_event_publisher(&args);
+        })
+    };
+    let mut seen = BTreeMap::<u64, usize>::new();
+    while seen.len() < 2_000 {
+        let id = a.next(PATIENCE).expect("A stopped receiving before the crash");
+        *seen.entry(id).or_insert(0) += 1;
+    }
+    a.kill();
+    let b = EventSubscriber::start(&args);
+    publisher.join().expect("publisher");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while (seen.len() as u64) < N {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {N} events handled after the crash; first missing: {:?}",
+            seen.len(),
+            (1..=N).find(|i| !seen.contains_key(i))
+        );
+        if let Some(id) = b.next(Duration::from_millis(200)) {
+            *seen.entry(id).or_insert(0) += 1;
+        }
+    }
+    assert!((1..=N).all(|i| seen.contains_key(&i)));
+    let again = seen.values().filter(|&&n| n > 1).count();
+    eprintln!("{broker}: all {N} handled; {again} handled twice (in flight at the crash)");
+    (topic, queue)
+}
+
+#[test]
+fn jetstream_events_survive_a_subscriber_crash() {
+    survives_a_subscriber_crash("jetstream", "nats://127.0.0.1:4222");
+}
+
+#[test]
+fn rabbitmq_events_survive_a_subscriber_crash() {
+    survives_a_subscriber_crash("rabbitmq", "amqp://guest:guest@127.0.0.1:5672/%2f");
+}

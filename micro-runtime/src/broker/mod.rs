@@ -28,6 +28,8 @@
 
 pub mod http;
 pub mod memory;
+#[cfg(feature = "rabbitmq")]
+pub mod rabbitmq;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -339,6 +341,10 @@ pub fn from_name(
     match name {
         "" | "http" => Ok(Arc::new(http::HttpBroker::new(address, registry)?)),
         "memory" => Ok(Arc::new(memory::MemoryBroker::new())),
+        #[cfg(feature = "rabbitmq")]
+        "rabbitmq" => Ok(Arc::new(rabbitmq::RabbitBroker::from_address(address)?)),
+        #[cfg(not(feature = "rabbitmq"))]
+        "rabbitmq" => Err(missing("rabbitmq", "rabbitmq")),
         other => Err(Error::new(
             Code::InvalidArgument,
             format!(
@@ -350,7 +356,6 @@ pub fn from_name(
 
 /// A broker that fails every operation with why it cannot work (a backend this program
 /// was built without), so the error surfaces where the broker is used.
-#[allow(dead_code)]
 fn missing(name: &str, feature: &str) -> Error {
     Error::new(
         Code::InvalidArgument,
