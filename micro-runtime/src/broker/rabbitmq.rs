@@ -48,8 +48,9 @@
 //! `UNAVAILABLE` and the next one reconnects; subscriptions reconnect by themselves, with a
 //! backoff of up to 5 s, and declare and bind their queue again (a broadcast subscription
 //! gets a new queue). Connecting, declaring and each confirmation are bounded by
-//! [`RabbitOptions::timeout`]. [`Broker::disconnect`] ends the subscriptions and closes the
-//! connection; a later `publish` or `subscribe` connects again.
+//! [`RabbitOptions::timeout`]. [`Broker::disconnect`] ends the subscriptions, lets publishes
+//! in flight finish and closes the connection; a later `publish` or `subscribe` connects
+//! again.
 //!
 //! # Settings
 //! `--broker rabbitmq --broker_address amqp://user:password@host:port/vhost`, by default
@@ -191,6 +192,9 @@ struct Inner {
     connecting: tokio::sync::Mutex<()>,
     subs: Mutex<HashMap<u64, Arc<Sub>>>,
     next_id: AtomicU64,
+    /// Read-held by each `publish`; `disconnect` write-locks it, so that publishes in flight
+    /// finish before the connection closes.
+    publishing: tokio::sync::RwLock<()>,
 }
 
 /// A connection and its publishing channel (in confirm mode).
@@ -258,6 +262,7 @@ impl RabbitBroker {
                 connecting: tokio::sync::Mutex::new(()),
                 subs: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(0),
+                publishing: tokio::sync::RwLock::new(()),
             }),
         })
     }
@@ -486,6 +491,8 @@ impl Broker for RabbitBroker {
         let drain = self.inner.options.drain;
         let t = self.inner.options.timeout;
         futures_util::future::join_all(subs.iter().map(|s| s.stop(drain, t))).await;
+        // Publishes are bounded by the timeout (connecting, then the confirmation).
+        let _quiet = timeout(t * 2, self.inner.publishing.write()).await;
         let _connecting = self.inner.connecting.lock().await;
         if let Some(conn) = self.inner.conn.swap(None) {
             if conn.connection.status().connected() {
@@ -502,6 +509,7 @@ impl Broker for RabbitBroker {
     async fn publish(&self, topic: &str, message: Message) -> Result<()> {
         check_short("topic", topic)?;
         let properties = properties(&message)?;
+        let _publishing = self.inner.publishing.read().await;
         let conn = self.inner.conn().await?;
         let t = self.inner.options.timeout;
         let confirmed = timeout(t, async {
