@@ -85,8 +85,16 @@ fn survives_a_subscriber_crash(broker: &str, address: &str) -> (String, String) 
     let topic = micro_tests::broker::unique_topic("events.crash");
     let queue = format!("crash-{}", topic.replace('.', "-"));
     let common: Vec<String> = [
-        "--registry", "memory", "--broker", broker, "--broker_address", address, "--topic",
-        &topic, "--queue", &queue,
+        "--registry",
+        "memory",
+        "--broker",
+        broker,
+        "--broker_address",
+        address,
+        "--topic",
+        &topic,
+        "--queue",
+        &queue,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -104,7 +112,9 @@ fn survives_a_subscriber_crash(broker: &str, address: &str) -> (String, String) 
     };
     let mut seen = BTreeMap::<u64, usize>::new();
     while seen.len() < 2_000 {
-        let id = a.next(PATIENCE).expect("A stopped receiving before the crash");
+        let id = a
+            .next(PATIENCE)
+            .expect("A stopped receiving before the crash");
         *seen.entry(id).or_insert(0) += 1;
     }
     a.kill();
@@ -135,5 +145,15 @@ fn jetstream_events_survive_a_subscriber_crash() {
 
 #[test]
 fn rabbitmq_events_survive_a_subscriber_crash() {
-    survives_a_subscriber_crash("rabbitmq", "amqp://guest:guest@127.0.0.1:5672/%2f");
+    const ADDRESS: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+    let (_, queue) = survives_a_subscriber_crash("rabbitmq", ADDRESS);
+    // The group's durable queue outlives its subscribers.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let broker = micro_runtime::broker::rabbitmq::RabbitBroker::from_address(ADDRESS).unwrap();
+        broker.delete_queue(&queue).await.unwrap();
+        micro_runtime::broker::Broker::disconnect(&broker)
+            .await
+            .unwrap();
+    });
 }
