@@ -28,6 +28,8 @@
 
 // pub mod http; (being written)
 pub mod memory;
+#[cfg(feature = "nats")]
+pub mod nats;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -342,6 +344,12 @@ pub fn from_name(
             Err(missing("http", "http"))
         }
         "" | "memory" => Ok(Arc::new(memory::MemoryBroker::new())),
+        #[cfg(feature = "nats")]
+        "nats" => Ok(Arc::new(nats::NatsBroker::new(address)?)),
+        #[cfg(feature = "nats")]
+        "jetstream" => Ok(Arc::new(nats::NatsBroker::jetstream(address)?)),
+        #[cfg(not(feature = "nats"))]
+        "nats" | "jetstream" => Err(missing(name, "nats")),
         other => Err(Error::new(
             Code::InvalidArgument,
             format!(
@@ -353,7 +361,6 @@ pub fn from_name(
 
 /// A broker that fails every operation with why it cannot work (a backend this program
 /// was built without), so the error surfaces where the broker is used.
-#[allow(dead_code)]
 fn missing(name: &str, feature: &str) -> Error {
     Error::new(
         Code::InvalidArgument,
