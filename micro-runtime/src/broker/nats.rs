@@ -253,7 +253,13 @@ impl NatsBroker {
                     .timeout(API_TIMEOUT)
                     .backpressure_on_inflight(true)
                     .build(client.clone());
-                if let Err(e) = js.query_account().await {
+                // Any answer will do: without JetStream, nobody answers.
+                let info = client.request("$JS.API.INFO", Bytes::new());
+                if let Err(e) = tokio::time::timeout(API_TIMEOUT, info)
+                    .await
+                    .map_err(|_| "no answer".to_owned())
+                    .and_then(|r| r.map_err(|e| e.to_string()))
+                {
                     let _ = client.drain().await;
                     return Err(unavailable(format!(
                         "nats: JetStream is not available at {} (is the server started with -js?): {e}",
