@@ -304,6 +304,66 @@ async fn jetstream_crashed_subscriber_messages_go_to_another() {
     .await;
 }
 
+/// A message published twice with the same `Micro-Id` (a retried publish) is stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_drops_a_message_published_twice() {
+    bounded(async {
+        let topic = unique_topic("nats.dedup");
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let handler = broker::handler(move |event: Event| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(id_of(&event)?);
+                Ok(())
+            }
+        });
+        let subscriber = jetstream().await;
+        let sub = subscriber
+            .subscribe(&topic, handler, SubscribeOptions::new())
+            .await
+            .expect("subscribe");
+        let publisher = jetstream().await;
+        let id = format!("dedup-{topic}");
+        for n in [1, 1, 2] {
+            let message = numbered(n).with_header(broker::ID_HEADER, format!("{id}-{n}"));
+            publisher.publish(&topic, message).await.expect("publish");
+        }
+        let mut got = Vec::new();
+        receive_until(&mut rx, suite::PATIENCE, "both messages", |n| {
+            got.push(n);
+            n == 2
+        })
+        .await;
+        assert!(
+            tokio::time::timeout(suite::QUIET, rx.recv()).await.is_err(),
+            "more deliveries"
+        );
+        assert_eq!(got, vec![1, 2]);
+        sub.unsubscribe().await.expect("unsubscribe");
+        subscriber.disconnect().await.expect("disconnect");
+        publisher.disconnect().await.expect("disconnect");
+    })
+    .await;
+}
+
+/// Connecting to an address where no server listens fails at once, saying so.
+#[tokio::test]
+async fn unreachable_server_is_an_error() {
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        listener.local_addr().expect("local address").port()
+    };
+    let broker = NatsBroker::new(&format!("nats://127.0.0.1:{port}")).unwrap();
+    let started = Instant::now();
+    let error = broker
+        .publish("nats.unreachable", numbered(1))
+        .await
+        .expect_err("published with no server");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(error.code(), micro_runtime::Code::Unavailable);
+    assert!(error.detail().contains("cannot connect"), "{error}");
+}
+
 // Server restarts.
 
 /// A `nats-server` of the test's own on a free port, killed when dropped.

@@ -46,11 +46,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::task::Poll;
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use async_nats::connection::State;
 use async_nats::header::{IntoHeaderName, IntoHeaderValue, NATS_MESSAGE_ID};
 use async_nats::jetstream::consumer::pull::{self, MessagesErrorKind};
@@ -87,6 +90,8 @@ const BATCH: usize = 128;
 const HEARTBEAT: Duration = Duration::from_secs(5);
 /// How long an ephemeral consumer outlives its subscriber (a crash, a long outage).
 const EPHEMERAL_INACTIVE: Duration = Duration::from_secs(120);
+/// How many topics' subjects a broker keeps ready.
+const SUBJECTS: usize = 1024;
 /// The first and the longest pause before retrying after a failure.
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
@@ -133,7 +138,12 @@ struct Shared {
     connecting: tokio::sync::Mutex<()>,
     subs: Mutex<HashMap<u64, Arc<Control>>>,
     next_id: AtomicU64,
+    /// The subjects of topics published to, checked: a publish neither checks nor copies
+    /// its topic again (up to [`SUBJECTS`] topics).
+    subjects: ArcSwap<Subjects>,
 }
+
+type Subjects = HashMap<Box<str>, Subject, BuildHasherDefault<Fnv>>;
 
 /// A live connection.
 struct Conn {
@@ -210,7 +220,8 @@ impl NatsBroker {
     async fn conn(&self) -> Result<Arc<Conn>> {
         match self.shared.conn.load_full() {
             Some(conn) => Ok(conn),
-            None => self.open().await,
+            // Boxed: connecting is a large future, which every publish would carry.
+            None => Box::pin(self.open()).await,
         }
     }
 
@@ -278,6 +289,24 @@ impl NatsBroker {
         Ok(conn)
     }
 
+    /// The subject of `topic`, a literal subject.
+    fn subject(&self, topic: &str) -> Result<Subject> {
+        if let Some(subject) = self.shared.subjects.load().get(topic) {
+            return Ok(subject.clone());
+        }
+        check_topic(topic, false)?;
+        let subject = Subject::from(topic);
+        // Copied on write: new topics are rare, publishes to known ones are not.
+        self.shared.subjects.rcu(|subjects| {
+            let mut subjects = Subjects::clone(subjects);
+            if subjects.len() < SUBJECTS {
+                subjects.insert(topic.into(), subject.clone());
+            }
+            subjects
+        });
+        Ok(subject)
+    }
+
     fn register(&self, control: &Arc<Control>) {
         self.shared
             .subs
@@ -286,12 +315,12 @@ impl NatsBroker {
             .insert(control.id, control.clone());
     }
 
-    async fn publish_core(&self, conn: &Conn, topic: &str, message: Message) -> Result<()> {
-        check_topic(topic, false)?;
-        let headers = headers(message.header)?;
-        let send = conn
-            .client
-            .publish_with_headers(Subject::from(topic), headers, message.body);
+    /// A core publish the client could not take at once (its buffer is full): waits up to the
+    /// publish timeout.
+    async fn finish_publish<F>(&self, topic: &str, send: Pin<&mut F>) -> Result<()>
+    where
+        F: Future<Output = std::result::Result<(), async_nats::PublishError>>,
+    {
         match tokio::time::timeout(self.config.publish_timeout, send).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(unavailable(format!("nats: publish to {topic}: {e}"))),
@@ -303,7 +332,7 @@ impl NatsBroker {
     }
 
     async fn publish_jetstream(&self, conn: &Conn, topic: &str, message: Message) -> Result<()> {
-        check_topic(topic, false)?;
+        let subject = self.subject(topic)?;
         let js = conn.jetstream()?;
         let deadline = Instant::now() + self.config.publish_timeout;
         let mut pause = BACKOFF_MIN;
@@ -320,7 +349,7 @@ impl NatsBroker {
                     headers.insert(NATS_MESSAGE_ID, id);
                 }
                 let ack = async {
-                    js.publish_with_headers(Subject::from(topic), headers, message.body.clone())
+                    js.publish_with_headers(subject.clone(), headers, message.body.clone())
                         .await?
                         .await
                 };
@@ -506,10 +535,27 @@ impl Broker for NatsBroker {
     }
 
     async fn publish(&self, topic: &str, message: Message) -> Result<()> {
-        let conn = self.conn().await?;
-        match self.config.mode {
-            Mode::Core => self.publish_core(&conn, topic, message).await,
-            Mode::JetStream => self.publish_jetstream(&conn, topic, message).await,
+        // The hot path, core publishing, is written out here and everything else boxed:
+        // this future is allocated and moved for every publish, so it is kept small.
+        let conn = match self.shared.conn.load_full() {
+            Some(conn) => conn,
+            None => Box::pin(self.open()).await?,
+        };
+        if self.config.mode == Mode::JetStream {
+            return Box::pin(self.publish_jetstream(&conn, topic, message)).await;
+        }
+        let subject = self.subject(topic)?;
+        let headers = headers(message.header)?;
+        let mut send = std::pin::pin!(conn.client.publish_with_headers(
+            subject,
+            headers,
+            message.body
+        ));
+        // Usually the client takes the message at once: no timer then.
+        match poll_once(send.as_mut()).await {
+            Poll::Ready(Ok(())) => Ok(()),
+            Poll::Ready(Err(e)) => Err(unavailable(format!("nats: publish to {topic}: {e}"))),
+            Poll::Pending => Box::pin(self.finish_publish(topic, send)).await,
         }
     }
 
@@ -922,6 +968,11 @@ impl Subscriber for NatsSubscriber {
     }
 }
 
+/// Polls `future` once.
+async fn poll_once<F: Future + Unpin>(mut future: F) -> Poll<F::Output> {
+    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut future).poll(cx))).await
+}
+
 fn unavailable(detail: String) -> Error {
     Error::new(Code::Unavailable, detail)
 }
@@ -1005,12 +1056,16 @@ where
 {
     let mut map = HeaderMap::new();
     for (key, value) in header {
+        // Folds without early exits, which compile to a few vector instructions.
         let valid_key = !key.as_ref().is_empty()
             && key
                 .as_ref()
                 .bytes()
-                .all(|c| c.is_ascii_graphic() && c != b':');
-        let valid_value = !value.as_ref().bytes().any(|c| c == b'\r' || c == b'\n');
+                .fold(true, |ok, c| ok & c.is_ascii_graphic() & (c != b':'));
+        let valid_value = !value
+            .as_ref()
+            .bytes()
+            .fold(false, |bad, c| bad | (c == b'\r') | (c == b'\n'));
         if !(valid_key && valid_value) {
             return Err(Error::new(
                 Code::InvalidArgument,
@@ -1079,9 +1134,30 @@ fn js_name(raw: &str) -> String {
 
 /// FNV-1a: a hash that stays the same across builds and processes.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    let mut fnv = Fnv::default();
+    fnv.write(bytes);
+    fnv.finish()
+}
+
+/// FNV-1a as a [`Hasher`]: fast on short keys such as topics, which the program chooses.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 #[cfg(test)]
