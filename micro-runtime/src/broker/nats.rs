@@ -143,6 +143,18 @@ struct Shared {
     subjects: ArcSwap<Subjects>,
 }
 
+impl Drop for Shared {
+    /// The broker and its subscribers are all gone: so are the subscriptions' tasks (and
+    /// with them the connection).
+    fn drop(&mut self) {
+        let subs = self.subs.get_mut().unwrap_or_else(|e| e.into_inner());
+        for (_, control) in subs.drain() {
+            control.stop();
+            control.abort();
+        }
+    }
+}
+
 type Subjects = HashMap<Box<str>, Subject, BuildHasherDefault<Fnv>>;
 
 /// A live connection.
@@ -523,9 +535,7 @@ impl Broker for NatsBroker {
         for control in &subs {
             control.stop();
         }
-        for control in &subs {
-            control.end(GRACE).await;
-        }
+        futures_util::future::join_all(subs.iter().map(|c| c.end(Some(GRACE)))).await;
         if let Some(conn) = self.shared.conn.swap(None) {
             // Publishes in flight reach the server, then the connection closes.
             let _ = tokio::time::timeout(self.config.publish_timeout, conn.client.flush()).await;
@@ -683,15 +693,23 @@ impl Control {
         *self.stopped.borrow()
     }
 
-    /// After [`Control::stop`]: waits up to `grace` for the delivery in progress, then
-    /// cancels the task and deletes the ephemeral consumer.
-    async fn end(&self, grace: Duration) {
-        let _ = tokio::time::timeout(grace, self.gate.lock()).await;
+    /// After [`Control::stop`]: waits for the delivery in progress (at most `grace`), then
+    /// cancels the task (wherever it waits: a pull, re-creating a consumer) and deletes the
+    /// ephemeral consumer.
+    async fn end(&self, grace: Option<Duration>) {
+        match grace {
+            Some(grace) => drop(tokio::time::timeout(grace, self.gate.lock()).await),
+            None => drop(self.gate.lock().await),
+        }
+        self.abort();
+        self.delete_ephemeral().await;
+    }
+
+    fn abort(&self) {
         let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(task) = task {
             task.abort();
         }
-        self.delete_ephemeral().await;
     }
 
     async fn delete_ephemeral(&self) {
@@ -956,14 +974,13 @@ impl Subscriber for NatsSubscriber {
 
     async fn unsubscribe(&self) -> Result<()> {
         self.control.stop();
-        // The delivery in progress finishes; no other starts.
-        drop(self.control.gate.lock().await);
         self.shared
             .subs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.control.id);
-        self.control.delete_ephemeral().await;
+        // The delivery in progress finishes; no other starts.
+        self.control.end(None).await;
         Ok(())
     }
 }
