@@ -28,6 +28,8 @@
 
 pub mod http;
 pub mod memory;
+#[cfg(feature = "nats")]
+pub mod nats;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
 
@@ -345,6 +347,12 @@ pub fn from_name(
         "rabbitmq" => Ok(Arc::new(rabbitmq::RabbitBroker::from_address(address)?)),
         #[cfg(not(feature = "rabbitmq"))]
         "rabbitmq" => Err(missing("rabbitmq", "rabbitmq")),
+        #[cfg(feature = "nats")]
+        "nats" => Ok(Arc::new(nats::NatsBroker::new(address)?)),
+        #[cfg(feature = "nats")]
+        "jetstream" => Ok(Arc::new(nats::NatsBroker::jetstream(address)?)),
+        #[cfg(not(feature = "nats"))]
+        "nats" | "jetstream" => Err(missing(name, "nats")),
         other => Err(Error::new(
             Code::InvalidArgument,
             format!(
@@ -354,8 +362,8 @@ pub fn from_name(
     }
 }
 
-/// A broker that fails every operation with why it cannot work (a backend this program
-/// was built without), so the error surfaces where the broker is used.
+/// Why a broker this program was built without cannot be used.
+#[cfg_attr(all(feature = "nats", feature = "rabbitmq"), allow(dead_code))]
 fn missing(name: &str, feature: &str) -> Error {
     Error::new(
         Code::InvalidArgument,
