@@ -284,7 +284,9 @@ impl Client {
     /// # async fn run() -> micro_runtime::Result<()> {
     /// use micro_runtime::Service;
     /// let service = Service::builder().name("users").from_env()?.build()?;
-    /// service.client().publish("user.created", &"ada".to_string()).await?;
+    /// // Any message: generated from a .proto, `#[derive(Message)]`, or a well-known type.
+    /// let now = prost_types::Timestamp { seconds: 1, nanos: 0 };
+    /// service.client().publish("clock.ticked", &now).await?;
     /// # Ok(()) }
     /// ```
     pub async fn publish<M: Message>(&self, topic: &str, message: &M) -> Result<()> {

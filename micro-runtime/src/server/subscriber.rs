@@ -16,12 +16,13 @@ use crate::registry::Endpoint;
 /// use micro_runtime::server::Subscriber;
 /// use micro_runtime::{Context, Result};
 ///
-/// async fn on_created(_ctx: Context, name: String) -> Result<()> {
-///     println!("created {name}");
+/// async fn on_tick(_ctx: Context, at: prost_types::Timestamp) -> Result<()> {
+///     println!("tick at {}", at.seconds);
 ///     Ok(())
 /// }
-/// let sub = Subscriber::new("user.created", on_created).queue("mailer");
-/// assert_eq!(sub.topic(), "user.created");
+/// let sub = Subscriber::new("clock.ticked", on_tick).queue("clocks");
+/// assert_eq!(sub.topic(), "clock.ticked");
+/// assert_eq!(sub.endpoint().metadata["queue"], "clocks");
 /// ```
 #[derive(Clone)]
 pub struct Subscriber {
