@@ -157,3 +157,56 @@ fn rabbitmq_events_survive_a_subscriber_crash() {
             .unwrap();
     });
 }
+
+/// The broker comes from `--broker` or `MICRO_BROKER` (and its address from
+/// `--broker_address` or `MICRO_BROKER_ADDRESS`): a wrong one is a clear error.
+#[test]
+fn the_broker_setting_comes_from_flags_and_environment() {
+    let bin = micro_tests::example_binary("event-publisher");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = std::process::Command::new(&bin)
+            .args(["--registry", "memory", "--count", "1"])
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .expect("run event-publisher");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = run(&["--broker", "carrier-pigeon"], &[]);
+    assert!(
+        !ok && err.contains("unknown broker \"carrier-pigeon\""),
+        "{err}"
+    );
+    let (ok, err) = run(&[], &[("MICRO_BROKER", "smoke-signals")]);
+    assert!(
+        !ok && err.contains("unknown broker \"smoke-signals\""),
+        "{err}"
+    );
+    // An address nothing listens on: the publish fails as unavailable, it does not hang.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (ok, err) = run(
+        &["--client_request_timeout", "5s"],
+        &[
+            ("MICRO_BROKER", "nats"),
+            ("MICRO_BROKER_ADDRESS", &format!("nats://127.0.0.1:{port}")),
+        ],
+    );
+    assert!(!ok, "published to a NATS that is not there");
+    assert!(
+        err.to_lowercase().contains("unavailable") || err.contains(&port.to_string()),
+        "{err}"
+    );
+    // Flags win over the environment.
+    let (ok, err) = run(
+        &["--broker", "memory"],
+        &[("MICRO_BROKER", "smoke-signals")],
+    );
+    assert!(ok, "{err}");
+}
