@@ -17,9 +17,32 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 /// How long a test watches for messages it does not expect (duplicates, strays).
 pub const QUIET: Duration = Duration::from_millis(500);
 
+thread_local! {
+    /// The topics this thread's test made, for [`delete_jetstream_streams`].
+    static TOPICS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A topic no other test (nor an earlier run, on a shared server) uses.
 pub fn unique_topic(prefix: &str) -> String {
-    format!("{prefix}.{}", uuid_like())
+    let topic = format!("{prefix}.{}", uuid_like());
+    TOPICS.with(|t| t.borrow_mut().push(topic.clone()));
+    topic
+}
+
+/// Deletes the JetStream streams (and with them their consumers) of the topics this thread
+/// made with [`unique_topic`], so test runs leave nothing on a shared NATS server. Topics
+/// without a stream are skipped.
+pub async fn delete_jetstream_streams(address: &str) {
+    let topics = TOPICS.with(|t| std::mem::take(&mut *t.borrow_mut()));
+    let Ok(client) = async_nats::connect(address).await else {
+        return;
+    };
+    let js = async_nats::jetstream::new(client);
+    for topic in topics {
+        let _ = js
+            .delete_stream(micro_runtime::broker::nats::stream_name(&topic))
+            .await;
+    }
 }
 
 fn uuid_like() -> String {

@@ -140,7 +140,10 @@ fn survives_a_subscriber_crash(broker: &str, address: &str) -> (String, String) 
 
 #[test]
 fn jetstream_events_survive_a_subscriber_crash() {
-    survives_a_subscriber_crash("jetstream", "nats://127.0.0.1:4222");
+    const ADDRESS: &str = "nats://127.0.0.1:4222";
+    survives_a_subscriber_crash("jetstream", ADDRESS);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(micro_tests::broker::delete_jetstream_streams(ADDRESS));
 }
 
 #[test]

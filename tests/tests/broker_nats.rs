@@ -30,6 +30,8 @@ async fn bounded<F: Future<Output = ()>>(test: F) {
     tokio::time::timeout(TEST_TIMEOUT, test)
         .await
         .unwrap_or_else(|_| panic!("the test took over {TEST_TIMEOUT:?}"));
+    // The JetStream streams the test made on the shared server.
+    suite::delete_jetstream_streams(ADDRESS).await;
 }
 
 /// Connects `broker`, failing the test with how to start NATS when it is not there.
