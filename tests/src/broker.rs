@@ -319,10 +319,14 @@ impl EventSubscriber {
         self.ids.recv_timeout(limit).ok()
     }
 
-    /// Kills the process at once (SIGKILL): no goodbye to the broker.
-    pub fn kill(mut self) {
+    /// Kills the process at once (SIGKILL): no goodbye to the broker. Returns the ids it
+    /// printed that were not read yet: it may have handled (and acknowledged) them just
+    /// before it died.
+    pub fn kill(mut self) -> Vec<u64> {
         let _ = self.proc.0.kill();
         let _ = self.proc.0.wait();
+        // The reader ends at the pipe's end, so this ends too.
+        self.ids.iter().collect()
     }
 }
 

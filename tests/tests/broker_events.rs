@@ -117,7 +117,9 @@ fn survives_a_subscriber_crash(broker: &str, address: &str) -> (String, String) 
             .expect("A stopped receiving before the crash");
         *seen.entry(id).or_insert(0) += 1;
     }
-    a.kill();
+    for id in a.kill() {
+        *seen.entry(id).or_insert(0) += 1;
+    }
     let b = EventSubscriber::start(&args);
     publisher.join().expect("publisher");
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
