@@ -393,3 +393,37 @@ async fn typed_subscriber_rejects_undecodable_messages() {
     assert_eq!(err.code(), micro_runtime::Code::InvalidArgument, "{err}");
     svc.stop().await.unwrap();
 }
+
+/// A broken subscriber record in the registry (an address that is not one) is skipped: the
+/// other subscribers still get the message, and the publish succeeds.
+#[tokio::test]
+async fn http_skips_a_broken_subscriber_record() {
+    let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
+    let (tx, mut received) = suite::Received::channel();
+    let live = HttpBroker::new("", registry.clone()).unwrap();
+    let _l = live
+        .subscribe("b.topic", suite::recorder(&tx, 0), SubscribeOptions::new())
+        .await
+        .unwrap();
+    let broken = micro_runtime::registry::Service {
+        name: SERVICE_NAME.into(),
+        version: BROADCAST_VERSION.into(),
+        nodes: vec![micro_runtime::registry::Node {
+            id: "b.topic-broken".into(),
+            address: "not an address\r\n".into(),
+            metadata: [
+                ("broker".to_owned(), "http".to_owned()),
+                ("topic".to_owned(), "b.topic".to_owned()),
+            ]
+            .into(),
+        }],
+        ..Default::default()
+    };
+    registry
+        .register(&broken, Default::default())
+        .await
+        .unwrap();
+    let publisher = HttpBroker::new("", registry).unwrap();
+    suite::publish_numbered(&publisher, "b.topic", 3).await;
+    assert_eq!(received.collect(3).await.len(), 3);
+}

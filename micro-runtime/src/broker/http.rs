@@ -191,7 +191,13 @@ impl HttpBroker {
         let req = Request::post(uri)
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Full::new(body))
-            .map_err(|e| Error::new(Code::Internal, format!("bad subscriber address: {e}")))?;
+            // A broken registry record: skipped like a subscriber that cannot be reached.
+            .map_err(|e| {
+                Error::new(
+                    Code::Unavailable,
+                    format!("bad subscriber address {:?}: {e}", node.address),
+                )
+            })?;
         let rsp = self.client().request(req).await.map_err(|e| {
             Error::new(
                 Code::Unavailable,
