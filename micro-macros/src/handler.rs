@@ -233,25 +233,12 @@ impl Endpoint {
         let Endpoint {
             ident,
             name,
-            receiver,
-            ctx,
             request,
             output,
             ..
         } = self;
         let span = ident.span();
-        let recv = match receiver {
-            Receiver::Ref => quote_spanned!(span=> &*h),
-            Receiver::Arc => quote_spanned!(span=> h),
-        };
-        let (ctx_param, ctx_arg) = match ctx {
-            Some(ty) => (quote!(ctx), quote_spanned!(ty.span()=> ctx,)),
-            None => (quote!(_ctx), quote!()),
-        };
-        // A future that is not `Send` is reported here, at the method's name.
-        let call = quote_spanned! {span=>
-            ::micro_runtime::codegen::assert_send(Self::#ident(#recv, #ctx_arg req))
-        };
+        let (ctx_param, call) = self.call(quote!(req));
         // A return type that is not `Result<Message, impl Into<Error>>`, at the return type.
         let out = quote_spanned!(output.span()=> out);
         let into_result = quote_spanned! {output.span()=>
@@ -272,13 +259,31 @@ impl Endpoint {
 }
 
 impl Endpoint {
+    /// The closure's context parameter, and the call of the method on handler `h` with the
+    /// context (when the method takes it) and `arg`. A future that is not `Send` is reported
+    /// at the method's name.
+    fn call(&self, arg: TokenStream) -> (TokenStream, TokenStream) {
+        let span = self.ident.span();
+        let ident = &self.ident;
+        let recv = match self.receiver {
+            Receiver::Ref => quote_spanned!(span=> &*h),
+            Receiver::Arc => quote_spanned!(span=> h),
+        };
+        let (ctx_param, ctx_arg) = match &self.ctx {
+            Some(ty) => (quote!(ctx), quote_spanned!(ty.span()=> ctx,)),
+            None => (quote!(_ctx), quote!()),
+        };
+        let call = quote_spanned! {span=>
+            ::micro_runtime::codegen::assert_send(Self::#ident(#recv, #ctx_arg #arg))
+        };
+        (ctx_param, call)
+    }
+
     /// `.subscriber(Subscriber::new("topic", |ctx, msg| ...))`, with the user's spans.
     fn register_subscriber(&self) -> TokenStream {
         let Endpoint {
             subscribe,
             ident,
-            receiver,
-            ctx,
             request,
             output,
             ..
@@ -287,17 +292,7 @@ impl Endpoint {
             return TokenStream::new();
         };
         let span = ident.span();
-        let recv = match receiver {
-            Receiver::Ref => quote_spanned!(span=> &*h),
-            Receiver::Arc => quote_spanned!(span=> h),
-        };
-        let (ctx_param, ctx_arg) = match ctx {
-            Some(ty) => (quote!(ctx), quote_spanned!(ty.span()=> ctx,)),
-            None => (quote!(_ctx), quote!()),
-        };
-        let call = quote_spanned! {span=>
-            ::micro_runtime::codegen::assert_send(Self::#ident(#recv, #ctx_arg msg))
-        };
+        let (ctx_param, call) = self.call(quote!(msg));
         let out = quote_spanned!(output.span()=> out);
         let into_result = quote_spanned! {output.span()=>
             ::micro_runtime::codegen::SubscriberResult::into_result(#out)
