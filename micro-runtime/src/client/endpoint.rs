@@ -21,7 +21,7 @@ impl Client {
     /// # struct AddResponse;
     /// # macro_rules! msg { ($t:ty) => { impl Message for $t {
     /// #     fn encode(&self, _: Codec, _: &mut BytesMut) -> micro_runtime::Result<()> { Ok(()) }
-    /// #     fn decode(_: Codec, _: Bytes) -> micro_runtime::Result<Self> { unimplemented!() }
+    /// #     fn decode(_: Codec, _: Bytes) -> micro_runtime::Result<Self> { Err(micro_runtime::Error::new(micro_runtime::Code::Unimplemented, "example")) }
     /// #     fn describe() -> Value { Value::default() } } } }
     /// # msg!(AddRequest); msg!(AddResponse);
     /// # async fn run(client: Client) -> micro_runtime::Result<()> {
