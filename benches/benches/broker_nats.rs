@@ -190,7 +190,7 @@ async fn run(a: &Args, mode: Mode) -> Result<()> {
     }
     let mut headers = HeaderMap::new();
     for (k, v) in &message.header {
-        headers.insert(k.as_str(), v.as_str());
+        headers.insert(k.as_ref(), v.as_str());
     }
     let side = Side {
         ours,

@@ -343,7 +343,11 @@ impl Broker for HttpBroker {
         if broadcast.is_empty() && groups.is_empty() {
             return Ok(());
         }
-        let mut header: HashMap<String, String> = message.header.into_iter().collect();
+        let mut header: HashMap<String, String> = message
+            .header
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v))
+            .collect();
         header.insert(TOPIC_HEADER.to_owned(), topic.to_owned());
         let wire = Wire {
             header: Some(header),
@@ -536,8 +540,12 @@ async fn receive(req: Request<Incoming>, subs: &Mutex<HashMap<String, Sub>>) -> 
         .to_bytes();
     let wire: Wire = serde_json::from_slice(&body)
         .map_err(|e| Error::bad_request(ID, format!("not a broker message: {e}")))?;
-    let header: std::collections::BTreeMap<String, String> =
-        wire.header.unwrap_or_default().into_iter().collect();
+    let header: super::Header = wire
+        .header
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.into(), v))
+        .collect();
     let topic = header
         .get(TOPIC_HEADER)
         .cloned()

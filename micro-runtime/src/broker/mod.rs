@@ -33,6 +33,7 @@ pub mod nats;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
@@ -52,6 +53,13 @@ pub const ID_HEADER: &str = "Micro-Id";
 /// The header that says how the body is encoded.
 pub const CONTENT_TYPE_HEADER: &str = "Content-Type";
 
+/// A message's headers: go-micro's `map[string]string`, case-sensitive.
+///
+/// A key is a [`Cow`]: a `&'static str` key (the usual case: `"Content-Type"`, the header
+/// constants of this module) is kept by reference and costs no allocation, on the way in or
+/// on to a backend; a `String` key is kept as it is.
+pub type Header = BTreeMap<Cow<'static, str>, String>;
+
 /// A message: headers and a body, go-micro's `broker.Message`.
 ///
 /// ```
@@ -64,7 +72,7 @@ pub const CONTENT_TYPE_HEADER: &str = "Content-Type";
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Message {
     /// Headers (`Content-Type`, `Micro-Topic`, `Micro-Id`, the publisher's metadata).
-    pub header: BTreeMap<String, String>,
+    pub header: Header,
     /// The encoded message.
     pub body: Bytes,
 }
@@ -73,13 +81,17 @@ impl Message {
     /// A message with this body and no headers.
     pub fn new(body: impl Into<Bytes>) -> Message {
         Message {
-            header: BTreeMap::new(),
+            header: Header::new(),
             body: body.into(),
         }
     }
 
-    /// Adds a header.
-    pub fn with_header(mut self, key: impl Into<String>, value: impl Into<String>) -> Message {
+    /// Adds a header. The key is a `&'static str` (kept without a copy) or a `String`.
+    pub fn with_header(
+        mut self,
+        key: impl Into<Cow<'static, str>>,
+        value: impl Into<String>,
+    ) -> Message {
         self.header.insert(key.into(), value.into());
         self
     }

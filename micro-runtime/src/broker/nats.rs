@@ -44,7 +44,8 @@
 //! ([`NatsBroker::with_publish_timeout`], 30 s by default). A JetStream publish retries until
 //! the server confirms or the publish timeout passes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::pin::Pin;
@@ -55,7 +56,7 @@ use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use async_nats::connection::State;
-use async_nats::header::{IntoHeaderName, IntoHeaderValue, NATS_MESSAGE_ID};
+use async_nats::header::{HeaderName, IntoHeaderName, IntoHeaderValue, NATS_MESSAGE_ID};
 use async_nats::jetstream::consumer::pull::{self, MessagesErrorKind};
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer};
 use async_nats::jetstream::context::PublishErrorKind;
@@ -68,8 +69,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::{
-    Acker, Broker, Event, EventHandler, ID_HEADER, Message, Outcome, SubscribeOptions, Subscriber,
-    dispatch,
+    Acker, Broker, Event, EventHandler, Header, ID_HEADER, Message, Outcome, SubscribeOptions,
+    Subscriber, dispatch,
 };
 use crate::error::{Code, Error, Result};
 
@@ -356,7 +357,7 @@ impl NatsBroker {
                     known = true;
                 }
                 let mut headers =
-                    headers(message.header.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+                    headers(message.header.iter().map(|(k, v)| (k.clone(), v.as_str())))?;
                 if let Some(id) = message.header(ID_HEADER) {
                     headers.insert(NATS_MESSAGE_ID, id);
                 }
@@ -1065,18 +1066,17 @@ fn check_queue(queue: &str) -> Result<()> {
 }
 
 /// NATS headers from a message's; fails on what would break the protocol (a name with `:`
-/// or outside printable ASCII, a value with a line break).
-fn headers<K, V>(header: impl IntoIterator<Item = (K, V)>) -> Result<HeaderMap>
+/// or outside printable ASCII, a value with a line break). Names and values move over
+/// without copies: a static name stays static, a `String` becomes the NATS name's bytes.
+fn headers<V>(header: impl IntoIterator<Item = (Cow<'static, str>, V)>) -> Result<HeaderMap>
 where
-    K: AsRef<str> + IntoHeaderName,
     V: AsRef<str> + IntoHeaderValue,
 {
     let mut map = HeaderMap::new();
     for (key, value) in header {
         // Folds without early exits, which compile to a few vector instructions.
-        let valid_key = !key.as_ref().is_empty()
+        let valid_key = !key.is_empty()
             && key
-                .as_ref()
                 .bytes()
                 .fold(true, |ok, c| ok & c.is_ascii_graphic() & (c != b':'));
         let valid_value = !value
@@ -1088,23 +1088,27 @@ where
                 Code::InvalidArgument,
                 format!(
                     "nats: header {:?}: {:?} cannot be sent",
-                    key.as_ref(),
+                    key,
                     value.as_ref()
                 ),
             ));
         }
-        map.insert(key, value);
+        let name = match key {
+            Cow::Borrowed(name) => HeaderName::from_static(name),
+            Cow::Owned(name) => name.into_header_name(),
+        };
+        map.insert(name, value);
     }
     Ok(map)
 }
 
 /// A delivered NATS message as a broker message (the first value of each header).
 fn message(headers: Option<HeaderMap>, body: Bytes) -> Message {
-    let mut header = BTreeMap::new();
+    let mut header = Header::new();
     if let Some(headers) = headers {
         for (key, values) in headers.iter() {
             if let Some(value) = values.first() {
-                header.insert(key.to_string(), value.as_str().to_owned());
+                header.insert(key.to_string().into(), value.as_str().to_owned());
             }
         }
     }
@@ -1237,15 +1241,20 @@ mod tests {
 
     #[test]
     fn header_conversion() {
-        let mut header = BTreeMap::new();
-        header.insert("Content-Type".to_owned(), "text/plain".to_owned());
-        header.insert("Micro-Topic".to_owned(), "t".to_owned());
+        let mut header = crate::broker::Header::new();
+        header.insert("Content-Type".into(), "text/plain".to_owned());
+        header.insert(String::from("Micro-Topic").into(), "t".to_owned());
         let map = headers(header.clone()).unwrap();
         let back = message(Some(map), Bytes::from_static(b"x"));
         assert_eq!(back.header, header);
-        assert!(headers([("Bad:Name", "v")]).is_err());
-        assert!(headers([("Bad Name", "v")]).is_err());
-        assert!(headers([("Name", "line\r\nbreak")]).is_err());
-        assert!(headers(Vec::<(String, String)>::new()).unwrap().is_empty());
+        assert!(headers([("Bad:Name".into(), "v")]).is_err());
+        assert!(headers([("Bad Name".into(), "v")]).is_err());
+        assert!(headers([(String::from("Bad\u{e9}").into(), "v")]).is_err());
+        assert!(headers([("Name".into(), "line\r\nbreak")]).is_err());
+        assert!(
+            headers(Vec::<(Cow<'static, str>, String)>::new())
+                .unwrap()
+                .is_empty()
+        );
     }
 }

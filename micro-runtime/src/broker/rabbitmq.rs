@@ -106,8 +106,8 @@ use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 use super::{
-    Acker, Broker, CONTENT_TYPE_HEADER, Event, EventHandler, Message, Outcome, SubscribeOptions,
-    Subscriber, dispatch,
+    Acker, Broker, CONTENT_TYPE_HEADER, Event, EventHandler, Header, Message, Outcome,
+    SubscribeOptions, Subscriber, dispatch,
 };
 use crate::error::{Code, Error, Result};
 
@@ -793,7 +793,7 @@ fn properties(message: &Message) -> Result<BasicProperties> {
     for (key, value) in &message.header {
         check_short("header name", key)?;
         table.insert(
-            ShortString::from(key.as_str()),
+            ShortString::from(key.as_ref()),
             AMQPValue::LongString(LongString::from(value.as_bytes())),
         );
     }
@@ -811,18 +811,18 @@ fn properties(message: &Message) -> Result<BasicProperties> {
 /// A delivery's headers as strings (go-micro's subscriber formats them with `%v` too), plus
 /// `Content-Type` from the AMQP content type when the headers lack it (a message from a
 /// publisher that is not micro).
-fn headers(properties: &BasicProperties) -> BTreeMap<String, String> {
-    let mut header = BTreeMap::new();
+fn headers(properties: &BasicProperties) -> Header {
+    let mut header = Header::new();
     if let Some(table) = properties.headers() {
         for (key, value) in table {
             if let Some(value) = header_value(value) {
-                header.insert(key.to_string(), value);
+                header.insert(key.to_string().into(), value);
             }
         }
     }
     if let Some(ct) = properties.content_type() {
         header
-            .entry(CONTENT_TYPE_HEADER.to_owned())
+            .entry(CONTENT_TYPE_HEADER.into())
             .or_insert_with(|| ct.to_string());
     }
     header

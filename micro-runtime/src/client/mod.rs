@@ -327,7 +327,7 @@ impl Client {
         }
         let mut msg = broker::Message::new(body.freeze());
         for (k, v) in options.metadata.iter() {
-            msg.header.insert(k.to_owned(), v.to_owned());
+            msg.header.insert(k.to_owned().into(), v.to_owned());
         }
         msg.header.insert(
             broker::CONTENT_TYPE_HEADER.into(),
