@@ -281,7 +281,7 @@ impl<T: Message> RequestSender<T> {
     /// otherwise run only once the window is full).
     async fn sent(&mut self, len: usize) {
         self.unflushed += len;
-        if self.unflushed >= BATCH {
+        if self.unflushed >= FLUSH {
             self.unflushed = 0;
             tokio::task::yield_now().await;
         }
@@ -304,9 +304,15 @@ impl<T: Message> RequestSender<T> {
             ));
         };
         let mut buf = bytes::BytesMut::new();
-        while let Some(first) = requests.next().await {
-            frame::encode_into(&first, self.codec, self.max, &mut buf)?;
-            let mut done = false;
+        let mut done = false;
+        while !done {
+            // Wait for a request only when no bytes of the last batch are held back.
+            if buf.is_empty() {
+                let Some(first) = requests.next().await else {
+                    break;
+                };
+                frame::encode_into(&first, self.codec, self.max, &mut buf)?;
+            }
             while buf.len() < BATCH {
                 match requests.next().now_or_never() {
                     Some(Some(message)) => {
@@ -319,14 +325,15 @@ impl<T: Message> RequestSender<T> {
                     None => break,
                 }
             }
-            let batch = buf.split().freeze();
+            let full = !done && buf.len() >= BATCH;
+            let batch = take_batch(&mut buf, full);
             let len = batch.len();
             send_frame(send, batch, false).await?;
             if done {
                 break;
             }
             self.unflushed += len;
-            if self.unflushed >= BATCH {
+            if self.unflushed >= FLUSH {
                 self.unflushed = 0;
                 tokio::task::yield_now().await;
             }
@@ -438,9 +445,31 @@ impl<Req, Rsp> std::fmt::Debug for CallStream<Req, Rsp> {
     }
 }
 
-/// Largest batch of message frames sent in one HTTP/2 DATA frame (the messages a stream has
-/// ready at once go out together: fewer frames for small messages, as HTTP/2 peers prefer).
+/// Size of a full batch of message frames (the messages a stream has ready at once go out
+/// together: fewer, fuller HTTP/2 DATA frames for small messages, as HTTP/2 peers prefer).
 pub(crate) const BATCH: usize = 32 * 1024;
+
+/// HTTP/2's default (and smallest) largest DATA frame: 16 KiB. A full batch is sent as whole
+/// frames of this size, and the bytes beyond the last one start the next batch: a batch of
+/// `BATCH` and a few bytes would otherwise go out as two full frames and a tiny one, which
+/// costs a frame, a write and a read of its own.
+pub(crate) const DATA_FRAME: usize = 16 * 1024;
+
+/// Bytes a stream hands to its connection before it yields, so the connection writes them
+/// out while more are made (on a busy thread it would otherwise run only once the send
+/// buffer is full). Several batches: each yield costs a wakeup of the peer's reader.
+pub(crate) const FLUSH: usize = 4 * BATCH;
+
+/// The bytes of `buf` to send now: all of them, or when `full`, whole DATA frames' worth,
+/// leaving the rest (message frames may span DATA frames) at the start of the next batch.
+pub(crate) fn take_batch(buf: &mut bytes::BytesMut, full: bool) -> Bytes {
+    let whole = buf.len() / DATA_FRAME * DATA_FRAME;
+    if full && whole > 0 {
+        buf.split_to(whole).freeze()
+    } else {
+        buf.split().freeze()
+    }
+}
 
 /// Writes one message frame, first waiting until the peer's window has room for more: the
 /// queue of written but unsent bytes stays within HTTP/2's send buffer, whatever the
