@@ -224,10 +224,29 @@ impl<T> Streaming<T> {
 
 impl<T: Message> Streaming<T> {
     /// The next message; `None` at the end of the stream.
-    pub async fn recv(&mut self) -> Result<Option<T>> {
-        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx))
-            .await
-            .transpose()
+    ///
+    /// (`async fn recv(&mut self) -> Result<Option<T>>`, as a named future: one poll of the
+    /// stream per call, with no async state machine around it on the per-message path.)
+    pub fn recv(&mut self) -> Recv<'_, T> {
+        Recv { stream: self }
+    }
+}
+
+/// The future of [`Streaming::recv`]: the next message, `None` at the end of the stream.
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
+pub struct Recv<'a, T> {
+    stream: &'a mut Streaming<T>,
+}
+
+impl<T: Message> Future for Recv<'_, T> {
+    type Output = Result<Option<T>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Option<T>>> {
+        self.get_mut()
+            .stream
+            .poll_message(cx)
+            .map(Option::transpose)
     }
 }
 
@@ -406,8 +425,8 @@ impl<Req: Message, Rsp: Message> CallStream<Req, Rsp> {
     }
 
     /// The next response; `None` at the end, an error status as an `Err`.
-    pub async fn recv(&mut self) -> Result<Option<Rsp>> {
-        self.responses.recv().await
+    pub fn recv(&mut self) -> Recv<'_, Rsp> {
+        self.responses.recv()
     }
 
     /// For client-streaming calls: closes the sending side and returns the one response.
