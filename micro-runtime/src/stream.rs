@@ -224,10 +224,29 @@ impl<T> Streaming<T> {
 
 impl<T: Message> Streaming<T> {
     /// The next message; `None` at the end of the stream.
-    pub async fn recv(&mut self) -> Result<Option<T>> {
-        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx))
-            .await
-            .transpose()
+    ///
+    /// (`async fn recv(&mut self) -> Result<Option<T>>`, as a named future: one poll of the
+    /// stream per call, with no async state machine around it on the per-message path.)
+    pub fn recv(&mut self) -> Recv<'_, T> {
+        Recv { stream: self }
+    }
+}
+
+/// The future of [`Streaming::recv`]: the next message, `None` at the end of the stream.
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
+pub struct Recv<'a, T> {
+    stream: &'a mut Streaming<T>,
+}
+
+impl<T: Message> Future for Recv<'_, T> {
+    type Output = Result<Option<T>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Option<T>>> {
+        self.get_mut()
+            .stream
+            .poll_message(cx)
+            .map(Option::transpose)
     }
 }
 
@@ -281,7 +300,7 @@ impl<T: Message> RequestSender<T> {
     /// otherwise run only once the window is full).
     async fn sent(&mut self, len: usize) {
         self.unflushed += len;
-        if self.unflushed >= BATCH {
+        if self.unflushed >= FLUSH {
             self.unflushed = 0;
             tokio::task::yield_now().await;
         }
@@ -304,9 +323,15 @@ impl<T: Message> RequestSender<T> {
             ));
         };
         let mut buf = bytes::BytesMut::new();
-        while let Some(first) = requests.next().await {
-            frame::encode_into(&first, self.codec, self.max, &mut buf)?;
-            let mut done = false;
+        let mut done = false;
+        while !done {
+            // Wait for a request only when no bytes of the last batch are held back.
+            if buf.is_empty() {
+                let Some(first) = requests.next().await else {
+                    break;
+                };
+                frame::encode_into(&first, self.codec, self.max, &mut buf)?;
+            }
             while buf.len() < BATCH {
                 match requests.next().now_or_never() {
                     Some(Some(message)) => {
@@ -319,14 +344,15 @@ impl<T: Message> RequestSender<T> {
                     None => break,
                 }
             }
-            let batch = buf.split().freeze();
+            let full = !done && buf.len() >= BATCH;
+            let batch = take_batch(&mut buf, full);
             let len = batch.len();
             send_frame(send, batch, false).await?;
             if done {
                 break;
             }
             self.unflushed += len;
-            if self.unflushed >= BATCH {
+            if self.unflushed >= FLUSH {
                 self.unflushed = 0;
                 tokio::task::yield_now().await;
             }
@@ -399,8 +425,8 @@ impl<Req: Message, Rsp: Message> CallStream<Req, Rsp> {
     }
 
     /// The next response; `None` at the end, an error status as an `Err`.
-    pub async fn recv(&mut self) -> Result<Option<Rsp>> {
-        self.responses.recv().await
+    pub fn recv(&mut self) -> Recv<'_, Rsp> {
+        self.responses.recv()
     }
 
     /// For client-streaming calls: closes the sending side and returns the one response.
@@ -438,9 +464,31 @@ impl<Req, Rsp> std::fmt::Debug for CallStream<Req, Rsp> {
     }
 }
 
-/// Largest batch of message frames sent in one HTTP/2 DATA frame (the messages a stream has
-/// ready at once go out together: fewer frames for small messages, as HTTP/2 peers prefer).
+/// Size of a full batch of message frames (the messages a stream has ready at once go out
+/// together: fewer, fuller HTTP/2 DATA frames for small messages, as HTTP/2 peers prefer).
 pub(crate) const BATCH: usize = 32 * 1024;
+
+/// HTTP/2's default (and smallest) largest DATA frame: 16 KiB. A full batch is sent as whole
+/// frames of this size, and the bytes beyond the last one start the next batch: a batch of
+/// `BATCH` and a few bytes would otherwise go out as two full frames and a tiny one, which
+/// costs a frame, a write and a read of its own.
+pub(crate) const DATA_FRAME: usize = 16 * 1024;
+
+/// Bytes a stream hands to its connection before it yields, so the connection writes them
+/// out while more are made (on a busy thread it would otherwise run only once the send
+/// buffer is full). Several batches: each yield costs a wakeup of the peer's reader.
+pub(crate) const FLUSH: usize = 4 * BATCH;
+
+/// The bytes of `buf` to send now: all of them, or when `full`, whole DATA frames' worth,
+/// leaving the rest (message frames may span DATA frames) at the start of the next batch.
+pub(crate) fn take_batch(buf: &mut bytes::BytesMut, full: bool) -> Bytes {
+    let whole = buf.len() / DATA_FRAME * DATA_FRAME;
+    if full && whole > 0 {
+        buf.split_to(whole).freeze()
+    } else {
+        buf.split().freeze()
+    }
+}
 
 /// Writes one message frame, first waiting until the peer's window has room for more: the
 /// queue of written but unsent bytes stays within HTTP/2's send buffer, whatever the

@@ -137,8 +137,10 @@ impl Pool {
         let _ = stream.set_nodelay(true);
         let (send, conn) = h2::client::Builder::new()
             .enable_push(false)
-            .initial_window_size(1 << 20)
-            .initial_connection_window_size(2 << 20)
+            // hyper's client defaults (2 MiB per stream, 5 MiB per connection): a response
+            // stream read a little slower than it is made keeps its sender busy.
+            .initial_window_size(2 << 20)
+            .initial_connection_window_size(5 << 20)
             .max_send_buffer_size(1 << 20)
             .data_frame_budget(crate::transport::DATA_FRAME_BUDGET)
             .handshake::<_, Bytes>(stream)

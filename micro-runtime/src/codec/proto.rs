@@ -5,9 +5,14 @@ use bytes::{Bytes, BytesMut};
 use crate::error::{Code, Error, Result};
 
 /// Appends the protobuf encoding of `msg` to `buf`.
+///
+/// A `BytesMut` grows as needed, so prost's capacity check (`Message::encode` computes the
+/// encoded length first, to compare it with the room left) can never fail here: this writes
+/// the fields directly, and the length is computed once, by the caller that reserves room
+/// for the frame (`Message::size_hint`).
 pub fn encode<M: prost::Message>(msg: &M, buf: &mut BytesMut) -> Result<()> {
-    msg.encode(buf)
-        .map_err(|e| Error::new(Code::Internal, format!("encode protobuf: {e}")))
+    msg.encode_raw(buf);
+    Ok(())
 }
 
 /// Decodes a protobuf message; undecodable bytes are `INVALID_ARGUMENT`.

@@ -13,7 +13,7 @@ use crate::codec::{Codec, Message};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::registry::{Endpoint, Metadata};
-use crate::stream::{BATCH, BoxStream, Streaming};
+use crate::stream::{BATCH, BoxStream, Streaming, take_batch};
 use crate::transport::frame;
 
 /// The methods of one service (`Greeter`) of one proto package (`greeter`), with how to call
@@ -300,6 +300,9 @@ impl<Rsp: Message> futures_util::Stream for Batches<Rsp> {
             this.end = Some(None);
             return Poll::Ready(end.map(Err));
         }
-        Poll::Ready(Some(Ok(this.buf.split().freeze())))
+        // A full batch goes out as whole DATA frames, its last bytes start the next one; a
+        // batch cut short (nothing more ready, or the end) goes out whole.
+        let full = this.end.is_none() && this.buf.len() >= BATCH;
+        Poll::Ready(Some(Ok(take_batch(&mut this.buf, full))))
     }
 }

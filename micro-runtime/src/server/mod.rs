@@ -513,6 +513,7 @@ async fn answer(call: router::ConnFuture, mut respond: h2::server::SendResponse<
 /// message only when there is room), then the status. A client that resets the stream ends
 /// the call: the stream, and with it the handler's work, is dropped.
 async fn answer_stream(mut frames: BoxStream<Bytes>, mut send: h2::SendStream<Bytes>) {
+    let mut unflushed = 0;
     let end = loop {
         let next = tokio::select! {
             biased;
@@ -522,15 +523,20 @@ async fn answer_stream(mut frames: BoxStream<Bytes>, mut send: h2::SendStream<By
         // Each item is a batch: the messages the handler had ready, in one DATA frame.
         match next {
             Some(Ok(batch)) => {
+                unflushed += batch.len();
                 if crate::stream::send_frame(&mut send, batch, false)
                     .await
                     .is_err()
                 {
                     return;
                 }
-                // The connection is polled by this same task: let it write the batch out
-                // now, while the next is made, rather than after a window's worth.
-                tokio::task::yield_now().await;
+                // The connection is polled by this same task: let it write the batches out
+                // every few of them, while the next are made, rather than after a send
+                // buffer's worth.
+                if unflushed >= crate::stream::FLUSH {
+                    unflushed = 0;
+                    tokio::task::yield_now().await;
+                }
             }
             Some(Err(e)) => break Err(e),
             None => break Ok(()),

@@ -129,20 +129,52 @@ impl Decoder {
     }
 
     /// Adds a chunk of the body, kept without copying while nothing else is buffered.
-    pub fn push_bytes(&mut self, chunk: Bytes) {
-        if self.buf.is_empty() && self.chunk.is_empty() {
-            self.chunk = chunk;
-        } else {
+    ///
+    /// When the start of a frame cut at the end of the last chunk is buffered, only the rest
+    /// of that frame is copied out of `chunk`: what follows it is kept whole, and decoded in
+    /// place.
+    pub fn push_bytes(&mut self, mut chunk: Bytes) {
+        if !self.chunk.is_empty() {
             self.push(&chunk);
+            return;
         }
+        if !self.buf.is_empty() {
+            if self.buf.len() < HEADER_LEN {
+                let n = (HEADER_LEN - self.buf.len()).min(chunk.len());
+                self.buf.extend_from_slice(&chunk[..n]);
+                chunk.advance(n);
+            }
+            // A bad header is left for `next_with` to report.
+            if let Ok(Some(len)) = header(&self.buf, self.max) {
+                let n = (HEADER_LEN + len)
+                    .saturating_sub(self.buf.len())
+                    .min(chunk.len());
+                self.buf.extend_from_slice(&chunk[..n]);
+                chunk.advance(n);
+            }
+        }
+        self.chunk = chunk;
     }
 
-    /// Moves what is left of the kept chunk into the buffer.
+    /// Moves what is left of the kept chunk into the buffer, after what it holds.
     fn spill(&mut self) {
         if !self.chunk.is_empty() {
             self.buf.extend_from_slice(&self.chunk);
             self.chunk = Bytes::new();
         }
+    }
+
+    /// Makes room in the buffer for the rest of the frame it starts with.
+    fn reserve_frame(&mut self) {
+        if let Ok(Some(len)) = header(&self.buf, self.max) {
+            self.buf
+                .reserve((HEADER_LEN + len).saturating_sub(self.buf.len()));
+        }
+    }
+
+    /// The length of the message of the whole frame the buffer starts with, if it is whole.
+    fn whole_in_buf(&self) -> Result<Option<usize>, FrameError> {
+        Ok(header(&self.buf, self.max)?.filter(|&len| self.buf.len() >= HEADER_LEN + len))
     }
 
     /// The next whole message, `None` when more bytes are needed.
@@ -162,6 +194,22 @@ impl Decoder {
     /// Runs `f` on the next whole message, in place, and drops it from the buffer; `None`
     /// when more bytes are needed.
     pub fn next_with<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, FrameError> {
+        // Buffered bytes come first: a frame that was cut across chunks (completed by
+        // `push_bytes`), or what `push` copied.
+        if !self.buf.is_empty() {
+            let mut whole = self.whole_in_buf()?;
+            if whole.is_none() && !self.chunk.is_empty() {
+                self.spill();
+                whole = self.whole_in_buf()?;
+            }
+            let Some(len) = whole else {
+                self.reserve_frame();
+                return Ok(None);
+            };
+            let out = f(&self.buf[HEADER_LEN..HEADER_LEN + len]);
+            self.buf.advance(HEADER_LEN + len);
+            return Ok(Some(out));
+        }
         if !self.chunk.is_empty() {
             if let Some(len) = header(&self.chunk, self.max)? {
                 if let Some(message) = self.chunk.get(HEADER_LEN..HEADER_LEN + len) {
@@ -172,17 +220,9 @@ impl Decoder {
             }
             // A frame cut at the end of the chunk: it continues in the next.
             self.spill();
+            self.reserve_frame();
         }
-        let Some(len) = header(&self.buf, self.max)? else {
-            return Ok(None);
-        };
-        let Some(message) = self.buf.get(HEADER_LEN..HEADER_LEN + len) else {
-            self.buf.reserve(HEADER_LEN + len - self.buf.len());
-            return Ok(None);
-        };
-        let out = f(message);
-        self.buf.advance(HEADER_LEN + len);
-        Ok(Some(out))
+        Ok(None)
     }
 
     /// Whether bytes of an unfinished frame are left (an error at the end of the body).
@@ -353,6 +393,50 @@ mod tests {
                 assert_eq!(got, [&b"a"[..], b"", b"hello world"], "cut at {i}, {j}");
                 assert!(!dec.has_partial());
             }
+        }
+    }
+
+    /// Many frames of random sizes, cut into random chunks (some inside headers, some
+    /// holding several frames): `push_bytes` and `next_with` yield every message once, in
+    /// order, copying only the frames that were cut.
+    #[test]
+    fn kept_chunks_decode_many_frames_across_random_cuts() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        for _ in 0..500 {
+            let messages: Vec<Vec<u8>> = (0..rng.usize(1..40))
+                .map(|i| vec![i as u8; rng.usize(..40)])
+                .collect();
+            let mut wire = Vec::new();
+            for m in &messages {
+                wire.push(0);
+                wire.extend_from_slice(&(m.len() as u32).to_be_bytes());
+                wire.extend_from_slice(m);
+            }
+            let mut dec = Decoder::new(64);
+            let mut got = Vec::new();
+            let mut rest = &wire[..];
+            while !rest.is_empty() {
+                let (chunk, tail) = rest.split_at(rng.usize(1..=rest.len().min(90)));
+                dec.push_bytes(Bytes::copy_from_slice(chunk));
+                // Sometimes read only part of what is there before the next chunk comes.
+                let reads = if rng.bool() {
+                    usize::MAX
+                } else {
+                    rng.usize(..3)
+                };
+                for _ in 0..reads {
+                    match dec.next_with(<[u8]>::to_vec).unwrap() {
+                        Some(m) => got.push(m),
+                        None => break,
+                    }
+                }
+                rest = tail;
+            }
+            while let Some(m) = dec.next_with(<[u8]>::to_vec).unwrap() {
+                got.push(m);
+            }
+            assert_eq!(got, messages);
+            assert!(!dec.has_partial());
         }
     }
 
