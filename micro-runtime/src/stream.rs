@@ -273,7 +273,7 @@ pub struct RequestSender<T> {
     codec: Codec,
     max: usize,
     /// Bytes handed to the connection since this task last yielded to it.
-    unflushed: usize,
+    unflushed: Unflushed,
     _message: PhantomData<fn(T)>,
 }
 
@@ -291,19 +291,8 @@ impl<T: Message> RequestSender<T> {
         let frame = frame::encode(&message, self.codec, self.max)?;
         let len = frame.len();
         send_frame(send, frame, false).await?;
-        self.sent(len).await;
+        self.unflushed.sent(len).await;
         Ok(())
-    }
-
-    /// Counts `len` bytes handed to the connection; after a batch's worth, yields so the
-    /// connection's task writes them while more are made (on a busy thread it would
-    /// otherwise run only once the window is full).
-    async fn sent(&mut self, len: usize) {
-        self.unflushed += len;
-        if self.unflushed >= FLUSH {
-            self.unflushed = 0;
-            tokio::task::yield_now().await;
-        }
     }
 
     /// Sends every request of `requests`, waiting on the server's window as [`send`] does;
@@ -351,11 +340,7 @@ impl<T: Message> RequestSender<T> {
             if done {
                 break;
             }
-            self.unflushed += len;
-            if self.unflushed >= FLUSH {
-                self.unflushed = 0;
-                tokio::task::yield_now().await;
-            }
+            self.unflushed.sent(len).await;
         }
         Ok(())
     }
@@ -399,7 +384,7 @@ impl<Req: Message, Rsp: Message> CallStream<Req, Rsp> {
                 send: Some(send),
                 codec,
                 max,
-                unflushed: 0,
+                unflushed: Unflushed::default(),
                 _message: PhantomData,
             },
             responses,
@@ -478,6 +463,23 @@ pub(crate) const DATA_FRAME: usize = 16 * 1024;
 /// out while more are made (on a busy thread it would otherwise run only once the send
 /// buffer is full). Several batches: each yield costs a wakeup of the peer's reader.
 pub(crate) const FLUSH: usize = 4 * BATCH;
+
+/// The bytes a stream has handed to its connection since it last yielded.
+#[derive(Debug, Default)]
+pub(crate) struct Unflushed(usize);
+
+impl Unflushed {
+    /// Counts `len` bytes handed to the connection; after [`FLUSH`] of them, yields so the
+    /// connection's task writes them while more are made (on a busy thread it would
+    /// otherwise run only once the send buffer is full).
+    pub(crate) async fn sent(&mut self, len: usize) {
+        self.0 += len;
+        if self.0 >= FLUSH {
+            self.0 = 0;
+            tokio::task::yield_now().await;
+        }
+    }
+}
 
 /// The bytes of `buf` to send now: all of them, or when `full`, whole DATA frames' worth,
 /// leaving the rest (message frames may span DATA frames) at the start of the next batch.

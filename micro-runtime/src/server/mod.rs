@@ -513,7 +513,7 @@ async fn answer(call: router::ConnFuture, mut respond: h2::server::SendResponse<
 /// message only when there is room), then the status. A client that resets the stream ends
 /// the call: the stream, and with it the handler's work, is dropped.
 async fn answer_stream(mut frames: BoxStream<Bytes>, mut send: h2::SendStream<Bytes>) {
-    let mut unflushed = 0;
+    let mut unflushed = crate::stream::Unflushed::default();
     let end = loop {
         let next = tokio::select! {
             biased;
@@ -523,7 +523,7 @@ async fn answer_stream(mut frames: BoxStream<Bytes>, mut send: h2::SendStream<By
         // Each item is a batch: the messages the handler had ready, in one DATA frame.
         match next {
             Some(Ok(batch)) => {
-                unflushed += batch.len();
+                let len = batch.len();
                 if crate::stream::send_frame(&mut send, batch, false)
                     .await
                     .is_err()
@@ -533,10 +533,7 @@ async fn answer_stream(mut frames: BoxStream<Bytes>, mut send: h2::SendStream<By
                 // The connection is polled by this same task: let it write the batches out
                 // every few of them, while the next are made, rather than after a send
                 // buffer's worth.
-                if unflushed >= crate::stream::FLUSH {
-                    unflushed = 0;
-                    tokio::task::yield_now().await;
-                }
+                unflushed.sent(len).await;
             }
             Some(Err(e)) => break Err(e),
             None => break Ok(()),
