@@ -55,12 +55,14 @@ use std::task::Poll;
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
+use async_nats::client::traits::Publisher as _;
 use async_nats::connection::State;
 use async_nats::header::{HeaderName, IntoHeaderName, IntoHeaderValue, NATS_MESSAGE_ID};
 use async_nats::jetstream::consumer::pull::{self, MessagesErrorKind};
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer};
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::{self, AckKind, stream};
+use async_nats::message::OutboundMessage;
 use async_nats::{ConnectOptions, HeaderMap, ServerAddr, Subject};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -557,11 +559,14 @@ impl Broker for NatsBroker {
         }
         let subject = self.subject(topic)?;
         let headers = headers(message.header)?;
-        let mut send = std::pin::pin!(conn.client.publish_with_headers(
+        // An outbound message hands the subject over as it is (`publish_with_headers` would
+        // clone it once more).
+        let mut send = std::pin::pin!(conn.client.publish_message(OutboundMessage {
             subject,
-            headers,
-            message.body
-        ));
+            reply: None,
+            payload: message.body,
+            headers: Some(headers),
+        }));
         // Usually the client takes the message at once: no timer then.
         match poll_once(send.as_mut()).await {
             Poll::Ready(Ok(())) => Ok(()),
