@@ -11,8 +11,14 @@
 //! `jetstream.publish_with_headers(..).await?.await?`. The stream has a durable consumer that
 //! reads nothing, so every message is stored.
 //!
+//! `--typed` compares what a service does instead, an event published with
+//! [`micro_runtime::Client::publish`]: ours `client.publish(topic, &Event { id, text })` (a
+//! `Client` over the same `NatsBroker`); raw the same work by hand, the event encoded with
+//! prost, headers `Content-Type`, `Micro-Topic` and a new v4 UUID as `Micro-Id`, and
+//! `publish_with_headers` (core) or a confirmed JetStream publish.
+//!
 //! `cargo bench -p micro-bench --bench broker_nats -- [--mode core|jetstream|both]
-//! [--messages N] [--rounds R] [--size B] [--prepared] [--no-headers]
+//! [--messages N] [--rounds R] [--size B] [--prepared] [--no-headers] [--typed]
 //! [--address nats://127.0.0.1:4222]`
 //! (defaults both, core 200,000 and JetStream 20,000 messages, 3 rounds, 64 bytes). Needs
 //! nats-server with JetStream (`-js`) at the address. The client runs on one worker thread.
@@ -27,13 +33,17 @@
 //! CPU: the boxed `async_trait` future, converting the header map to NATS headers, and a
 //! shared (reference-counted) subject where raw publishes to a `&'static str`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use async_nats::HeaderMap;
 use bytes::Bytes;
+use examples::events::Event;
 use micro_runtime::broker::nats::{NatsBroker, stream_name};
 use micro_runtime::broker::{self, Broker, Message, SubscribeOptions};
+use micro_runtime::registry::memory::MemoryRegistry;
+use prost::Message as _;
 
 const CONTENT_TYPE: &str = "application/octet-stream";
 
@@ -46,6 +56,8 @@ struct Args {
     prepared: bool,
     /// Messages without headers.
     bare: bool,
+    /// Typed events through `Client::publish`.
+    typed: bool,
 }
 
 fn args() -> Args {
@@ -57,6 +69,7 @@ fn args() -> Args {
         address: "nats://127.0.0.1:4222".into(),
         prepared: false,
         bare: false,
+        typed: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -64,6 +77,7 @@ fn args() -> Args {
         match flag.as_str() {
             "--prepared" => a.prepared = true,
             "--no-headers" => a.bare = true,
+            "--typed" => a.typed = true,
             "--mode" => a.mode = text(),
             "--address" => a.address = text(),
             "--messages" | "--rounds" | "--size" => {
@@ -98,6 +112,8 @@ struct Side {
     headers: HeaderMap,
     prepared: bool,
     bare: bool,
+    /// For `--typed`: a client publishing on `ours`, and the event's text.
+    typed: Option<(micro_runtime::Client, String)>,
 }
 
 impl Side {
@@ -124,6 +140,19 @@ impl Side {
 
     async fn ours(&self, mode: Mode, n: usize) -> Result<Duration> {
         let start = Instant::now();
+        if let Some((client, text)) = &self.typed {
+            for id in 1..=n as u64 {
+                let event = Event {
+                    id,
+                    text: text.clone(),
+                };
+                client.publish(self.topic, &event).await?;
+            }
+            if mode == Mode::Core {
+                self.ours.flush().await?;
+            }
+            return Ok(start.elapsed());
+        }
         for _ in 0..n {
             self.ours.publish(self.topic, self.message()).await?;
         }
@@ -133,8 +162,44 @@ impl Side {
         Ok(start.elapsed())
     }
 
+    /// Raw's share of `--typed`: what `Client::publish` does, by hand.
+    fn typed_raw(&self, id: u64, text: &str) -> (HeaderMap, Bytes) {
+        let event = Event {
+            id,
+            text: text.to_owned(),
+        };
+        let body = Bytes::from(event.encode_to_vec());
+        let mut headers = HeaderMap::new();
+        headers.insert("Content-Type", "application/protobuf");
+        headers.insert("Micro-Topic", self.topic);
+        headers.insert("Micro-Id", uuid::Uuid::new_v4().to_string().as_str());
+        (headers, body)
+    }
+
     async fn raw(&self, mode: Mode, n: usize) -> Result<Duration> {
         let start = Instant::now();
+        if let Some((_, text)) = &self.typed {
+            for id in 1..=n as u64 {
+                let (headers, body) = self.typed_raw(id, text);
+                match mode {
+                    Mode::Core => {
+                        self.client
+                            .publish_with_headers(self.topic, headers, body)
+                            .await?
+                    }
+                    Mode::JetStream => self
+                        .js
+                        .publish_with_headers(self.topic, headers, body)
+                        .await?
+                        .await
+                        .map(drop)?,
+                }
+            }
+            if mode == Mode::Core {
+                self.client.flush().await?;
+            }
+            return Ok(start.elapsed());
+        }
         match mode {
             Mode::Core => {
                 for _ in 0..n {
@@ -192,7 +257,19 @@ async fn run(a: &Args, mode: Mode) -> Result<()> {
     for (k, v) in &message.header {
         headers.insert(k.as_ref(), v.as_str());
     }
+    let typed = if a.typed {
+        let client = micro_runtime::Client::new(
+            micro_runtime::ClientOptions::default(),
+            Arc::new(MemoryRegistry::new()),
+            micro_runtime::selector::from_name("random")?,
+        )
+        .with_broker(Arc::new(ours.clone()));
+        Some((client, "x".repeat(a.size)))
+    } else {
+        None
+    };
     let side = Side {
+        typed,
         ours,
         client,
         js,
@@ -210,7 +287,9 @@ async fn run(a: &Args, mode: Mode) -> Result<()> {
         "{name}: {n} messages of {} bytes per round, {} rounds, {}",
         a.size,
         a.rounds,
-        if a.bare {
+        if a.typed {
+            "typed events through Client::publish"
+        } else if a.bare {
             "no headers"
         } else if a.prepared {
             "prepared messages cloned"

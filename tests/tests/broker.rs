@@ -427,3 +427,82 @@ async fn http_skips_a_broken_subscriber_record() {
     suite::publish_numbered(&publisher, "b.topic", 3).await;
     assert_eq!(received.collect(3).await.len(), 3);
 }
+
+/// `Client::publish` sends go-micro's headers (`Content-Type`, `Micro-Topic`, a new v4
+/// `Micro-Id` per message) and the call's metadata, in key order; the message's own headers
+/// win over metadata of the same names.
+#[tokio::test]
+async fn client_publish_writes_go_micro_headers() {
+    use micro_runtime::broker::{self, Event};
+    let memory: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let handler = broker::handler(move |event: Event| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(event.into_message());
+            Ok(())
+        }
+    });
+    let _sub = memory
+        .subscribe("headers", handler, SubscribeOptions::new())
+        .await
+        .unwrap();
+    let client = Service::builder()
+        .name("publisher")
+        .registry(Arc::new(MemoryRegistry::new()))
+        .broker(memory)
+        .build()
+        .unwrap()
+        .client();
+    let hello = HelloRequest { name: "ada".into() };
+    let options = micro_runtime::CallOptions::new()
+        .metadata("x-trace", "t-1")
+        .metadata("a-first", "1")
+        .metadata("z-last", "2")
+        .codec(micro_runtime::Codec::Json);
+    client
+        .publish_with("headers", &hello, &options)
+        .await
+        .unwrap();
+    client.publish("headers", &hello).await.unwrap();
+
+    let with_metadata = rx.recv().await.unwrap();
+    let keys: Vec<&str> = with_metadata
+        .header
+        .iter()
+        .map(|(k, _)| k.as_ref())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "Content-Type",
+            "Micro-Id",
+            "Micro-Topic",
+            "a-first",
+            "x-trace",
+            "z-last"
+        ]
+    );
+    assert_eq!(
+        with_metadata.header("Content-Type"),
+        Some("application/json")
+    );
+    assert_eq!(with_metadata.header("Micro-Topic"), Some("headers"));
+    assert_eq!(with_metadata.header("x-trace"), Some("t-1"));
+    let plain = rx.recv().await.unwrap();
+    let keys: Vec<&str> = plain.header.iter().map(|(k, _)| k.as_ref()).collect();
+    assert_eq!(keys, ["Content-Type", "Micro-Id", "Micro-Topic"]);
+    assert_eq!(plain.header("Content-Type"), Some("application/protobuf"));
+    let ids = [&with_metadata, &plain].map(|m| {
+        let id = m.header("Micro-Id").unwrap();
+        let parsed = uuid::Uuid::parse_str(id).unwrap();
+        assert_eq!(parsed.get_version_num(), 4, "{id}");
+        assert_eq!(
+            id,
+            parsed.hyphenated().to_string(),
+            "lower-case, hyphenated"
+        );
+        parsed
+    });
+    assert_ne!(ids[0], ids[1], "a new id per message");
+}

@@ -34,7 +34,6 @@ pub mod nats;
 pub mod rabbitmq;
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -53,12 +52,27 @@ pub const ID_HEADER: &str = "Micro-Id";
 /// The header that says how the body is encoded.
 pub const CONTENT_TYPE_HEADER: &str = "Content-Type";
 
-/// A message's headers: go-micro's `map[string]string`, case-sensitive.
+/// A message's headers: go-micro's `map[string]string`, case-sensitive, in key order.
+///
+/// A [`LiteMap`](litemap::LiteMap): a map kept as one sorted vector, with `BTreeMap`'s
+/// methods (`insert`, `get`, `remove`, `iter`, `entry`, ...). A message has a handful of
+/// headers, for which one vector is cheaper than a tree's nodes; building one from many
+/// entries (`collect`, `extend`, decoding) sorts them once.
 ///
 /// A key is a [`Cow`]: a `&'static str` key (the usual case: `"Content-Type"`, the header
 /// constants of this module) is kept by reference and costs no allocation, on the way in or
 /// on to a backend; a `String` key is kept as it is.
-pub type Header = BTreeMap<Cow<'static, str>, String>;
+///
+/// ```
+/// use micro_runtime::broker::Header;
+/// let mut header = Header::new();
+/// header.insert("Micro-Topic".into(), "orders".to_owned());
+/// header.insert("Content-Type".into(), "application/json".to_owned());
+/// let keys: Vec<&str> = header.iter().map(|(k, _)| k.as_ref()).collect();
+/// assert_eq!(keys, ["Content-Type", "Micro-Topic"]);
+/// assert_eq!(header.get("Micro-Topic").map(String::as_str), Some("orders"));
+/// ```
+pub type Header = litemap::LiteMap<Cow<'static, str>, String>;
 
 /// A message: headers and a body, go-micro's `broker.Message`.
 ///

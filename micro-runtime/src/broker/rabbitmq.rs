@@ -812,14 +812,13 @@ fn properties(message: &Message) -> Result<BasicProperties> {
 /// `Content-Type` from the AMQP content type when the headers lack it (a message from a
 /// publisher that is not micro).
 fn headers(properties: &BasicProperties) -> Header {
-    let mut header = Header::new();
-    if let Some(table) = properties.headers() {
-        for (key, value) in table {
-            if let Some(value) = header_value(value) {
-                header.insert(key.to_string().into(), value);
-            }
-        }
-    }
+    // Collected, so sorted once: a message with many headers costs no quadratic inserts.
+    let mut header: Header = properties
+        .headers()
+        .iter()
+        .flatten()
+        .filter_map(|(key, value)| Some((key.to_string().into(), header_value(value)?)))
+        .collect();
     if let Some(ct) = properties.content_type() {
         header
             .entry(CONTENT_TYPE_HEADER.into())
@@ -947,9 +946,12 @@ mod tests {
             .with_headers(table)
             .with_content_type("text/plain".into());
         let h = headers(&props);
-        assert_eq!(h["n"], "-3");
-        assert_eq!(h["b"], "true");
-        assert_eq!(h["Content-Type"], "text/plain");
+        assert_eq!(h.get("n").map(String::as_str), Some("-3"));
+        assert_eq!(h.get("b").map(String::as_str), Some("true"));
+        assert_eq!(
+            h.get("Content-Type").map(String::as_str),
+            Some("text/plain")
+        );
 
         let long = "k".repeat(256);
         let err = properties(&Message::new("x").with_header(long, "v")).unwrap_err();

@@ -13,7 +13,9 @@
 mod endpoint;
 mod pool;
 
-use std::sync::Arc;
+use std::borrow::Cow;
+use std::sync::{Arc, LazyLock};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -290,7 +292,8 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn publish<M: Message>(&self, topic: &str, message: &M) -> Result<()> {
-        self.publish_with(topic, message, &CallOptions::new()).await
+        static DEFAULTS: LazyLock<CallOptions> = LazyLock::new(CallOptions::new);
+        self.publish_with(topic, message, &DEFAULTS).await
     }
 
     /// [`Client::publish`] with options: the codec, metadata (sent as headers) and a timeout.
@@ -325,22 +328,44 @@ impl Client {
                 ),
             ));
         }
-        let mut msg = broker::Message::new(body.freeze());
-        for (k, v) in options.metadata.iter() {
-            msg.header.insert(k.to_owned().into(), v.to_owned());
-        }
-        msg.header.insert(
-            broker::CONTENT_TYPE_HEADER.into(),
-            broker::content_type(codec).into(),
+        let mut id = [0; uuid::fmt::Hyphenated::LENGTH];
+        let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id);
+        let mut header = broker::Header::with_capacity(options.metadata.len() + 3);
+        header.extend(
+            options
+                .metadata
+                .iter()
+                .map(|(k, v)| (Cow::Owned(k.to_owned()), v.to_owned())),
         );
-        msg.header
-            .insert(broker::TOPIC_HEADER.into(), topic.to_owned());
-        msg.header
-            .insert(broker::ID_HEADER.into(), uuid::Uuid::new_v4().to_string());
+        // In key order, so appended at the end (unless the metadata has later keys); they win
+        // over metadata of the same names.
+        for (key, value) in [
+            (
+                broker::CONTENT_TYPE_HEADER,
+                broker::content_type(codec).to_owned(),
+            ),
+            (broker::ID_HEADER, id.to_owned()),
+            (broker::TOPIC_HEADER, topic.to_owned()),
+        ] {
+            if let Some((key, value)) = header.try_append(key.into(), value) {
+                header.insert(key, value);
+            }
+        }
+        let msg = broker::Message {
+            header,
+            body: body.freeze(),
+        };
         let timeout = options
             .timeout
             .unwrap_or(self.inner.options.request_timeout);
-        match tokio::time::timeout(timeout, broker.publish(topic, msg)).await {
+        let mut publish = broker.publish(topic, msg);
+        // Most publishes are done at the first poll (the backend took the message): no timer
+        // for those.
+        let first = std::future::poll_fn(|cx| Poll::Ready(publish.as_mut().poll(cx))).await;
+        if let Poll::Ready(published) = first {
+            return published;
+        }
+        match tokio::time::timeout(timeout, publish).await {
             Ok(published) => published,
             Err(_) => Err(Error::new(
                 Code::DeadlineExceeded,
