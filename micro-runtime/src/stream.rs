@@ -188,10 +188,19 @@ impl<T> Streaming<T> {
                     }
                 }
                 State::Body(recv) => {
-                    let codec = self.codec;
-                    match self.decoder.next_with(|m| T::decode_slice(codec, m)) {
-                        Ok(Some(Ok(message))) => return Poll::Ready(Some(Ok(message))),
-                        Ok(Some(Err(e))) => return self.fail(e),
+                    match self.decoder.next_frame() {
+                        Ok(Some(at)) => {
+                            // Decoded straight into the result, which is not matched on:
+                            // each move of a message out of nested enums (`next_with`'s
+                            // `Result<Option<Result<T>>>`) is a copy, and on this path the
+                            // copies cost more than the rest of the framing.
+                            let decoded = T::decode_slice(self.codec, self.decoder.message(at));
+                            self.decoder.consume(at);
+                            if decoded.is_err() {
+                                self.state = State::Done;
+                            }
+                            return Poll::Ready(Some(decoded));
+                        }
                         Ok(None) => {}
                         Err(e) => return self.fail(e.into()),
                     }

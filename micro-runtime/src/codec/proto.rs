@@ -21,6 +21,7 @@ pub fn decode<M: prost::Message + Default>(buf: Bytes) -> Result<M> {
 }
 
 /// Like [`decode`], from borrowed bytes (`bytes` fields are copied out).
+#[inline]
 pub fn decode_slice<M: prost::Message + Default>(buf: &[u8]) -> Result<M> {
     M::decode(buf).map_err(|e| Error::new(Code::InvalidArgument, format!("decode protobuf: {e}")))
 }
