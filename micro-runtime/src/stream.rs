@@ -108,6 +108,9 @@ pub struct Streaming<T> {
     /// The server sent the status in its headers (trailers-only) or trailers: the client side.
     client: bool,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Bytes read off the stream and not yet given back to the peer's window: see
+    /// [`RELEASE`].
+    unreleased: usize,
     _message: PhantomData<fn() -> T>,
 }
 
@@ -127,6 +130,7 @@ impl<T> Streaming<T> {
             codec,
             client: false,
             deadline: None,
+            unreleased: 0,
             _message: PhantomData,
         }
     }
@@ -144,6 +148,7 @@ impl<T> Streaming<T> {
             codec,
             client: true,
             deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+            unreleased: 0,
             _message: PhantomData,
         }
     }
@@ -204,9 +209,17 @@ impl<T> Streaming<T> {
                         Ok(None) => {}
                         Err(e) => return self.fail(e.into()),
                     }
-                    match ready!(recv.poll_data(cx)) {
+                    let polled = recv.poll_data(cx);
+                    let more = matches!(polled, Poll::Ready(Some(Ok(_))));
+                    if self.unreleased > 0 && (!more || self.unreleased >= RELEASE) {
+                        // Give the window back once a good part of it was read, and before
+                        // waiting or at the end: a reader that waits holds none of it.
+                        let _ = recv.flow_control().release_capacity(self.unreleased);
+                        self.unreleased = 0;
+                    }
+                    match ready!(polled) {
                         Some(Ok(chunk)) => {
-                            let _ = recv.flow_control().release_capacity(chunk.len());
+                            self.unreleased += chunk.len();
                             self.decoder.push_bytes(chunk);
                         }
                         Some(Err(e)) => return self.fail(stream_error(&e)),
@@ -457,6 +470,18 @@ impl<Req, Rsp> std::fmt::Debug for CallStream<Req, Rsp> {
             .finish()
     }
 }
+
+/// Bytes a reader takes off a stream before it gives them back to the peer's window (HTTP/2
+/// `WINDOW_UPDATE`); it gives back what it holds whenever it waits for more, and at the end.
+///
+/// Giving back each chunk as it is read costs a `WINDOW_UPDATE`, and a wakeup of the
+/// connection's task to write it, for nearly every chunk while the sender is ahead of the
+/// reader (h2 sends an update once half of the window left is read, and little is left);
+/// gRPC-Go gives back a quarter of the window at a time. This is a quarter of our smallest
+/// stream window (the server's, 1 MiB): the sender always has the rest to go on with. A
+/// stream its owner stops reading keeps at most this much of the connection's window, besides
+/// the data that arrived unread.
+pub(crate) const RELEASE: usize = 256 * 1024;
 
 /// Size of a full batch of message frames (the messages a stream has ready at once go out
 /// together: fewer, fuller HTTP/2 DATA frames for small messages, as HTTP/2 peers prefer).
