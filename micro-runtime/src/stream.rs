@@ -154,13 +154,14 @@ impl<T> Streaming<T> {
     }
 
     /// Ends the stream with `err` as its last item.
-    fn fail<R>(&mut self, err: Error) -> Poll<Option<Result<R>>> {
+    fn fail<O: Item<T>>(&mut self, err: Error) -> Poll<O> {
         self.state = State::Done;
-        Poll::Ready(Some(Err(err)))
+        Poll::Ready(O::message(Err(err)))
     }
 
-    /// The next message, decoded in place from the receive buffer.
-    fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T>>>
+    /// The next message, decoded in place from the receive buffer, in the shape the caller
+    /// returns it in (`Option<Result<T>>` for `Stream`, `Result<Option<T>>` for `recv`).
+    fn poll_message<O: Item<T>>(&mut self, cx: &mut Context<'_>) -> Poll<O>
     where
         T: Message,
     {
@@ -175,7 +176,7 @@ impl<T> Streaming<T> {
         }
         loop {
             match &mut self.state {
-                State::Done => return Poll::Ready(None),
+                State::Done => return Poll::Ready(O::end()),
                 State::Head(response) => {
                     let rsp = match ready!(Pin::new(response).poll(cx)) {
                         Ok(rsp) => rsp,
@@ -204,7 +205,7 @@ impl<T> Streaming<T> {
                             if decoded.is_err() {
                                 self.state = State::Done;
                             }
-                            return Poll::Ready(Some(decoded));
+                            return Poll::Ready(O::message(decoded));
                         }
                         Ok(None) => {}
                         Err(e) => return self.fail(e.into()),
@@ -234,7 +235,7 @@ impl<T> Streaming<T> {
                             };
                             self.state = State::Done;
                             if let Err(e) = crate::client::check_trailers(trailers.as_ref()) {
-                                return Poll::Ready(Some(Err(e)));
+                                return Poll::Ready(O::message(Err(e)));
                             }
                         }
                     }
@@ -265,10 +266,7 @@ impl<T: Message> Future for Recv<'_, T> {
     type Output = Result<Option<T>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Option<T>>> {
-        self.get_mut()
-            .stream
-            .poll_message(cx)
-            .map(Option::transpose)
+        self.get_mut().stream.poll_message(cx)
     }
 }
 
@@ -277,6 +275,39 @@ impl<T: Message> Stream for Streaming<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
         self.get_mut().poll_message(cx)
+    }
+}
+
+/// What one poll of a [`Streaming`] yields, in either of the shapes its callers return: a
+/// message (or the error that ends the stream), or the end. Each caller gets its own shape
+/// straight from the decoder, rather than one converted into the other: the conversion is a
+/// copy of the message, on the path every message takes.
+trait Item<T> {
+    fn message(decoded: Result<T>) -> Self;
+    fn end() -> Self;
+}
+
+impl<T> Item<T> for Option<Result<T>> {
+    #[inline(always)]
+    fn message(decoded: Result<T>) -> Self {
+        Some(decoded)
+    }
+
+    #[inline(always)]
+    fn end() -> Self {
+        None
+    }
+}
+
+impl<T> Item<T> for Result<Option<T>> {
+    #[inline(always)]
+    fn message(decoded: Result<T>) -> Self {
+        decoded.map(Some)
+    }
+
+    #[inline(always)]
+    fn end() -> Self {
+        Ok(None)
     }
 }
 
