@@ -65,6 +65,7 @@ pub fn encode_serde<M: serde::Serialize>(
 }
 
 /// Decodes a generated prost message from `codec`, from borrowed bytes.
+#[inline]
 pub fn decode_slice<M: prost::Message + Default>(
     codec: Codec,
     descriptors: &Descriptors,
@@ -147,6 +148,7 @@ macro_rules! impl_message {
             ) -> $crate::codegen::Result<Self> {
                 $crate::codegen::decode(codec, &$descriptors, $full_name, buf)
             }
+            #[inline]
             fn decode_slice(
                 codec: $crate::codegen::Codec,
                 buf: &[u8],

@@ -141,8 +141,15 @@ impl fmt::Display for Code {
 ///
 /// Build one with the helpers ([`Error::bad_request`], [`Error::not_found`], ...) or with
 /// [`Error::new`] for any gRPC code.
+///
+/// One pointer wide (its fields are boxed): errors are the rare path, and every `Result` of
+/// the crate stays the size of its `Ok` value, so messages move through the hot paths
+/// (decoding a stream, a call's reply) as small values rather than as large enums.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Error {
+pub struct Error(Box<Fields>);
+
+#[derive(Clone, PartialEq, Eq)]
+struct Fields {
     code: Code,
     http_code: u16,
     id: String,
@@ -161,22 +168,22 @@ macro_rules! helpers {
 impl Error {
     /// An error with a gRPC code; go-micro's code is derived from it.
     pub fn new(code: Code, detail: impl Into<String>) -> Error {
-        Error {
+        Error(Box::new(Fields {
             code,
             http_code: code.http_code(),
             id: String::new(),
             detail: detail.into(),
-        }
+        }))
     }
 
     /// An error with go-micro's HTTP-style code; the gRPC code is derived from it.
     pub fn with_http_code(code: u16, id: impl Into<String>, detail: impl Into<String>) -> Error {
-        Error {
+        Error(Box::new(Fields {
             code: Code::from_http(code),
             http_code: code,
             id: id.into(),
             detail: detail.into(),
-        }
+        }))
     }
 
     helpers! {
@@ -200,36 +207,36 @@ impl Error {
 
     /// Sets the id (go-micro uses the service name).
     pub fn with_id(mut self, id: impl Into<String>) -> Error {
-        self.id = id.into();
+        self.0.id = id.into();
         self
     }
 
     /// The gRPC code.
     pub fn code(&self) -> Code {
-        self.code
+        self.0.code
     }
 
     /// go-micro's HTTP-style code.
     pub fn http_code(&self) -> u16 {
-        self.http_code
+        self.0.http_code
     }
 
     /// The id (usually the name of the service that made the error).
     pub fn id(&self) -> &str {
-        &self.id
+        &self.0.id
     }
 
     /// What went wrong, for people.
     pub fn detail(&self) -> &str {
-        &self.detail
+        &self.0.detail
     }
 
     /// The HTTP status text of go-micro's code (`"Bad Request"` for 400).
     pub fn status(&self) -> &'static str {
-        http::StatusCode::from_u16(self.http_code)
+        http::StatusCode::from_u16(self.0.http_code)
             .ok()
             .and_then(|s| s.canonical_reason())
-            .unwrap_or(match self.http_code {
+            .unwrap_or(match self.0.http_code {
                 499 => "Client Closed Request",
                 _ => "",
             })
@@ -238,9 +245,9 @@ impl Error {
     /// go-micro's JSON form: `{"id","code","detail","status"}`, empty fields left out.
     pub fn to_json(&self) -> String {
         let wire = WireError {
-            id: &self.id,
-            code: self.http_code,
-            detail: &self.detail,
+            id: &self.0.id,
+            code: self.0.http_code,
+            detail: &self.0.detail,
             status: self.status(),
         };
         serde_json::to_string(&wire).unwrap_or_default()
@@ -272,7 +279,7 @@ impl Error {
     pub(crate) fn from_grpc(code: Code, message: &str, micro: Option<&[u8]>) -> Error {
         if let Some(json) = micro.and_then(|b| std::str::from_utf8(b).ok()) {
             let mut err = Error::from_json(json);
-            err.code = code;
+            err.0.code = code;
             return err;
         }
         Error::new(code, message)
@@ -298,20 +305,20 @@ fn is_zero(n: &u16) -> bool {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Error")
-            .field("code", &self.code)
-            .field("http_code", &self.http_code)
-            .field("id", &self.id)
-            .field("detail", &self.detail)
+            .field("code", &self.0.code)
+            .field("http_code", &self.0.http_code)
+            .field("id", &self.0.id)
+            .field("detail", &self.0.detail)
             .finish()
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.id.is_empty() {
-            write!(f, "{}: {}", self.code, self.detail)
+        if self.0.id.is_empty() {
+            write!(f, "{}: {}", self.0.code, self.0.detail)
         } else {
-            write!(f, "{} ({}): {}", self.code, self.id, self.detail)
+            write!(f, "{} ({}): {}", self.0.code, self.0.id, self.0.detail)
         }
     }
 }

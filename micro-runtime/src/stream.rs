@@ -108,6 +108,9 @@ pub struct Streaming<T> {
     /// The server sent the status in its headers (trailers-only) or trailers: the client side.
     client: bool,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Bytes read off the stream and not yet given back to the peer's window: see
+    /// [`RELEASE`].
+    unreleased: usize,
     _message: PhantomData<fn() -> T>,
 }
 
@@ -127,6 +130,7 @@ impl<T> Streaming<T> {
             codec,
             client: false,
             deadline: None,
+            unreleased: 0,
             _message: PhantomData,
         }
     }
@@ -144,18 +148,20 @@ impl<T> Streaming<T> {
             codec,
             client: true,
             deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+            unreleased: 0,
             _message: PhantomData,
         }
     }
 
     /// Ends the stream with `err` as its last item.
-    fn fail<R>(&mut self, err: Error) -> Poll<Option<Result<R>>> {
+    fn fail<O: Item<T>>(&mut self, err: Error) -> Poll<O> {
         self.state = State::Done;
-        Poll::Ready(Some(Err(err)))
+        Poll::Ready(O::message(Err(err)))
     }
 
-    /// The next message, decoded in place from the receive buffer.
-    fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T>>>
+    /// The next message, decoded in place from the receive buffer, in the shape the caller
+    /// returns it in (`Option<Result<T>>` for `Stream`, `Result<Option<T>>` for `recv`).
+    fn poll_message<O: Item<T>>(&mut self, cx: &mut Context<'_>) -> Poll<O>
     where
         T: Message,
     {
@@ -170,7 +176,7 @@ impl<T> Streaming<T> {
         }
         loop {
             match &mut self.state {
-                State::Done => return Poll::Ready(None),
+                State::Done => return Poll::Ready(O::end()),
                 State::Head(response) => {
                     let rsp = match ready!(Pin::new(response).poll(cx)) {
                         Ok(rsp) => rsp,
@@ -188,16 +194,33 @@ impl<T> Streaming<T> {
                     }
                 }
                 State::Body(recv) => {
-                    let codec = self.codec;
-                    match self.decoder.next_with(|m| T::decode_slice(codec, m)) {
-                        Ok(Some(Ok(message))) => return Poll::Ready(Some(Ok(message))),
-                        Ok(Some(Err(e))) => return self.fail(e),
+                    match self.decoder.next_frame() {
+                        Ok(Some(at)) => {
+                            // Decoded straight into the result, which is not matched on:
+                            // each move of a message out of nested enums (`next_with`'s
+                            // `Result<Option<Result<T>>>`) is a copy, and on this path the
+                            // copies cost more than the rest of the framing.
+                            let decoded = T::decode_slice(self.codec, self.decoder.message(at));
+                            self.decoder.consume(at);
+                            if decoded.is_err() {
+                                self.state = State::Done;
+                            }
+                            return Poll::Ready(O::message(decoded));
+                        }
                         Ok(None) => {}
                         Err(e) => return self.fail(e.into()),
                     }
-                    match ready!(recv.poll_data(cx)) {
+                    let polled = recv.poll_data(cx);
+                    let more = matches!(polled, Poll::Ready(Some(Ok(_))));
+                    if self.unreleased > 0 && (!more || self.unreleased >= RELEASE) {
+                        // Give the window back once a good part of it was read, and before
+                        // waiting or at the end: a reader that waits holds none of it.
+                        let _ = recv.flow_control().release_capacity(self.unreleased);
+                        self.unreleased = 0;
+                    }
+                    match ready!(polled) {
                         Some(Ok(chunk)) => {
-                            let _ = recv.flow_control().release_capacity(chunk.len());
+                            self.unreleased += chunk.len();
                             self.decoder.push_bytes(chunk);
                         }
                         Some(Err(e)) => return self.fail(stream_error(&e)),
@@ -212,7 +235,7 @@ impl<T> Streaming<T> {
                             };
                             self.state = State::Done;
                             if let Err(e) = crate::client::check_trailers(trailers.as_ref()) {
-                                return Poll::Ready(Some(Err(e)));
+                                return Poll::Ready(O::message(Err(e)));
                             }
                         }
                     }
@@ -243,10 +266,7 @@ impl<T: Message> Future for Recv<'_, T> {
     type Output = Result<Option<T>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Option<T>>> {
-        self.get_mut()
-            .stream
-            .poll_message(cx)
-            .map(Option::transpose)
+        self.get_mut().stream.poll_message(cx)
     }
 }
 
@@ -255,6 +275,39 @@ impl<T: Message> Stream for Streaming<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
         self.get_mut().poll_message(cx)
+    }
+}
+
+/// What one poll of a [`Streaming`] yields, in either of the shapes its callers return: a
+/// message (or the error that ends the stream), or the end. Each caller gets its own shape
+/// straight from the decoder, rather than one converted into the other: the conversion is a
+/// copy of the message, on the path every message takes.
+trait Item<T> {
+    fn message(decoded: Result<T>) -> Self;
+    fn end() -> Self;
+}
+
+impl<T> Item<T> for Option<Result<T>> {
+    #[inline(always)]
+    fn message(decoded: Result<T>) -> Self {
+        Some(decoded)
+    }
+
+    #[inline(always)]
+    fn end() -> Self {
+        None
+    }
+}
+
+impl<T> Item<T> for Result<Option<T>> {
+    #[inline(always)]
+    fn message(decoded: Result<T>) -> Self {
+        decoded.map(Some)
+    }
+
+    #[inline(always)]
+    fn end() -> Self {
+        Ok(None)
     }
 }
 
@@ -448,6 +501,18 @@ impl<Req, Rsp> std::fmt::Debug for CallStream<Req, Rsp> {
             .finish()
     }
 }
+
+/// Bytes a reader takes off a stream before it gives them back to the peer's window (HTTP/2
+/// `WINDOW_UPDATE`); it gives back what it holds whenever it waits for more, and at the end.
+///
+/// Giving back each chunk as it is read costs a `WINDOW_UPDATE`, and a wakeup of the
+/// connection's task to write it, for nearly every chunk while the sender is ahead of the
+/// reader (h2 sends an update once half of the window left is read, and little is left);
+/// gRPC-Go gives back a quarter of the window at a time. This is a quarter of our smallest
+/// stream window (the server's, 1 MiB): the sender always has the rest to go on with. A
+/// stream its owner stops reading keeps at most this much of the connection's window, besides
+/// the data that arrived unread.
+pub(crate) const RELEASE: usize = 256 * 1024;
 
 /// Size of a full batch of message frames (the messages a stream has ready at once go out
 /// together: fewer, fuller HTTP/2 DATA frames for small messages, as HTTP/2 peers prefer).

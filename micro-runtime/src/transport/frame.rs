@@ -102,6 +102,13 @@ fn header(buf: &[u8], max: usize) -> Result<Option<usize>, FrameError> {
     Ok(Some(len))
 }
 
+/// A whole frame at the front of a [`Decoder`]: where it is, and its message's length.
+#[derive(Clone, Copy, Debug)]
+pub struct WholeFrame {
+    in_buf: bool,
+    len: usize,
+}
+
 /// Splits frames off a stream of body chunks.
 #[derive(Debug)]
 pub struct Decoder {
@@ -194,6 +201,21 @@ impl Decoder {
     /// Runs `f` on the next whole message, in place, and drops it from the buffer; `None`
     /// when more bytes are needed.
     pub fn next_with<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, FrameError> {
+        let Some(at) = self.next_frame()? else {
+            return Ok(None);
+        };
+        let out = f(self.message(at));
+        self.consume(at);
+        Ok(Some(out))
+    }
+
+    /// Finds the next whole frame: read its message with [`Decoder::message`], then drop it
+    /// with [`Decoder::consume`]. `None` when more bytes are needed.
+    ///
+    /// (What [`Decoder::next_with`] does, in three steps: the caller decodes straight into
+    /// its own result, with no closure's result to move out of nested enums.)
+    #[inline]
+    pub fn next_frame(&mut self) -> Result<Option<WholeFrame>, FrameError> {
         // Buffered bytes come first: a frame that was cut across chunks (completed by
         // `push_bytes`), or what `push` copied.
         if !self.buf.is_empty() {
@@ -206,16 +228,12 @@ impl Decoder {
                 self.reserve_frame();
                 return Ok(None);
             };
-            let out = f(&self.buf[HEADER_LEN..HEADER_LEN + len]);
-            self.buf.advance(HEADER_LEN + len);
-            return Ok(Some(out));
+            return Ok(Some(WholeFrame { in_buf: true, len }));
         }
         if !self.chunk.is_empty() {
             if let Some(len) = header(&self.chunk, self.max)? {
-                if let Some(message) = self.chunk.get(HEADER_LEN..HEADER_LEN + len) {
-                    let out = f(message);
-                    self.chunk.advance(HEADER_LEN + len);
-                    return Ok(Some(out));
+                if self.chunk.len() >= HEADER_LEN + len {
+                    return Ok(Some(WholeFrame { in_buf: false, len }));
                 }
             }
             // A frame cut at the end of the chunk: it continues in the next.
@@ -223,6 +241,26 @@ impl Decoder {
             self.reserve_frame();
         }
         Ok(None)
+    }
+
+    /// The message of the frame `at` found by [`Decoder::next_frame`].
+    #[inline]
+    pub fn message(&self, at: WholeFrame) -> &[u8] {
+        let bytes: &[u8] = if at.in_buf { &self.buf } else { &self.chunk };
+        bytes
+            .get(HEADER_LEN..HEADER_LEN + at.len)
+            .unwrap_or_default()
+    }
+
+    /// Drops the frame `at` found by [`Decoder::next_frame`].
+    #[inline]
+    pub fn consume(&mut self, at: WholeFrame) {
+        let n = HEADER_LEN + at.len;
+        if at.in_buf {
+            self.buf.advance(n.min(self.buf.len()));
+        } else {
+            self.chunk.advance(n.min(self.chunk.len()));
+        }
     }
 
     /// Whether bytes of an unfinished frame are left (an error at the end of the body).
