@@ -164,6 +164,12 @@ pub trait Acker: Send + Sync {
     async fn settle(&self, outcome: Outcome) -> Result<()>;
 }
 
+/// Polls `future` once: its output if it is done at once, `Pending` (and `future` left to be
+/// awaited) otherwise. Publishes are usually done at once, so they arm no timer until then.
+pub(crate) async fn poll_once<F: Future + Unpin>(mut future: F) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(Pin::new(&mut future).poll(cx))).await
+}
+
 /// A boxed future, as the broker's handlers return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

@@ -72,7 +72,7 @@ use tokio::time::Instant;
 
 use super::{
     Acker, Broker, Event, EventHandler, Header, ID_HEADER, Message, Outcome, SubscribeOptions,
-    Subscriber, dispatch,
+    Subscriber, dispatch, poll_once,
 };
 use crate::error::{Code, Error, Result};
 
@@ -989,11 +989,6 @@ impl Subscriber for NatsSubscriber {
         self.control.end(None).await;
         Ok(())
     }
-}
-
-/// Polls `future` once.
-async fn poll_once<F: Future + Unpin>(mut future: F) -> Poll<F::Output> {
-    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut future).poll(cx))).await
 }
 
 fn unavailable(detail: String) -> Error {

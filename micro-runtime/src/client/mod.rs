@@ -361,8 +361,7 @@ impl Client {
         let mut publish = broker.publish(topic, msg);
         // Most publishes are done at the first poll (the backend took the message): no timer
         // for those.
-        let first = std::future::poll_fn(|cx| Poll::Ready(publish.as_mut().poll(cx))).await;
-        if let Poll::Ready(published) = first {
+        if let Poll::Ready(published) = broker::poll_once(publish.as_mut()).await {
             return published;
         }
         match tokio::time::timeout(timeout, publish).await {
