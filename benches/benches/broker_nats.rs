@@ -25,13 +25,12 @@
 //! Prints each round, all rounds together, and the best round of each side (the least
 //! disturbed by other work on the machine).
 //!
-//! Measured on a 2-core VM shared with other builds (nats-server 2.9.10 on the same host),
-//! 5 rounds, ours/raw (all rounds; best rounds): core, messages built per publish 0.75-0.88
-//! (about 1.0-1.1 M msg/s against 1.3-1.4 M); core `--prepared` 0.71-0.78; core
-//! `--no-headers` 0.70-0.75 (2.1-2.4 M against 2.8-3.5 M); JetStream 0.97-1.02 (about
-//! 10,000 msg/s each, bound by the server's confirmations). The gap on core is per-publish
-//! CPU: the boxed `async_trait` future, converting the header map to NATS headers, and a
-//! shared (reference-counted) subject where raw publishes to a `&'static str`.
+//! Measured on a 2-core VM (nats-server 2.9.10 on the same host), 5 rounds, ours/raw (all
+//! rounds), 2026-11-29, six runs each: core, messages built per publish 0.92-0.95 (about 1.4 M
+//! msg/s against 1.5 M); core `--typed` 0.92-0.93 (1.1 M against 1.2 M); JetStream 0.96-1.01
+//! (10,000-15,000 msg/s each, bound by the server's confirmations). What is left of the gap
+//! on core is per-publish CPU: the boxed `async_trait` future, converting the header map to
+//! NATS headers and checking it (raw sends whatever it is given).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -106,7 +106,10 @@ impl Message {
         key: impl Into<Cow<'static, str>>,
         value: impl Into<String>,
     ) -> Message {
-        self.header.insert(key.into(), value.into());
+        // Headers added in key order are appended, without a search.
+        if let Some((key, value)) = self.header.try_append(key.into(), value.into()) {
+            self.header.insert(key, value);
+        }
         self
     }
 
@@ -403,4 +406,25 @@ fn missing(name: &str, feature: &str) -> Error {
             "broker {name}: this program was built without micro-runtime's `{feature}` feature"
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_in_any_order() {
+        let msg = Message::new("x")
+            .with_header("b", "1")
+            .with_header("c", "2")
+            .with_header("a", "3")
+            .with_header("c", "4")
+            .with_header(String::from("b"), "5");
+        let header: Vec<(&str, &str)> = msg
+            .header
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.as_str()))
+            .collect();
+        assert_eq!(header, [("a", "3"), ("b", "5"), ("c", "4")]);
+    }
 }

@@ -45,16 +45,16 @@
 //! the server confirms or the publish timeout passes.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::Poll;
 use std::time::Duration;
 
-use arc_swap::{ArcSwap, ArcSwapOption};
+use arc_swap::ArcSwapOption;
 use async_nats::client::traits::Publisher as _;
 use async_nats::connection::State;
 use async_nats::header::{HeaderName, IntoHeaderName, IntoHeaderValue, NATS_MESSAGE_ID};
@@ -93,8 +93,10 @@ const BATCH: usize = 128;
 const HEARTBEAT: Duration = Duration::from_secs(5);
 /// How long an ephemeral consumer outlives its subscriber (a crash, a long outage).
 const EPHEMERAL_INACTIVE: Duration = Duration::from_secs(120);
-/// How many topics' subjects a broker keeps ready.
-const SUBJECTS: usize = 1024;
+/// How many topics' subjects each thread keeps ready.
+const RECENT_SUBJECTS: usize = 16;
+/// How many topics' subjects are kept for the life of the program.
+const INTERNED_TOPICS: usize = 1024;
 /// The first and the longest pause before retrying after a failure.
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
@@ -141,9 +143,6 @@ struct Shared {
     connecting: tokio::sync::Mutex<()>,
     subs: Mutex<HashMap<u64, Arc<Control>>>,
     next_id: AtomicU64,
-    /// The subjects of topics published to, checked: a publish neither checks nor copies
-    /// its topic again (up to [`SUBJECTS`] topics).
-    subjects: ArcSwap<Subjects>,
 }
 
 impl Drop for Shared {
@@ -157,8 +156,6 @@ impl Drop for Shared {
         }
     }
 }
-
-type Subjects = HashMap<Box<str>, Subject, BuildHasherDefault<WordHasher>>;
 
 /// A live connection.
 struct Conn {
@@ -235,9 +232,38 @@ impl NatsBroker {
     async fn conn(&self) -> Result<Arc<Conn>> {
         match self.shared.conn.load_full() {
             Some(conn) => Ok(conn),
-            // Boxed: connecting is a large future, which every publish would carry.
-            None => Box::pin(self.open()).await,
+            None => self.open_boxed().await,
         }
+    }
+
+    // The rare paths of a publish, boxed in functions of their own: the hot path's future
+    // neither carries their large futures nor builds them in its stack frame.
+
+    #[inline(never)]
+    fn open_boxed(&self) -> super::BoxFuture<'_, Result<Arc<Conn>>> {
+        Box::pin(self.open())
+    }
+
+    #[inline(never)]
+    fn publish_jetstream_boxed<'a>(
+        &'a self,
+        conn: Arc<Conn>,
+        topic: &'a str,
+        message: Message,
+    ) -> super::BoxFuture<'a, Result<()>> {
+        Box::pin(async move { self.publish_jetstream(&conn, topic, message).await })
+    }
+
+    #[inline(never)]
+    fn finish_publish_boxed<'a, F>(
+        &'a self,
+        topic: &'a str,
+        send: Pin<&'a mut F>,
+    ) -> super::BoxFuture<'a, Result<()>>
+    where
+        F: Future<Output = std::result::Result<(), async_nats::PublishError>> + Send,
+    {
+        Box::pin(self.finish_publish(topic, send))
     }
 
     async fn open(&self) -> Result<Arc<Conn>> {
@@ -304,24 +330,6 @@ impl NatsBroker {
         Ok(conn)
     }
 
-    /// The subject of `topic`, a literal subject.
-    fn subject(&self, topic: &str) -> Result<Subject> {
-        if let Some(subject) = self.shared.subjects.load().get(topic) {
-            return Ok(subject.clone());
-        }
-        check_topic(topic, false)?;
-        let subject = Subject::from(topic);
-        // Copied on write: new topics are rare, publishes to known ones are not.
-        self.shared.subjects.rcu(|subjects| {
-            let mut subjects = Subjects::clone(subjects);
-            if subjects.len() < SUBJECTS {
-                subjects.insert(topic.into(), subject.clone());
-            }
-            subjects
-        });
-        Ok(subject)
-    }
-
     fn register(&self, control: &Arc<Control>) {
         self.shared
             .subs
@@ -347,7 +355,7 @@ impl NatsBroker {
     }
 
     async fn publish_jetstream(&self, conn: &Conn, topic: &str, message: Message) -> Result<()> {
-        let subject = self.subject(topic)?;
+        let subject = subject(topic)?;
         let js = conn.jetstream()?;
         let deadline = Instant::now() + self.config.publish_timeout;
         let mut pause = BACKOFF_MIN;
@@ -550,14 +558,23 @@ impl Broker for NatsBroker {
     async fn publish(&self, topic: &str, message: Message) -> Result<()> {
         // The hot path, core publishing, is written out here and everything else boxed:
         // this future is allocated and moved for every publish, so it is kept small.
-        let conn = match self.shared.conn.load_full() {
+        // A guard, not a clone of the `Arc`: two atomic read-modify-writes fewer, which
+        // show in the publish rate; a publish holds it for a moment.
+        let guard = self.shared.conn.load();
+        let opened;
+        let conn = match guard.as_ref() {
             Some(conn) => conn,
-            None => Box::pin(self.open()).await?,
+            None => {
+                opened = self.open_boxed().await?;
+                &opened
+            }
         };
         if self.config.mode == Mode::JetStream {
-            return Box::pin(self.publish_jetstream(&conn, topic, message)).await;
+            return self
+                .publish_jetstream_boxed(conn.clone(), topic, message)
+                .await;
         }
-        let subject = self.subject(topic)?;
+        let subject = subject(topic)?;
         let headers = headers(message.header)?;
         // An outbound message hands the subject over as it is (`publish_with_headers` would
         // clone it once more).
@@ -571,7 +588,7 @@ impl Broker for NatsBroker {
         match poll_once(send.as_mut()).await {
             Poll::Ready(Ok(())) => Ok(()),
             Poll::Ready(Err(e)) => Err(unavailable(format!("nats: publish to {topic}: {e}"))),
-            Poll::Pending => Box::pin(self.finish_publish(topic, send)).await,
+            Poll::Pending => self.finish_publish_boxed(topic, send).await,
         }
     }
 
@@ -1024,6 +1041,49 @@ fn parse_address(address: &str) -> Result<(String, Vec<ServerAddr>)> {
     Ok((address.to_owned(), servers))
 }
 
+/// The topics published to, checked and kept for the life of the program (up to
+/// [`INTERNED_TOPICS`]): their subjects are static, made, cloned and dropped without an
+/// allocation or an atomic. Programs publish to a handful of topics; past the limit, a topic's
+/// subject is a copy made for each publish.
+static INTERNED: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+
+thread_local! {
+    /// The interned topics this thread published to last (up to [`RECENT_SUBJECTS`]): found
+    /// again without a lock.
+    static RECENT: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The subject of `topic`, a literal subject.
+fn subject(topic: &str) -> Result<Subject> {
+    let recent = RECENT.with_borrow(|recent| recent.iter().rev().find(|t| **t == topic).copied());
+    if let Some(topic) = recent {
+        return Ok(Subject::from_static(topic));
+    }
+    check_topic(topic, false)?;
+    let interned = {
+        let mut interned = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
+        match interned.get(topic) {
+            Some(topic) => Some(*topic),
+            None if interned.len() < INTERNED_TOPICS => {
+                let topic: &'static str = Box::leak(topic.into());
+                interned.insert(topic);
+                Some(topic)
+            }
+            None => None,
+        }
+    };
+    let Some(topic) = interned else {
+        return Ok(Subject::from(topic));
+    };
+    RECENT.with_borrow_mut(|recent| {
+        if recent.len() == RECENT_SUBJECTS {
+            recent.remove(0);
+        }
+        recent.push(topic);
+    });
+    Ok(Subject::from_static(topic))
+}
+
 /// A NATS subject: dot-separated non-empty tokens without whitespace; `*` and a final `>`
 /// are wildcards, allowed where `wildcards`.
 fn check_topic(topic: &str, wildcards: bool) -> Result<()> {
@@ -1161,38 +1221,6 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// A hasher eight bytes at a time (rustc's Fx): fast on the short keys of the topic cache,
-/// which the program chooses (no flooding to fear).
-#[derive(Default)]
-struct WordHasher(u64);
-
-impl WordHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl Hasher for WordHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1220,6 +1248,22 @@ mod tests {
         assert!(check_topic("orders.new.", true).is_err());
         assert!(check_topic("orders new", true).is_err());
         assert!(check_topic("", true).is_err());
+    }
+
+    #[test]
+    fn subjects_of_topics() {
+        // Checked on the way in, found again after; past the interning limit, still right.
+        assert!(subject("orders.*").is_err());
+        assert!(subject("orders new").is_err());
+        for round in 0..2 {
+            for i in 0..INTERNED_TOPICS + 100 {
+                let topic = format!("subjects.test.{i}");
+                let subject = subject(&topic).unwrap();
+                assert_eq!(subject.as_str(), topic, "round {round}");
+            }
+        }
+        assert_eq!(subject("orders.new").unwrap().as_str(), "orders.new");
+        assert!(subject("orders.*").is_err());
     }
 
     #[test]
