@@ -106,10 +106,7 @@ impl Message {
         key: impl Into<Cow<'static, str>>,
         value: impl Into<String>,
     ) -> Message {
-        // Headers added in key order are appended, without a search.
-        if let Some((key, value)) = self.header.try_append(key.into(), value.into()) {
-            self.header.insert(key, value);
-        }
+        put_header(&mut self.header, key.into(), value.into());
         self
     }
 
@@ -125,6 +122,14 @@ impl Message {
             Some(ct) if ct.contains("json") => Codec::Json,
             _ => Codec::Proto,
         }
+    }
+}
+
+/// Adds a header to `header`, replacing one of the same key: appended without a search when
+/// it sorts after the last one (the usual case: headers added in key order).
+pub(crate) fn put_header(header: &mut Header, key: Cow<'static, str>, value: String) {
+    if let Some((key, value)) = header.try_append(key, value) {
+        header.insert(key, value);
     }
 }
 

@@ -347,9 +347,7 @@ impl Client {
             (broker::ID_HEADER, id.to_owned()),
             (broker::TOPIC_HEADER, topic.to_owned()),
         ] {
-            if let Some((key, value)) = header.try_append(key.into(), value) {
-                header.insert(key, value);
-            }
+            broker::put_header(&mut header, key.into(), value);
         }
         let msg = broker::Message {
             header,
