@@ -171,7 +171,9 @@ impl Side {
         let mut headers = HeaderMap::new();
         headers.insert("Content-Type", "application/protobuf");
         headers.insert("Micro-Topic", self.topic);
-        headers.insert("Micro-Id", uuid::Uuid::new_v4().to_string().as_str());
+        // The same id generator as micro_runtime's (a v4 UUID from fastrand's thread-local RNG).
+        let id = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid();
+        headers.insert("Micro-Id", id.to_string().as_str());
         (headers, body)
     }
 

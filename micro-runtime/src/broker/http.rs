@@ -105,7 +105,7 @@ impl HttpBroker {
         };
         Ok(HttpBroker {
             inner: Arc::new(Inner {
-                id: format!("go.micro.http.broker-{}", uuid::Uuid::new_v4()),
+                id: crate::id::prefixed("go.micro.http.broker"),
                 listen,
                 registry,
                 cache: OnceLock::new(),
@@ -397,7 +397,7 @@ impl Broker for HttpBroker {
         let id = format!(
             "{topic}-{}-{}",
             self.inner.id,
-            uuid::Uuid::new_v4().simple()
+            crate::id::uuid_v4().simple()
         );
         let record = Service {
             name: SERVICE_NAME.to_owned(),

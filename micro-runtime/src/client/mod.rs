@@ -329,7 +329,7 @@ impl Client {
             ));
         }
         let mut id = [0; uuid::fmt::Hyphenated::LENGTH];
-        let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id);
+        let id = crate::id::uuid_v4().hyphenated().encode_lower(&mut id);
         let mut header = broker::Header::with_capacity(options.metadata.len() + 3);
         header.extend(
             options

@@ -114,7 +114,7 @@ impl Server {
             options.version = "latest".into();
         }
         if options.id.is_empty() {
-            options.id = format!("{}-{}", options.name, uuid::Uuid::new_v4());
+            options.id = crate::id::prefixed(&options.name);
         }
         Server {
             inner: Arc::new(Inner {
