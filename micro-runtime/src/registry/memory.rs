@@ -1,6 +1,7 @@
 //! An in-process registry: for tests and for programs whose services all live in one process.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -60,19 +61,30 @@ impl Registry for MemoryRegistry {
 
     async fn register(&self, service: &Service, options: RegisterOptions) -> Result<()> {
         let expires = (options.ttl > Duration::ZERO).then(|| Instant::now() + options.ttl);
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         for node in &service.nodes {
             let record = Service {
+                name: service.name.clone(),
+                version: service.version.clone(),
+                metadata: service.metadata.clone(),
+                endpoints: service.endpoints.clone(),
                 nodes: vec![node.clone()],
-                ..service.clone()
             };
             let key = (service.name.clone(), node.id.clone());
-            let action = match inner.records.insert(key, (record.clone(), expires)) {
-                Some((old, _)) if old == record => continue,
-                Some(_) => Action::Update,
-                None => Action::Create,
+            let (action, stored) = match inner.records.entry(key) {
+                Entry::Occupied(entry) => {
+                    let (stored, expiry) = entry.into_mut();
+                    *expiry = expires;
+                    if *stored == record {
+                        continue;
+                    }
+                    *stored = record;
+                    (Action::Update, &*stored)
+                }
+                Entry::Vacant(entry) => (Action::Create, &entry.insert((record, expires)).0),
             };
-            inner.notify(action, &record);
+            inner.watchers.notify(action, stored);
         }
         Ok(())
     }
