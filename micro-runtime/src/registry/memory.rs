@@ -34,10 +34,6 @@ impl MemoryRegistry {
 }
 
 impl Inner {
-    fn notify(&mut self, action: Action, service: &Service) {
-        self.watchers.notify(action, service);
-    }
-
     fn expire(&mut self, now: Instant) {
         let dead: Vec<_> = self
             .records
@@ -47,7 +43,7 @@ impl Inner {
             .collect();
         for key in dead {
             if let Some((svc, _)) = self.records.remove(&key) {
-                self.notify(Action::Delete, &svc);
+                self.watchers.notify(Action::Delete, &svc);
             }
         }
     }
@@ -96,7 +92,7 @@ impl Registry for MemoryRegistry {
                 .records
                 .remove(&(service.name.clone(), node.id.clone()))
             {
-                inner.notify(Action::Delete, &record);
+                inner.watchers.notify(Action::Delete, &record);
             }
         }
         Ok(())
