@@ -200,10 +200,16 @@ impl<T> Streaming<T> {
                             // each move of a message out of nested enums (`next_with`'s
                             // `Result<Option<Result<T>>>`) is a copy, and on this path the
                             // copies cost more than the rest of the framing.
-                            let decoded = T::decode_slice(self.codec, self.decoder.message(at));
+                            let mut decoded = T::decode_slice(self.codec, self.decoder.message(at));
                             self.decoder.consume(at);
-                            if decoded.is_err() {
+                            if let Err(e) = &decoded {
                                 self.state = State::Done;
+                                // A response the client can't decode is the server's fault
+                                // (INTERNAL, as for unary calls); a request the server
+                                // can't decode is the client's (INVALID_ARGUMENT).
+                                if self.client {
+                                    decoded = Err(crate::client::bad_response(e));
+                                }
                             }
                             return Poll::Ready(O::message(decoded));
                         }

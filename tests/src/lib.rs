@@ -202,6 +202,58 @@ pub async fn raw_call(
     }
 }
 
+/// What a [`scripted_server`] answers: after a `200 application/grpc` head, data chunks then
+/// trailers.
+#[derive(Clone, Debug, Default)]
+pub struct Script {
+    /// Data chunks of the body, in order.
+    pub data: Vec<Vec<u8>>,
+    /// The trailers (`grpc-status` and the like).
+    pub trailers: Vec<(&'static str, &'static str)>,
+}
+
+/// A bare HTTP/2 server (hyper) answering every request with `script`, whatever it asks:
+/// for what our server would never send but other gRPC servers do (headers, no message and
+/// an error in the trailers, as grpc-go sends when a handler set header metadata), or
+/// broken responses. Serves until the test ends.
+pub async fn scripted_server(script: Script) -> std::net::SocketAddr {
+    use hyper::body::Frame;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let script = Arc::new(script);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let script = script.clone();
+            let service = hyper::service::service_fn(move |_req| {
+                let script = script.clone();
+                async move {
+                    let mut frames: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = script
+                        .data
+                        .iter()
+                        .map(|d| Ok(Frame::data(Bytes::from(d.clone()))))
+                        .collect();
+                    let mut trailers = http::HeaderMap::new();
+                    for (k, v) in &script.trailers {
+                        trailers.insert(*k, http::HeaderValue::from_static(v));
+                    }
+                    frames.push(Ok(Frame::trailers(trailers)));
+                    let body = http_body_util::StreamBody::new(futures_util::stream::iter(frames));
+                    http::Response::builder()
+                        .header("content-type", "application/grpc")
+                        .body(body)
+                }
+            });
+            tokio::spawn(
+                hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+            );
+        }
+    });
+    addr
+}
+
 /// A gRPC frame of `msg`.
 pub fn grpc_frame(msg: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8];

@@ -463,6 +463,39 @@ async fn a_deadline_ends_a_stream_on_both_sides() {
 }
 
 #[tokio::test]
+async fn a_deadline_ends_a_stream_whose_client_stopped_reading() {
+    // The server's sends wait on the client's window; the deadline must end that wait too,
+    // or the handler and its stream live on as long as the connection.
+    let (_server, client, seen) = probe_pair().await;
+    let text = "w".repeat(1000);
+    let opts = CallOptions::new().timeout(Duration::from_millis(500));
+    let mut replies = client
+        .server_stream_with(many(&text, u32::MAX), &opts)
+        .await
+        .unwrap();
+    assert_eq!(replies.recv().await.unwrap().unwrap().index, 0);
+    // Read no more, and keep the stream open.
+    tokio::time::timeout(Duration::from_secs(5), seen.wait_dropped(1))
+        .await
+        .expect("the handler's stream outlived its deadline while the client read nothing");
+    drop(replies);
+}
+
+#[tokio::test]
+async fn an_undecodable_message_in_a_response_stream_is_internal() {
+    let addr = scripted_server(Script {
+        data: vec![grpc_frame(b"\xff\xff\xff")],
+        trailers: vec![("grpc-status", "0")],
+    })
+    .await;
+    let client = EchoClient::new("anything", caller(memory()).client());
+    let opts = CallOptions::new().address(addr.to_string());
+    let mut replies = client.server_stream_with(req("x"), &opts).await.unwrap();
+    let err = replies.recv().await.unwrap_err();
+    assert_eq!(err.code(), Code::Internal, "{err}");
+}
+
+#[tokio::test]
 async fn metadata_is_sent_at_open() {
     let (_server, client, _seen) = probe_pair().await;
     let opts = CallOptions::new().metadata("x-tag", "blue");

@@ -185,6 +185,16 @@ async fn bad_input_gets_the_right_codes() {
         b"\x01\0\0\0\x01a".to_vec(),
     )
     .await;
+    assert_eq!(rsp.grpc_status(), Some(Code::Internal as u8), "{rsp:?}");
+    // A compression we do not speak: UNIMPLEMENTED.
+    let gzip = [grpc.as_slice(), &[("grpc-encoding", "gzip")]].concat();
+    let rsp = raw_call(
+        addr,
+        "/greeter.Greeter/Hello",
+        &gzip,
+        b"\x01\0\0\0\x01a".to_vec(),
+    )
+    .await;
     assert_eq!(
         rsp.grpc_status(),
         Some(Code::Unimplemented as u8),
@@ -604,4 +614,49 @@ async fn lifecycle_hooks_run_in_order() {
         *log.lock().unwrap(),
         ["before_start", "after_start", "before_stop", "after_stop"]
     );
+}
+
+#[tokio::test]
+async fn the_status_in_the_trailers_wins_over_a_missing_message() {
+    // grpc-go answers so when a failing handler has set header metadata: headers, no
+    // message, the error in the trailers.
+    let addr = scripted_server(Script {
+        data: vec![],
+        trailers: vec![("grpc-status", "5"), ("grpc-message", "no such greeting")],
+    })
+    .await;
+    let client = GreeterClient::new("anything", caller(memory()).client());
+    let opts = CallOptions::new().address(addr.to_string());
+    let err = client.hello_with(hello("x"), &opts).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "{err}");
+    assert_eq!(err.detail(), "no such greeting");
+
+    // No message and an OK status is the server's fault.
+    let addr = scripted_server(Script {
+        data: vec![],
+        trailers: vec![("grpc-status", "0")],
+    })
+    .await;
+    let opts = CallOptions::new().address(addr.to_string());
+    let err = client.hello_with(hello("x"), &opts).await.unwrap_err();
+    assert_eq!(err.code(), Code::Internal, "{err}");
+}
+
+#[tokio::test]
+async fn a_timeout_too_long_for_the_clock_is_no_limit() {
+    let server = start_greeter("greeter", memory(), TestGreeter::default()).await;
+    let addr = server.server().local_addr().unwrap();
+    let client = GreeterClient::new("greeter", caller(memory()).client());
+    let opts = CallOptions::new()
+        .address(addr.to_string())
+        .timeout(Duration::MAX);
+    assert_eq!(
+        client
+            .hello_with(hello("Forever"), &opts)
+            .await
+            .unwrap()
+            .greeting,
+        "Hello, Forever!"
+    );
+    server.stop().await.unwrap();
 }

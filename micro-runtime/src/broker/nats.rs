@@ -357,7 +357,7 @@ impl NatsBroker {
     async fn publish_jetstream(&self, conn: &Conn, topic: &str, message: Message) -> Result<()> {
         let subject = subject(topic)?;
         let js = conn.jetstream()?;
-        let deadline = Instant::now() + self.config.publish_timeout;
+        let deadline = crate::transport::deadline_in(self.config.publish_timeout);
         let mut pause = BACKOFF_MIN;
         let mut known = conn.has_stream(topic);
         loop {

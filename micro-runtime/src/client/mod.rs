@@ -422,7 +422,7 @@ impl Client {
             .unwrap_or(o.codec);
         let body = frame::encode(request, codec, o.max_message_size)?;
         let timeout = options.timeout.unwrap_or(o.request_timeout);
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = transport::deadline_in(timeout);
         let retries = options.retries.unwrap_or(o.retries);
         let idempotent = target.idempotent || options.idempotent;
         let endpoint = target.endpoint;
@@ -573,7 +573,7 @@ impl Client {
             return Err(Error::bad_request("go.micro.client", bad.clone()));
         }
         let codec = options.codec.unwrap_or(o.codec);
-        let deadline = options.timeout.map(|t| tokio::time::Instant::now() + t);
+        let deadline = options.timeout.map(transport::deadline_in);
         let retries = options.retries.unwrap_or(o.retries);
         let mut failed: Vec<String> = Vec::new();
         let mut attempt = 0;
@@ -677,7 +677,11 @@ impl Client {
                 Code::Unavailable => Failure::Broken(e),
                 _ => Failure::Answered(e),
             })?;
+        // The status first: a server may send headers, no message and an error in the
+        // trailers (grpc-go does when a failing handler has set header metadata).
         check_trailers(trailers.as_ref()).map_err(Failure::Answered)?;
+        let message =
+            message.ok_or_else(|| Failure::Answered(frame::FrameError::Missing.into()))?;
         Rsp::decode(codec, message).map_err(|e| Failure::Answered(bad_response(&e)))
     }
 }

@@ -277,7 +277,7 @@ impl EtcdRegistry {
     /// Sends one keepalive for `reg`'s lease on its stream, opening the stream when it has
     /// none or the old one broke. `Ok(false)` when the lease is gone.
     async fn renew(&self, key: &str, reg: &mut Registered) -> Result<bool> {
-        let deadline = Instant::now() + self.conn.timeout;
+        let deadline = crate::transport::deadline_in(self.conn.timeout);
         if let Some((keeper, stream)) = reg.keepalive.as_mut() {
             let answer = timeout_at(deadline, async {
                 keeper.keep_alive().await?;
@@ -339,7 +339,7 @@ impl Conn {
         F: FnMut(Client) -> Fut,
         Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
     {
-        self.request_until(Instant::now() + self.timeout, what, attempt)
+        self.request_until(crate::transport::deadline_in(self.timeout), what, attempt)
             .await
     }
 

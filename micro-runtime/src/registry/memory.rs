@@ -56,7 +56,10 @@ impl Registry for MemoryRegistry {
     }
 
     async fn register(&self, service: &Service, options: RegisterOptions) -> Result<()> {
-        let expires = (options.ttl > Duration::ZERO).then(|| Instant::now() + options.ttl);
+        // A TTL too long for the clock never expires.
+        let expires = (options.ttl > Duration::ZERO)
+            .then(|| Instant::now().checked_add(options.ttl))
+            .flatten();
         let mut guard = self.lock();
         let inner = &mut *guard;
         for node in &service.nodes {

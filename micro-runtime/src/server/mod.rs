@@ -485,11 +485,11 @@ async fn answer(call: router::ConnFuture, mut respond: h2::server::SendResponse<
     let head = http::Response::from_parts(parts, ());
     let (data, trailers) = match body {
         ResponseBody::Unary(unary) => unary.into_parts(),
-        ResponseBody::Stream(frames) => {
+        ResponseBody::Stream(frames, deadline) => {
             let Ok(send) = respond.send_response(head, false) else {
                 return;
             };
-            return answer_stream(frames, send).await;
+            return answer_stream(frames, deadline, send).await;
         }
     };
     if data.is_none() && trailers.is_none() {
@@ -511,24 +511,51 @@ async fn answer(call: router::ConnFuture, mut respond: h2::server::SendResponse<
 
 /// Sends a response stream as the client's window allows (the stream is polled for its next
 /// message only when there is room), then the status. A client that resets the stream ends
-/// the call: the stream, and with it the handler's work, is dropped.
-async fn answer_stream(mut frames: BoxStream<Bytes>, mut send: h2::SendStream<Bytes>) {
+/// the call: the stream, and with it the handler's work, is dropped. The call's deadline
+/// bounds the whole of it: when it passes while the next messages are made, the status is
+/// `DEADLINE_EXCEEDED`; when it passes while the client's window is full (a client that
+/// stopped reading), the stream is reset, since the status could not get past the data
+/// queued before it either.
+async fn answer_stream(
+    mut frames: BoxStream<Bytes>,
+    deadline: Option<router::Deadline>,
+    mut send: h2::SendStream<Bytes>,
+) {
+    // Completes once, with the status; the loop ends as soon as it has.
+    let expired = async {
+        match deadline {
+            Some(d) => {
+                tokio::time::sleep_until(d.at).await;
+                d.exceeded()
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(expired);
     let mut unflushed = crate::stream::Unflushed::default();
     let end = loop {
         let next = tokio::select! {
             biased;
             _ = std::future::poll_fn(|cx| send.poll_reset(cx)) => return,
+            e = &mut expired => break Err(e),
             next = frames.next() => next,
         };
         // Each item is a batch: the messages the handler had ready, in one DATA frame.
         match next {
             Some(Ok(batch)) => {
                 let len = batch.len();
-                if crate::stream::send_frame(&mut send, batch, false)
-                    .await
-                    .is_err()
-                {
-                    return;
+                let sent = tokio::select! {
+                    biased;
+                    sent = crate::stream::send_frame(&mut send, batch, false) => Some(sent),
+                    _ = &mut expired => None,
+                };
+                match sent {
+                    Some(Ok(())) => {}
+                    Some(Err(_)) => return,
+                    None => {
+                        send.send_reset(h2::Reason::CANCEL);
+                        return;
+                    }
                 }
                 // The connection is polled by this same task: let it write the batches out
                 // every few of them, while the next are made, rather than after a send

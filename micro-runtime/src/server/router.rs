@@ -42,10 +42,24 @@ where
 }
 
 /// The body of a response: one message (or none) then trailers, or a stream of message
-/// frames that the trailers follow.
+/// frames that the trailers follow, sent within the call's deadline.
 pub(crate) enum ResponseBody {
     Unary(Unary),
-    Stream(BoxStream<Bytes>),
+    Stream(BoxStream<Bytes>, Option<Deadline>),
+}
+
+/// The deadline of a call (`grpc-timeout`), as a response stream is held to it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deadline {
+    /// The timeout the client asked for, for the error's message.
+    pub(crate) timeout: Duration,
+    pub(crate) at: tokio::time::Instant,
+}
+
+impl Deadline {
+    pub(crate) fn exceeded(&self) -> Error {
+        deadline_exceeded(self.timeout)
+    }
 }
 
 /// What a method answers: one encoded message frame, or a stream of them.
@@ -83,7 +97,7 @@ impl Incoming {
     /// The one request message of a unary or server-streaming call.
     pub(crate) async fn message(&mut self) -> Result<Bytes> {
         let (message, _) = frame::read_unary(&mut self.body, self.limits.max_recv).await?;
-        Ok(message)
+        message.ok_or_else(|| frame::FrameError::Missing.into())
     }
 
     /// The request stream of a client-streaming or bidirectional call.
@@ -134,12 +148,13 @@ impl Call {
                 Ok(Ok(Reply::Stream(frames))) => {
                     let frames = Guarded {
                         inner: frames,
-                        deadline: timeout
-                            .zip(deadline)
-                            .map(|(t, d)| (t, Box::pin(tokio::time::sleep_until(d.into())))),
                         done: false,
                     };
-                    let mut rsp = Response::new(ResponseBody::Stream(Box::pin(frames)));
+                    let deadline = timeout.zip(deadline).map(|(timeout, at)| Deadline {
+                        timeout,
+                        at: at.into(),
+                    });
+                    let mut rsp = Response::new(ResponseBody::Stream(Box::pin(frames), deadline));
                     rsp.headers_mut()
                         .insert(http::header::CONTENT_TYPE, codec.content_type_header());
                     rsp
@@ -162,11 +177,10 @@ fn panicked() -> Error {
     Error::new(Code::Internal, "the handler panicked")
 }
 
-/// A response stream under its call's deadline, with panics caught: either ends it with an
-/// error status.
+/// A response stream with panics caught: a panic ends it with an `INTERNAL` status. (Its
+/// deadline is kept by the connection, which also bounds the waits for the client's window.)
 struct Guarded {
     inner: BoxStream<Bytes>,
-    deadline: Option<(Duration, Pin<Box<tokio::time::Sleep>>)>,
     done: bool,
 }
 
@@ -177,12 +191,6 @@ impl Stream for Guarded {
         let this = self.get_mut();
         if this.done {
             return Poll::Ready(None);
-        }
-        if let Some((t, sleep)) = &mut this.deadline {
-            if sleep.as_mut().poll(cx).is_ready() {
-                this.done = true;
-                return Poll::Ready(Some(Err(deadline_exceeded(*t))));
-            }
         }
         let inner = &mut this.inner;
         match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll_next(cx))) {

@@ -22,7 +22,7 @@ pub enum FrameError {
         /// The limit.
         max: usize,
     },
-    /// The message is compressed, and no compression was negotiated.
+    /// The message is marked compressed, and no compression was negotiated.
     Compressed,
     /// The flag byte is neither 0 nor 1.
     BadFlag(u8),
@@ -40,9 +40,11 @@ impl From<FrameError> for Error {
                 Code::ResourceExhausted,
                 format!("message of {len} bytes is larger than the limit of {max}"),
             ),
+            // An unsupported grpc-encoding is UNIMPLEMENTED before any frame is read; a
+            // compressed frame without one breaks the protocol (as grpc-go answers it).
             FrameError::Compressed => Error::new(
-                Code::Unimplemented,
-                "compressed messages are not supported (grpc-accept-encoding: identity)",
+                Code::Internal,
+                "compressed flag set on a message sent without grpc-encoding",
             ),
             FrameError::BadFlag(f) => Error::new(Code::Internal, format!("bad frame flag {f}")),
             FrameError::Missing => Error::new(Code::Internal, "no message in a unary call"),
@@ -269,11 +271,17 @@ impl Decoder {
     }
 }
 
-/// Reads the single message of a unary body, and the trailers when the body has them.
+/// Reads the single message of a unary body (`None` when it has none), and the trailers when
+/// the body has them: a response with headers and an error status in its trailers has no
+/// message, and the status is what counts (see [`FrameError::Missing`] for the error when a
+/// message was required).
 ///
 /// The common case, a body of one data chunk holding exactly one frame, takes the message
 /// out of that chunk without copying.
-pub async fn read_unary<B>(body: &mut B, max: usize) -> Result<(Bytes, Option<http::HeaderMap>)>
+pub async fn read_unary<B>(
+    body: &mut B,
+    max: usize,
+) -> Result<(Option<Bytes>, Option<http::HeaderMap>)>
 where
     B: Body<Data = Bytes> + Unpin,
     B::Error: std::fmt::Display,
@@ -320,14 +328,11 @@ fn finish(
     message: Option<Bytes>,
     decoder: Option<Decoder>,
     trailers: Option<http::HeaderMap>,
-) -> Result<(Bytes, Option<http::HeaderMap>)> {
+) -> Result<(Option<Bytes>, Option<http::HeaderMap>)> {
     if decoder.is_some_and(|d| d.has_partial()) {
         return Err(FrameError::Incomplete.into());
     }
-    match message {
-        Some(m) => Ok((m, trailers)),
-        None => Err(FrameError::Missing.into()),
-    }
+    Ok((message, trailers))
 }
 
 #[cfg(test)]
@@ -348,7 +353,8 @@ mod tests {
     }
 
     async fn read(chunks: Vec<&'static [u8]>, max: usize) -> Result<Bytes> {
-        read_unary(&mut body(chunks), max).await.map(|(m, _)| m)
+        let (message, _) = read_unary(&mut body(chunks), max).await?;
+        message.ok_or_else(|| FrameError::Missing.into())
     }
 
     #[tokio::test]

@@ -60,6 +60,14 @@ pub fn parse_timeout(v: &[u8]) -> Option<Duration> {
     })
 }
 
+/// The instant `timeout` from now. A timeout too long to add to the clock (`Duration::MAX`
+/// as "no limit") is a deadline a century away, never an overflow.
+pub(crate) fn deadline_in(timeout: Duration) -> tokio::time::Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    let now = tokio::time::Instant::now();
+    now.checked_add(timeout).unwrap_or(now + CENTURY)
+}
+
 /// Formats a duration as a `grpc-timeout` value, in the finest unit that fits 8 digits.
 ///
 /// ```
