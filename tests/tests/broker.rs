@@ -32,6 +32,16 @@ async fn memory_unsubscribe_stops() {
     suite::unsubscribe_stops(memory()).await;
 }
 
+#[tokio::test]
+async fn memory_survives_a_panicking_handler() {
+    suite::survives_a_panicking_handler(
+        memory(),
+        SubscribeOptions::new(),
+        suite::AfterPanic::Dropped,
+    )
+    .await;
+}
+
 // --- http (the default) -------------------------------------------------------------------
 
 use micro_runtime::broker::http::{BROADCAST_VERSION, HttpBroker, SERVICE_NAME};
@@ -66,6 +76,16 @@ async fn http_ten_thousand() {
 #[tokio::test]
 async fn http_unsubscribe_stops() {
     suite::unsubscribe_stops(http()).await;
+}
+
+#[tokio::test]
+async fn http_survives_a_panicking_handler() {
+    suite::survives_a_panicking_handler(
+        http(),
+        SubscribeOptions::new(),
+        suite::AfterPanic::Reported,
+    )
+    .await;
 }
 
 /// Subscribers are registered as go-micro's HTTP broker registers them, and a message in
