@@ -261,6 +261,96 @@ where
     publisher.disconnect().await.expect("disconnect");
 }
 
+/// The message [`survives_a_panicking_handler`]'s handler panics on (the first time).
+pub const PANICS_ON: u64 = 3;
+
+/// What becomes of a message whose handler panicked: as of one whose handler failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterPanic {
+    /// Gone (memory, NATS core).
+    Dropped,
+    /// Gone, and the publish fails with an `INTERNAL` error (HTTP: the publisher gets the
+    /// handler's failure).
+    Reported,
+    /// Delivered again, and handled (JetStream, RabbitMQ).
+    Redelivered,
+}
+
+/// A handler that panics on the first delivery of message [`PANICS_ON`] keeps its
+/// subscription: the messages after it are handled, each once; the one it panicked on is
+/// treated as one whose handler failed (see [`AfterPanic`]). Every other publish succeeds.
+pub async fn survives_a_panicking_handler<F, Fut>(
+    connect: F,
+    options: SubscribeOptions,
+    after: AfterPanic,
+) where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn Broker>>,
+{
+    const N: u64 = 10;
+    let topic = unique_topic("conformance.panic");
+    let (tx, mut received) = Received::channel();
+    let panicked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let handler = {
+        let record = recorder(&tx, 0);
+        let panicked = panicked.clone();
+        broker::handler(move |event: Event| {
+            let record = record.clone();
+            let panicked = panicked.clone();
+            async move {
+                if event.message().body == PANICS_ON.to_string().as_bytes()
+                    && !panicked.swap(true, std::sync::atomic::Ordering::AcqRel)
+                {
+                    panic!("test: panicking on message {PANICS_ON}");
+                }
+                record(event).await
+            }
+        })
+    };
+    let b = connect().await;
+    let s = b
+        .subscribe(&topic, handler, options)
+        .await
+        .expect("subscribe");
+    let publisher = connect().await;
+    for id in 1..=N {
+        let result = publisher.publish(&topic, numbered(id)).await;
+        if id == PANICS_ON && after == AfterPanic::Reported {
+            let e = result.expect_err("the handler panicked: the publish must fail");
+            assert_eq!(e.code(), micro_runtime::Code::Internal, "{e}");
+        } else {
+            result.unwrap_or_else(|e| panic!("publish {id}: {e}"));
+        }
+    }
+    let redelivers = after == AfterPanic::Redelivered;
+    let expected = if redelivers { N } else { N - 1 };
+    let got = received.collect(expected as usize).await;
+    assert!(
+        panicked.load(std::sync::atomic::Ordering::Acquire),
+        "the handler never panicked"
+    );
+    let ids = got.iter().map(|d| d.1);
+    if redelivers {
+        assert_each_once(ids, N, "the subscriber");
+    } else {
+        let handled: Vec<u64> = ids.collect();
+        assert!(
+            !handled.contains(&PANICS_ON),
+            "message {PANICS_ON} handled after the panic on a backend that does not redeliver"
+        );
+        assert_each_once(
+            handled
+                .into_iter()
+                .map(|id| if id > PANICS_ON { id - 1 } else { id }),
+            N - 1,
+            "the subscriber",
+        );
+    }
+    s.unsubscribe().await.expect("unsubscribe");
+    b.disconnect().await.expect("disconnect");
+    publisher.disconnect().await.expect("disconnect");
+}
+
 /// An `event-subscriber` example process: its printed ids arrive on a channel.
 pub struct EventSubscriber {
     proc: crate::Proc,

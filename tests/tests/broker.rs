@@ -32,6 +32,16 @@ async fn memory_unsubscribe_stops() {
     suite::unsubscribe_stops(memory()).await;
 }
 
+#[tokio::test]
+async fn memory_survives_a_panicking_handler() {
+    suite::survives_a_panicking_handler(
+        memory(),
+        SubscribeOptions::new(),
+        suite::AfterPanic::Dropped,
+    )
+    .await;
+}
+
 // --- http (the default) -------------------------------------------------------------------
 
 use micro_runtime::broker::http::{BROADCAST_VERSION, HttpBroker, SERVICE_NAME};
@@ -66,6 +76,16 @@ async fn http_ten_thousand() {
 #[tokio::test]
 async fn http_unsubscribe_stops() {
     suite::unsubscribe_stops(http()).await;
+}
+
+#[tokio::test]
+async fn http_survives_a_panicking_handler() {
+    suite::survives_a_panicking_handler(
+        http(),
+        SubscribeOptions::new(),
+        suite::AfterPanic::Reported,
+    )
+    .await;
 }
 
 /// Subscribers are registered as go-micro's HTTP broker registers them, and a message in
@@ -220,6 +240,98 @@ async fn http_queue_group_skips_a_dead_member() {
     suite::publish_numbered(&publisher, "q.topic", 50).await;
     let got = received.collect(50).await;
     assert_eq!(got.len(), 50);
+}
+
+/// A subscriber on the HTTP broker that calls `calls` each time its handler runs, then fails
+/// with `UNAVAILABLE` or panics.
+async fn failing_subscriber(
+    registry: &Arc<dyn Registry>,
+    topic: &str,
+    options: SubscribeOptions,
+    calls: &Arc<std::sync::atomic::AtomicUsize>,
+    panics: bool,
+) -> (HttpBroker, Box<dyn micro_runtime::broker::Subscriber>) {
+    let broker = HttpBroker::new("", registry.clone()).unwrap();
+    let calls = calls.clone();
+    let s = broker
+        .subscribe(
+            topic,
+            micro_runtime::broker::handler(move |_| {
+                let calls = calls.clone();
+                async move {
+                    calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if panics {
+                        panic!("test: the handler panics");
+                    }
+                    Err(micro_runtime::Error::new(
+                        micro_runtime::Code::Unavailable,
+                        "busy, try later",
+                    ))
+                }
+            }),
+            options,
+        )
+        .await
+        .unwrap();
+    (broker, s)
+}
+
+/// A subscriber that answers with an error is not one that cannot be reached, whatever the
+/// error's code: a queue group's handler that fails with `UNAVAILABLE` (or panics) has
+/// handled the message once, and the publisher gets its error, the message not posted to
+/// the other member; a broadcast subscriber failing with `UNAVAILABLE` fails the publish.
+#[tokio::test]
+async fn http_handler_unavailable_is_an_answer_not_unreachable() {
+    use micro_runtime::Code;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
+    // A publisher per case, made once its subscribers are registered: a publisher's view
+    // of the registry catches up with new subscribers through a watch, not at once.
+    for (topic, panics, code) in [
+        ("unavailable.group", false, Code::Unavailable),
+        ("panics.group", true, Code::Internal),
+    ] {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut members = Vec::new();
+        for _ in 0..2 {
+            let options = SubscribeOptions::new().queue("g");
+            members.push(failing_subscriber(&registry, topic, options, &calls, panics).await);
+        }
+        let publisher = HttpBroker::new("", registry.clone()).unwrap();
+        for n in 1..=10 {
+            let err = publisher
+                .publish(topic, suite::numbered(n))
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), code, "{topic}: {err}");
+            if !panics {
+                assert!(err.detail().contains("busy, try later"), "{err}");
+            }
+            assert_eq!(
+                calls.load(Ordering::SeqCst),
+                n as usize,
+                "{topic}: message {n} handled more than once"
+            );
+        }
+    }
+
+    let calls = Arc::new(AtomicUsize::new(0));
+    let _broadcast = failing_subscriber(
+        &registry,
+        "unavailable.broadcast",
+        SubscribeOptions::new(),
+        &calls,
+        false,
+    )
+    .await;
+    let publisher = HttpBroker::new("", registry).unwrap();
+    let err = publisher
+        .publish("unavailable.broadcast", suite::numbered(1))
+        .await
+        .expect_err("the broadcast subscriber failed: the publish must fail");
+    assert_eq!(err.code(), Code::Unavailable, "{err}");
+    assert!(err.detail().contains("busy, try later"), "{err}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
 // --- typed publishing and subscribing through services -----------------------------------

@@ -110,6 +110,16 @@ async fn core_unsubscribe_stops() {
     bounded(suite::unsubscribe_stops(core)).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn core_survives_a_panicking_handler() {
+    bounded(suite::survives_a_panicking_handler(
+        core,
+        SubscribeOptions::new(),
+        suite::AfterPanic::Dropped,
+    ))
+    .await;
+}
+
 // The conformance suite, JetStream.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,6 +141,29 @@ async fn jetstream_ten_thousand() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jetstream_unsubscribe_stops() {
     bounded(suite::unsubscribe_stops(jetstream)).await;
+}
+
+/// In a queue group (a durable consumer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_survives_a_panicking_handler() {
+    let options = SubscribeOptions::new().queue(group("panic"));
+    bounded(suite::survives_a_panicking_handler(
+        jetstream,
+        options,
+        suite::AfterPanic::Redelivered,
+    ))
+    .await;
+}
+
+/// Broadcast (an ephemeral consumer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_broadcast_survives_a_panicking_handler() {
+    bounded(suite::survives_a_panicking_handler(
+        jetstream,
+        SubscribeOptions::new(),
+        suite::AfterPanic::Redelivered,
+    ))
+    .await;
 }
 
 // JetStream's guarantees.

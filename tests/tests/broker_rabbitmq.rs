@@ -179,6 +179,31 @@ async fn unsubscribe_stops() {
     bounded(suite::unsubscribe_stops(rabbit(&cleanup))).await;
 }
 
+/// In a queue group (a durable queue).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survives_a_panicking_handler() {
+    let cleanup = Cleanup::default();
+    let queue = cleanup.queue(&unique_queue("panic"));
+    bounded(suite::survives_a_panicking_handler(
+        rabbit(&cleanup),
+        SubscribeOptions::new().queue(queue),
+        suite::AfterPanic::Redelivered,
+    ))
+    .await;
+}
+
+/// Broadcast (the subscription's own queue).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_survives_a_panicking_handler() {
+    let cleanup = Cleanup::default();
+    bounded(suite::survives_a_panicking_handler(
+        rabbit(&cleanup),
+        SubscribeOptions::new(),
+        suite::AfterPanic::Redelivered,
+    ))
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn from_name_makes_a_rabbit_broker() {
     let registry = Arc::new(micro_runtime::registry::memory::MemoryRegistry::new());

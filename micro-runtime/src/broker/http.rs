@@ -9,7 +9,8 @@
 //! - `publish` looks the subscribers up (through a registry cache, kept current by a watch)
 //!   and POSTs the message as JSON (`{"Header": {...}, "Body": "<base64>"}`) to
 //!   `http://<node>/?id=<node id>`: to every broadcast subscriber of the topic, and to one
-//!   member of each queue group, picked at random (another member when it cannot be reached).
+//!   member of each queue group, picked at random (another member when it cannot be reached:
+//!   nothing listens, or the connection broke before an answer; never when it answered).
 //!
 //! Unlike go-micro's, `publish` returns once the subscribers have handled the message, and
 //! returns their error: a handler that fails makes the publish fail. Delivery is at most once
@@ -150,25 +151,30 @@ impl HttpBroker {
     }
 
     /// POSTs `body` to one of `members`: a random one, the next when it cannot be reached
-    /// or no longer subscribes. A member that left (it answers that it no longer subscribes)
-    /// or died (nothing listens) while still in the registry is skipped, and the registry is
-    /// asked again on the next publish. Only a queue group none of whose members can be
-    /// reached is an error: a broadcast subscriber that died is just gone.
+    /// or no longer subscribes. A member that left (the broker answers that it no longer
+    /// subscribes) or died (nothing listens, or the connection broke before an answer) while
+    /// still in the registry is skipped, and the registry is asked again on the next publish.
+    /// Only a queue group none of whose members can be reached is an error: a broadcast
+    /// subscriber that died is just gone.
+    ///
+    /// A member that answered with its handler's error (whatever its code, `UNAVAILABLE`
+    /// included) has run the handler: its error is returned as it is, and the message is not
+    /// posted to another member.
     async fn post_to_one(&self, mut members: Vec<&Node>, body: Bytes, group: bool) -> Result<()> {
         fastrand::shuffle(&mut members);
         let mut unreachable = None;
         for node in members {
             match self.post(node, body.clone()).await {
                 Ok(()) => return Ok(()),
-                Err(e) if e.code() == Code::Unavailable => {
+                Err(Failure::Unreachable(e)) => {
                     tracing::debug!(node = %node.id, error = %e, "http broker: subscriber unreachable");
                     self.cache().invalidate(SERVICE_NAME);
                     unreachable = Some(e);
                 }
-                Err(e) if e.code() == Code::NotFound && e.id() == BROKER_ID => {
+                Err(Failure::Answered(e)) if e.code() == Code::NotFound && e.id() == BROKER_ID => {
                     self.cache().invalidate(SERVICE_NAME);
                 }
-                Err(e) => return Err(e),
+                Err(Failure::Answered(e)) => return Err(e),
             }
         }
         match unreachable {
@@ -178,7 +184,7 @@ impl HttpBroker {
     }
 
     /// POSTs `body` to one subscriber node.
-    async fn post(&self, node: &Node, body: Bytes) -> Result<()> {
+    async fn post(&self, node: &Node, body: Bytes) -> std::result::Result<(), Failure> {
         let scheme = if node.metadata.get("secure").is_some_and(|s| s == "true") {
             "https"
         } else {
@@ -193,17 +199,18 @@ impl HttpBroker {
             .body(Full::new(body))
             // A broken registry record: skipped like a subscriber that cannot be reached.
             .map_err(|e| {
-                Error::new(
+                Failure::Unreachable(Error::new(
                     Code::Unavailable,
                     format!("bad subscriber address {:?}: {e}", node.address),
-                )
+                ))
             })?;
         let rsp = self.client().request(req).await.map_err(|e| {
-            Error::new(
+            Failure::Unreachable(Error::new(
                 Code::Unavailable,
                 format!("subscriber {} at {}: {e}", node.id, node.address),
-            )
+            ))
         })?;
+        // From here on the subscriber has answered.
         let status = rsp.status();
         let body = rsp
             .into_body()
@@ -216,15 +223,28 @@ impl HttpBroker {
         }
         let text = String::from_utf8_lossy(&body);
         let err = Error::from_json(&text);
-        Err(if err.code() == Code::Unknown && !text.starts_with('{') {
-            Error::new(
-                Code::from_http(status.as_u16()),
-                format!("subscriber {}: {status} {text}", node.id),
-            )
-        } else {
-            err
-        })
+        Err(Failure::Answered(
+            if err.code() == Code::Unknown && !text.starts_with('{') {
+                Error::new(
+                    Code::from_http(status.as_u16()),
+                    format!("subscriber {}: {status} {text}", node.id),
+                )
+            } else {
+                err
+            },
+        ))
     }
+}
+
+/// Why a POST to a subscriber failed.
+enum Failure {
+    /// No answer: nothing listens there, the connection broke before the subscriber
+    /// answered, or its record's address is unusable. Another member of its group may be
+    /// tried.
+    Unreachable(Error),
+    /// The subscriber answered with this error: its handler's, or the broker's own (no such
+    /// subscription, a malformed message).
+    Answered(Error),
 }
 
 impl std::fmt::Debug for HttpBroker {

@@ -23,6 +23,8 @@
 //! does not, and the message is delivered again where the backend can: JetStream and RabbitMQ.
 //! The memory, HTTP and NATS core backends deliver at most once: a failed message is logged
 //! and gone (HTTP reports the failure to the publisher, whose `publish` returns the error).
+//! A handler that panics counts as one that failed (an `INTERNAL` error): the panic is
+//! logged, and the subscription keeps handling its messages.
 //! An error with code `INVALID_ARGUMENT` (a message that cannot be decoded) is never
 //! redelivered: it would fail forever.
 
@@ -36,10 +38,12 @@ pub mod rabbitmq;
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 
 use crate::codec::Codec;
 use crate::error::{Code, Error, Result};
@@ -263,6 +267,10 @@ where
 
 /// Runs `handler` on an event and settles it by the result (unless `manual_ack`, where an
 /// `Ok` leaves acknowledging to the handler). What backends call for each delivery.
+///
+/// A handler that panics fails like one that returns an error (`INTERNAL`, "the subscriber
+/// panicked"): the panic is logged, the message refused (delivered again where the backend
+/// can), and the subscription goes on with its next message.
 pub async fn dispatch(
     handler: &EventHandler,
     event: Event,
@@ -270,10 +278,25 @@ pub async fn dispatch(
     manual_ack: bool,
 ) -> Result<()> {
     let topic = event.topic.clone();
-    let result = handler(event).await;
-    if let Err(e) = &result {
-        tracing::warn!(%topic, error = %e, "subscriber failed");
-    }
+    // The call is inside the guarded future, so a panic building the handler's future is
+    // caught as well as one while it runs.
+    let run = AssertUnwindSafe(async move { handler(event).await }).catch_unwind();
+    let result = match run.await {
+        Ok(result) => {
+            if let Err(e) = &result {
+                tracing::warn!(%topic, error = %e, "subscriber failed");
+            }
+            result
+        }
+        Err(panic) => {
+            let reason = panic_message(panic.as_ref());
+            tracing::error!(%topic, panic = %reason, "subscriber panicked; the message is refused");
+            Err(Error::new(
+                Code::Internal,
+                format!("the subscriber panicked: {reason}"),
+            ))
+        }
+    };
     let outcome = Outcome::of(&result);
     if let Some(acker) = acker {
         if !(manual_ack && outcome == Outcome::Ack) {
@@ -283,6 +306,17 @@ pub async fn dispatch(
         }
     }
     result
+}
+
+/// What a panic said: its message when it was given one (`panic!("...")`), or a placeholder.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "(no message)"
+    }
 }
 
 /// Options of a subscription.
@@ -416,6 +450,43 @@ fn missing(name: &str, feature: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+
+    /// Records the outcomes it is asked to settle.
+    #[derive(Default)]
+    struct Outcomes(Mutex<Vec<Outcome>>);
+
+    #[async_trait::async_trait]
+    impl Acker for Outcomes {
+        async fn settle(&self, outcome: Outcome) -> Result<()> {
+            self.0.lock().unwrap().push(outcome);
+            Ok(())
+        }
+    }
+
+    /// A panic in the handler's future, or in the handler building it, is an `INTERNAL`
+    /// error and a refused message, not a panic of the caller; with or without manual
+    /// acknowledgement.
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_failed_one() {
+        let in_future = handler(|_: Event| async { panic!("boom") });
+        let in_call: EventHandler =
+            Arc::new(|_: Event| -> BoxFuture<'static, Result<()>> { panic!("bang") });
+        for (h, said) in [(in_future, "boom"), (in_call, "bang")] {
+            for manual_ack in [false, true] {
+                let outcomes = Arc::new(Outcomes::default());
+                let acker: Arc<dyn Acker> = outcomes.clone();
+                let event = Event::new(Arc::from("t"), Message::new("x"), Some(acker.clone()));
+                let err = dispatch(&h, event, Some(&acker), manual_ack)
+                    .await
+                    .unwrap_err();
+                assert_eq!(err.code(), Code::Internal);
+                assert!(err.detail().contains("panicked"), "{err}");
+                assert!(err.detail().contains(said), "{err}");
+                assert_eq!(*outcomes.0.lock().unwrap(), [Outcome::Nack]);
+            }
+        }
+    }
 
     #[test]
     fn headers_in_any_order() {
