@@ -36,6 +36,7 @@ pub(crate) fn generate(
                 .ok_or_else(|| Error::MissingFile(name.clone()))
         })
         .collect::<Result<_, _>>()?;
+    check_names(&requests)?;
     let mut config = prost_build::Config::new();
     config
         .prost_path("::micro_runtime::codegen::prost")
@@ -55,11 +56,20 @@ pub(crate) fn generate(
                 message_impls(&pool, file.package(), msg, &mut Vec::new(), &mut impls)?;
             }
         }
+        // The decoded descriptors serve the messages' `Message` impls: a package of enums
+        // only has none, and an unused static would be a dead-code warning.
+        let statics = if impls.is_empty() {
+            quote!()
+        } else {
+            quote! {
+                static DESCRIPTORS: ::micro_runtime::codegen::Descriptors =
+                    ::micro_runtime::codegen::Descriptors::new(FILE_DESCRIPTOR_SET);
+            }
+        };
         let tail = quote! {
             /// The descriptors of this package and its imports, encoded as a `FileDescriptorSet`.
             pub const FILE_DESCRIPTOR_SET: &[u8] = #descriptors;
-            static DESCRIPTORS: ::micro_runtime::codegen::Descriptors =
-                ::micro_runtime::codegen::Descriptors::new(FILE_DESCRIPTOR_SET);
+            #statics
             #impls
         };
         let source = format!("{code}\n{tail}");
@@ -79,6 +89,136 @@ fn embedded_descriptors(set: &FileDescriptorSet) -> Vec<u8> {
         file.source_code_info = None;
     }
     set.encode_to_vec()
+}
+
+/// Fails on the names that would make the generated code of a package not compile: a
+/// service whose handler trait (`Order`) or client (`OrderClient`) is named like a message,
+/// an enum or another service's item of the same package, and rpcs of a service whose handler
+/// methods or client methods come out alike (see [`client_names`]).
+fn check_names(requests: &[(Module, FileDescriptorProto)]) -> Result<(), Error> {
+    let clash = |s: String| Err(Error::NameClash(s));
+    let mut modules: BTreeMap<String, Vec<&FileDescriptorProto>> = BTreeMap::new();
+    for (module, file) in requests {
+        modules.entry(module.to_string()).or_default().push(file);
+    }
+    for files in modules.values() {
+        // Rust type name -> what it is, for the messages and enums prost writes at the top
+        // of the package's module.
+        let mut types: BTreeMap<String, String> = BTreeMap::new();
+        for file in files {
+            let package = file.package();
+            for msg in &file.message_type {
+                let what = format!("message {}", qualified(package, msg.name()));
+                types.insert(to_upper_camel(msg.name()), what);
+            }
+            for e in &file.enum_type {
+                let what = format!("enum {}", qualified(package, e.name()));
+                types.insert(to_upper_camel(e.name()), what);
+            }
+        }
+        for file in files {
+            let package = file.package();
+            for service in &file.service {
+                let full = qualified(package, service.name());
+                let name = to_upper_camel(service.name());
+                for (item, what) in [
+                    (name.clone(), "handler trait"),
+                    (format!("{name}Client"), "client struct"),
+                ] {
+                    if let Some(other) = types.get(&item) {
+                        return clash(format!(
+                            "service {full}: its {what} `{item}` has the name of the Rust type of {other} (both go in the module of package `{package}`): rename the service or the other type"
+                        ));
+                    }
+                    types.insert(item, format!("the {what} of service {full}"));
+                }
+                let methods: Vec<(String, String)> = service
+                    .method
+                    .iter()
+                    .map(|m| (m.name().to_owned(), to_snake(m.name())))
+                    .collect();
+                let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+                for (proto, rust) in &methods {
+                    if let Some(other) = seen.insert(rust, proto) {
+                        return clash(format!(
+                            "service {full}: rpc {other} and rpc {proto} are both the handler method `{rust}`: rename one of them"
+                        ));
+                    }
+                }
+                let rust: Vec<&str> = methods.iter().map(|(_, r)| r.as_str()).collect();
+                let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+                seen.insert("new".into(), "the client's constructor");
+                for ((proto, _), names) in methods.iter().zip(client_names(&rust)) {
+                    for name in [names.call, names.with] {
+                        if let Some(other) = seen.get(&name) {
+                            return clash(format!(
+                                "service {full}: rpc {proto} would have the client method `{name}` of {other}: rename the rpc"
+                            ));
+                        }
+                        seen.insert(name, "another rpc");
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `package.name`, or `name` in the root package.
+fn qualified(package: &str, name: &str) -> String {
+    if package.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{package}.{name}")
+    }
+}
+
+/// The client methods of one rpc.
+struct ClientNames {
+    /// The call with default options: the rpc's handler method name (`say_hello`), with a
+    /// trailing underscore where that name is taken (see [`client_names`]).
+    call: String,
+    /// The call with options: `say_hello_with`.
+    with: String,
+    /// Why `call` got its underscore, for its doc comment.
+    renamed: Option<String>,
+}
+
+/// The client methods of a service's rpcs, from their handler method names (prost's snake
+/// case, keywords escaped: `say_hello`, `r#type`, `self_`).
+///
+/// Each rpc gets `name` and `name_with`. A `name` that is taken gets a trailing underscore,
+/// as prost's keyword escaping does (`self_`): `new` (the client's constructor), and a name
+/// that is another rpc's call with options (`rpc HelloWith` next to `rpc Hello`, whose
+/// `hello_with` it would be). Its `_with` is unchanged (`new_with`, `hello_with_with`).
+/// Names that still clash are an error of [`check_names`].
+fn client_names(methods: &[&str]) -> Vec<ClientNames> {
+    let with = |name: &str| {
+        format!(
+            "{}_with",
+            name.trim_start_matches("r#").trim_end_matches('_')
+        )
+    };
+    methods
+        .iter()
+        .map(|&name| {
+            let renamed = if name == "new" {
+                Some(" `new` is the client's constructor.".to_owned())
+            } else {
+                let base = methods.iter().find(|&&m| with(m) == name);
+                base.map(|base| format!(" `{name}` is [`Self::{base}`]'s call with options."))
+            };
+            let call = match renamed {
+                Some(_) => format!("{name}_"),
+                None => name.to_owned(),
+            };
+            ClientNames {
+                call,
+                with: with(name),
+                renamed: renamed.map(|why| format!(" Named `{name}_`:{why}")),
+            }
+        })
+        .collect()
 }
 
 /// `impl_message!` for a message and its nested messages (map entries are not types).
@@ -199,10 +339,36 @@ fn service_code(service: &Service) -> TokenStream {
         " Registers `handler` on `server` for every method of `{full}`, answering both `/{full}/<Method>` and go-micro's `/<service name>.{proto_name}/<Method>`."
     );
 
+    // The handler's type parameter: `H`, unless a type of the package that the service uses
+    // is named so (a bare path is one of the package's own types), which it would shadow.
+    let generic = if name == "H"
+        || service
+            .methods
+            .iter()
+            .any(|m| m.input_type == "H" || m.output_type == "H")
+    {
+        format_ident!("__H")
+    } else {
+        format_ident!("H")
+    };
+    let rust_names: Vec<&str> = service.methods.iter().map(|m| m.name.as_str()).collect();
+    // Methods named by Rust's conventions for other receivers (`rpc New` is `fn new(&self,
+    // ..)`, `rpc IntoList` `fn into_list(&self, ..)`): clippy's `wrong_self_convention` would
+    // flag the handler trait and the client in the user's crate.
+    let conventions = if rust_names.iter().any(|n| {
+        *n == "new"
+            || ["as_", "from_", "into_", "is_", "to_"]
+                .iter()
+                .any(|p| n.starts_with(p))
+    }) {
+        quote!(#[allow(clippy::wrong_self_convention)])
+    } else {
+        quote!()
+    };
     let mut client_methods = TokenStream::new();
     let mut trait_methods = TokenStream::new();
     let mut routes = TokenStream::new();
-    for method in &service.methods {
+    for (method, names) in service.methods.iter().zip(client_names(&rust_names)) {
         let Method {
             name: rust_name,
             proto_name: method_proto,
@@ -216,16 +382,18 @@ fn service_code(service: &Service) -> TokenStream {
         let idempotent = options.idempotency_level()
             != prost_types::method_options::IdempotencyLevel::IdempotencyUnknown;
         let fn_name = ident(rust_name);
-        let fn_with = format_ident!(
-            "{}_with",
-            rust_name.trim_start_matches("r#").trim_end_matches('_')
-        );
+        let call_name = ident(&names.call);
+        let fn_with = ident(&names.with);
         let req = type_path(input_type);
         let rsp = type_path(output_type);
         let path = format!("/{full}/{method_proto}");
         let endpoint = format!("{proto_name}.{method_proto}");
         let doc = docs(comments, &[]);
-        let with_doc = format!(" Like [`Self::{}`], with per-call options.", rust_name);
+        let call_doc = match &names.renamed {
+            Some(why) => docs(comments, &[String::new(), why.clone()]),
+            None => doc.clone(),
+        };
+        let with_doc = format!(" Like [`Self::{}`], with per-call options.", names.call);
         let cg = quote!(::micro_runtime::codegen);
         let method_const = quote! {
             const METHOD: #cg::Method = #cg::Method {
@@ -281,8 +449,8 @@ fn service_code(service: &Service) -> TokenStream {
             quote!(request,)
         };
         let client_fns = quote! {
-            #doc
-            pub async fn #fn_name(&self, #call_args) -> #cg::Result<#call_ret> {
+            #call_doc
+            pub async fn #call_name(&self, #call_args) -> #cg::Result<#call_ret> {
                 self.#fn_with(#pass &#cg::CallOptions::new()).await
             }
             #[doc = #with_doc]
@@ -301,14 +469,15 @@ fn service_code(service: &Service) -> TokenStream {
                 &self,
                 ctx: #cg::Context,
                 #arg: #arg_ty,
-            ) -> impl #cg::Future<Output = #cg::Result<#answer>> + Send;
+            ) -> impl #cg::Future<Output = #cg::Result<#answer>> + ::core::marker::Send;
         };
         let route = quote! {
             .#register(
                 #method_proto,
                 &handler,
-                |h: #cg::Arc<H>, ctx: #cg::Context, #arg: #arg_ty| async move {
-                    h.#fn_name(ctx, #arg).await
+                // The trait's method, named: `h.clone(..)` would be the `Arc`'s.
+                |h: #cg::Arc<#generic>, ctx: #cg::Context, #arg: #arg_ty| async move {
+                    <#generic as #handler_trait>::#fn_name(&*h, ctx, #arg).await
                 },
             )
         };
@@ -325,6 +494,7 @@ fn service_code(service: &Service) -> TokenStream {
             service: ::std::string::String,
         }
 
+        #conventions
         impl #client {
             /// A client of the service registered as `service`, calling through `client`.
             pub fn new(service: impl ::std::convert::Into<::std::string::String>, client: ::micro_runtime::codegen::Client) -> Self {
@@ -335,14 +505,15 @@ fn service_code(service: &Service) -> TokenStream {
         }
 
         #trait_doc
-        pub trait #handler_trait: Send + Sync + 'static {
+        #conventions
+        pub trait #handler_trait: ::core::marker::Send + ::core::marker::Sync + 'static {
             #trait_methods
         }
 
         #[doc = #register_doc]
-        pub fn #register<H: #handler_trait>(
+        pub fn #register<#generic: #handler_trait>(
             server: &::micro_runtime::codegen::Server,
-            handler: H,
+            handler: #generic,
         ) -> ::micro_runtime::codegen::Result<()> {
             let handler = ::micro_runtime::codegen::Arc::new(handler);
             server.handle(

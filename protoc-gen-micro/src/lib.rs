@@ -53,6 +53,11 @@ pub enum Error {
     /// The proto uses something not supported yet.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// Two Rust items the generator would write for a package have the same name (a service
+    /// named like a message, two rpcs whose methods come out alike): the message says which
+    /// and what to rename.
+    #[error("name clash: {0}")]
+    NameClash(String),
     /// Generated code did not parse (a generator bug).
     #[error("generated code for {0} does not parse: {1}")]
     Syntax(String, String),

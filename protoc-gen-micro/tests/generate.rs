@@ -30,6 +30,11 @@ fn cases() -> Vec<(PathBuf, Vec<&'static str>, PathBuf)> {
             vec!["kitchen.proto", "common.proto"],
             golden.join("kitchen"),
         ),
+        (
+            root().join("tests/proto"),
+            vec!["edge.proto", "edge_enums.proto"],
+            golden.join("edge"),
+        ),
     ]
 }
 
@@ -156,4 +161,142 @@ fn bad_protos_are_errors_not_panics() {
         .unwrap_err();
     assert!(err.to_string().contains("bad.proto"), "{err}");
     assert!(protoc_gen_micro::plugin(b"\xff\xff").is_err());
+}
+
+/// Generates `proto` (the text of `test.proto`) with the build.rs front.
+fn generate_one(proto: &str) -> Result<BTreeMap<String, String>, protoc_gen_micro::Error> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("test.proto"), proto).unwrap();
+    protoc_gen_micro::Builder::new()
+        .out_dir(dir.path())
+        .compile(&[dir.path().join("test.proto")], &[dir.path()])
+        .map(|()| read_dir(dir.path()))
+}
+
+/// The error message of generating `proto`, which must fail with a name clash.
+fn clash(proto: &str) -> String {
+    let err = generate_one(proto).expect_err("a name clash");
+    assert!(
+        matches!(err, protoc_gen_micro::Error::NameClash(_)),
+        "{err:?}"
+    );
+    err.to_string()
+}
+
+#[test]
+fn a_service_named_like_a_type_of_its_package_is_an_error() {
+    // protoc refuses one name twice in a package, but prost's type of `message order` is
+    // `Order`, as is the handler trait of `service Order`.
+    let err = clash(
+        "syntax = \"proto3\"; package shop; message order {} service Order { rpc Get(order) returns (order); }",
+    );
+    assert_eq!(
+        err,
+        "name clash: service shop.Order: its handler trait `Order` has the name of the Rust type of message shop.order (both go in the module of package `shop`): rename the service or the other type"
+    );
+    let err = clash(
+        "syntax = \"proto3\"; package shop; message OrderClient {} service Order { rpc Get(OrderClient) returns (OrderClient); }",
+    );
+    assert!(err.contains("service shop.Order: its client struct `OrderClient` has the name of the Rust type of message shop.OrderClient"), "{err}");
+    let err = clash(
+        "syntax = \"proto3\"; enum ORDER { O = 0; } message M {} service Order { rpc Get(M) returns (M); }",
+    );
+    assert!(
+        err.contains(
+            "service Order: its handler trait `Order` has the name of the Rust type of enum ORDER"
+        ),
+        "{err}"
+    );
+    // A service against another service's client.
+    let err = clash(
+        "syntax = \"proto3\"; package p; message M {} service Order { rpc A(M) returns (M); } service OrderClient { rpc A(M) returns (M); }",
+    );
+    assert!(err.contains("service p.OrderClient: its handler trait `OrderClient` has the name of the Rust type of the client struct of service p.Order"), "{err}");
+    // Across the files of one package.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.proto"),
+        "syntax = \"proto3\"; package p; message order {}",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("b.proto"), "syntax = \"proto3\"; package p; import \"a.proto\"; service Order { rpc A(order) returns (order); }").unwrap();
+    let err = protoc_gen_micro::Builder::new()
+        .out_dir(dir.path())
+        .compile(
+            &[dir.path().join("a.proto"), dir.path().join("b.proto")],
+            &[dir.path()],
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("service p.Order: its handler trait `Order` has the name of the Rust type of message p.order"), "{err}");
+}
+
+#[test]
+fn rpcs_whose_methods_still_clash_are_an_error() {
+    // Two rpcs, one handler method.
+    let err = clash(
+        "syntax = \"proto3\"; package p; message M {} service S { rpc FooBar(M) returns (M); rpc Foo_Bar(M) returns (M); }",
+    );
+    assert_eq!(
+        err,
+        "name clash: service p.S: rpc FooBar and rpc Foo_Bar are both the handler method `foo_bar`: rename one of them"
+    );
+    // After the underscores of `client_names`, client methods cannot clash unless handler
+    // methods do: `Self` and `Self_` are both `self_`.
+    let err = clash(
+        "syntax = \"proto3\"; package p; message M {} service S { rpc Self(M) returns (M); rpc Self_(M) returns (M); }",
+    );
+    assert!(
+        err.contains("service p.S: rpc Self and rpc Self_ are both the handler method `self_`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn client_methods_named_like_the_constructor_or_a_call_with_options_get_an_underscore() {
+    let out = generate_one(
+        "syntax = \"proto3\"; package p; message M {}
+        service S { rpc New(M) returns (M); rpc Hello(M) returns (M); rpc HelloWith(M) returns (M); }",
+    )
+    .unwrap();
+    let code = &out["p.rs"];
+    for client_fn in [
+        "pub async fn new_(",
+        "pub async fn new_with(",
+        "pub async fn hello(",
+        "pub async fn hello_with(",
+        "pub async fn hello_with_(",
+        "pub async fn hello_with_with(",
+    ] {
+        assert!(code.contains(client_fn), "no {client_fn} in\n{code}");
+    }
+    assert!(
+        code.contains("/// Named `new_`: `new` is the client's constructor."),
+        "{code}"
+    );
+    assert!(
+        code.contains(
+            "/// Named `hello_with_`: `hello_with` is [`Self::hello`]'s call with options."
+        ),
+        "{code}"
+    );
+    // `fn new(&self, ..)` is against clippy's conventions, allowed.
+    assert_eq!(
+        code.matches("#[allow(clippy::wrong_self_convention)]")
+            .count(),
+        2,
+        "{code}"
+    );
+    // The handler trait keeps the rpcs' names.
+    for trait_fn in ["fn new(", "fn hello(", "fn hello_with("] {
+        assert!(code.contains(trait_fn), "no {trait_fn} in\n{code}");
+    }
+}
+
+#[test]
+fn a_package_of_enums_only_has_no_unused_descriptors() {
+    let out =
+        generate_one("syntax = \"proto3\"; package p; enum E { E_UNSPECIFIED = 0; }").unwrap();
+    let code = &out["p.rs"];
+    assert!(code.contains("pub const FILE_DESCRIPTOR_SET"), "{code}");
+    assert!(!code.contains("DESCRIPTORS:"), "{code}");
 }

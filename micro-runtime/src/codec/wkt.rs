@@ -1,5 +1,11 @@
 //! [`Message`] for protobuf's well-known types, so generated services can take and return
-//! them directly (`google.protobuf.Empty` is `()` in prost, the others `prost_types` structs).
+//! them directly: `google.protobuf.Empty` is `()` in prost, the nine wrappers
+//! (`google.protobuf.StringValue`, ...) are Rust primitives (`String`, `bool`, `i64`,
+//! `Vec<u8>`, ...), the others `prost_types` structs.
+//!
+//! Their JSON is the proto3 JSON mapping of the well-known type, through the descriptors of
+//! prost-reflect's global pool: a wrapper is its bare value (`"hi"`, `true`), with 64-bit
+//! integers as strings (`"5"`) and bytes in base64.
 
 use bytes::{Bytes, BytesMut};
 use prost_reflect::ReflectMessage;
@@ -43,8 +49,8 @@ impl Message for () {
 }
 
 macro_rules! well_known {
-    ($($ty:ident),*) => {$(
-        impl Message for prost_types::$ty {
+    ($($ty:ty),* $(,)?) => {$(
+        impl Message for $ty {
             fn encode(&self, codec: Codec, buf: &mut BytesMut) -> Result<()> {
                 match codec {
                     Codec::Proto => proto::encode(self, buf),
@@ -55,20 +61,31 @@ macro_rules! well_known {
             fn decode(codec: Codec, buf: Bytes) -> Result<Self> {
                 match codec {
                     Codec::Proto => proto::decode(buf),
-                    Codec::Json => json::decode_proto(Self::default().descriptor(), &buf),
+                    Codec::Json => json::decode_proto(<$ty>::default().descriptor(), &buf),
                 }
             }
 
             fn describe() -> Value {
-                describe_message(&Self::default().descriptor())
+                describe_message(&<$ty>::default().descriptor())
             }
         }
     )*};
 }
 
 well_known!(
-    Timestamp, Duration, Struct, Value, ListValue, Any, FieldMask
+    prost_types::Timestamp,
+    prost_types::Duration,
+    prost_types::Struct,
+    prost_types::Value,
+    prost_types::ListValue,
+    prost_types::Any,
+    prost_types::FieldMask,
 );
+
+// The wrappers, as prost-build maps them (its extern paths): `google.protobuf.DoubleValue` is
+// `f64`, and so on. prost encodes each primitive as its wrapper message (the value in field 1)
+// and prost-reflect describes it as the wrapper.
+well_known!(f64, f32, i64, u64, i32, u32, bool, String, Vec<u8>);
 
 #[cfg(test)]
 mod tests {
@@ -89,5 +106,84 @@ mod tests {
         ().encode(Codec::Json, &mut buf).unwrap();
         <() as Message>::decode(Codec::Json, buf.freeze()).unwrap();
         assert!(<() as Message>::decode(Codec::Json, Bytes::from_static(b"[1]")).is_err());
+    }
+
+    /// Encodes `value` in both codecs, checks its JSON and its protobuf bytes, decodes both.
+    fn wrapper<T: Message + prost::Message + PartialEq + std::fmt::Debug>(
+        value: T,
+        json: &str,
+        proto: &[u8],
+        name: &str,
+    ) {
+        let mut buf = BytesMut::new();
+        Message::encode(&value, Codec::Json, &mut buf).unwrap();
+        assert_eq!(std::str::from_utf8(&buf).unwrap(), json, "{name}");
+        assert_eq!(
+            <T as Message>::decode(Codec::Json, buf.freeze()).unwrap(),
+            value
+        );
+        let mut buf = BytesMut::new();
+        Message::encode(&value, Codec::Proto, &mut buf).unwrap();
+        assert_eq!(&buf[..], proto, "{name}");
+        assert_eq!(
+            <T as Message>::decode(Codec::Proto, buf.freeze()).unwrap(),
+            value
+        );
+        let described = T::describe();
+        assert_eq!(described.name, name);
+        assert_eq!(described.values[0].name, "value");
+    }
+
+    #[test]
+    fn wrappers_speak_both_codecs() {
+        // The wire format of google.protobuf.*Value: the value in field 1.
+        wrapper(
+            1.5f64,
+            "1.5",
+            &[9, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f],
+            "DoubleValue",
+        );
+        wrapper(-2.5f32, "-2.5", &[13, 0, 0, 0x20, 0xc0], "FloatValue");
+        // 64-bit integers are JSON strings.
+        wrapper(
+            -5i64,
+            r#""-5""#,
+            &[8, 0xfb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1],
+            "Int64Value",
+        );
+        wrapper(
+            u64::MAX,
+            r#""18446744073709551615""#,
+            &[8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1],
+            "UInt64Value",
+        );
+        wrapper(7i32, "7", &[8, 7], "Int32Value");
+        wrapper(8u32, "8", &[8, 8], "UInt32Value");
+        wrapper(true, "true", &[8, 1], "BoolValue");
+        wrapper(String::from("hi"), r#""hi""#, b"\x0a\x02hi", "StringValue");
+        // Bytes are base64.
+        wrapper(
+            b"\x00\xffhi".to_vec(),
+            r#""AP9oaQ==""#,
+            b"\x0a\x04\x00\xffhi",
+            "BytesValue",
+        );
+        // The default value is the empty message, and an empty body decodes to it.
+        wrapper(0i64, r#""0""#, &[], "Int64Value");
+        wrapper(String::new(), r#""""#, &[], "StringValue");
+        // The JSON of a wrapper is the bare value: an object or the wrong type is refused.
+        for bad in [&b"{\"value\":1}"[..], b"\"x\"", b"1 2"] {
+            let err = <i32 as Message>::decode(Codec::Json, Bytes::from_static(bad)).unwrap_err();
+            assert_eq!(err.code(), Code::InvalidArgument, "{bad:?}");
+        }
+        // Numbers are accepted as strings too, as the mapping allows.
+        assert_eq!(
+            <i64 as Message>::decode(Codec::Json, Bytes::from_static(b"5")).unwrap(),
+            5
+        );
+        assert_eq!(
+            <u32 as Message>::decode(Codec::Json, Bytes::from_static(b"\"5\"")).unwrap(),
+            5
+        );
     }
 }

@@ -132,7 +132,7 @@ impl EchoClient {
 }
 ///
 /// The handler of `echo.Echo`: implement it and register it with [`register_echo_handler`].
-pub trait Echo: Send + Sync + 'static {
+pub trait Echo: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// The message echoed, index 0.
     fn unary(
         &self,
@@ -140,7 +140,7 @@ pub trait Echo: Send + Sync + 'static {
         request: EchoRequest,
     ) -> impl ::micro_runtime::codegen::Future<
         Output = ::micro_runtime::codegen::Result<EchoResponse>,
-    > + Send;
+    > + ::core::marker::Send;
     /// `count` replies, index 0..count-1.
     fn server_stream(
         &self,
@@ -150,7 +150,7 @@ pub trait Echo: Send + Sync + 'static {
         Output = ::micro_runtime::codegen::Result<
             ::micro_runtime::codegen::BoxStream<EchoResponse>,
         >,
-    > + Send;
+    > + ::core::marker::Send;
     /// The messages joined with ",", index = how many.
     fn client_stream(
         &self,
@@ -158,7 +158,7 @@ pub trait Echo: Send + Sync + 'static {
         requests: ::micro_runtime::codegen::Streaming<EchoRequest>,
     ) -> impl ::micro_runtime::codegen::Future<
         Output = ::micro_runtime::codegen::Result<EchoResponse>,
-    > + Send;
+    > + ::core::marker::Send;
     /// Each message echoed as it arrives, index = its position.
     fn bidi(
         &self,
@@ -168,7 +168,7 @@ pub trait Echo: Send + Sync + 'static {
         Output = ::micro_runtime::codegen::Result<
             ::micro_runtime::codegen::BoxStream<EchoResponse>,
         >,
-    > + Send;
+    > + ::core::marker::Send;
 }
 /// Registers `handler` on `server` for every method of `echo.Echo`, answering both `/echo.Echo/<Method>` and go-micro's `/<service name>.Echo/<Method>`.
 pub fn register_echo_handler<H: Echo>(
@@ -186,7 +186,7 @@ pub fn register_echo_handler<H: Echo>(
                         h: ::micro_runtime::codegen::Arc<H>,
                         ctx: ::micro_runtime::codegen::Context,
                         request: EchoRequest|
-                    async move { h.unary(ctx, request).await },
+                    async move { <H as Echo>::unary(&*h, ctx, request).await },
                 )
                 .server_streaming(
                     "ServerStream",
@@ -195,7 +195,7 @@ pub fn register_echo_handler<H: Echo>(
                         h: ::micro_runtime::codegen::Arc<H>,
                         ctx: ::micro_runtime::codegen::Context,
                         request: EchoRequest|
-                    async move { h.server_stream(ctx, request).await },
+                    async move { <H as Echo>::server_stream(&*h, ctx, request).await },
                 )
                 .client_streaming(
                     "ClientStream",
@@ -204,7 +204,7 @@ pub fn register_echo_handler<H: Echo>(
                         h: ::micro_runtime::codegen::Arc<H>,
                         ctx: ::micro_runtime::codegen::Context,
                         requests: ::micro_runtime::codegen::Streaming<EchoRequest>|
-                    async move { h.client_stream(ctx, requests).await },
+                    async move { <H as Echo>::client_stream(&*h, ctx, requests).await },
                 )
                 .bidi_streaming(
                     "Bidi",
@@ -213,7 +213,7 @@ pub fn register_echo_handler<H: Echo>(
                         h: ::micro_runtime::codegen::Arc<H>,
                         ctx: ::micro_runtime::codegen::Context,
                         requests: ::micro_runtime::codegen::Streaming<EchoRequest>|
-                    async move { h.bidi(ctx, requests).await },
+                    async move { <H as Echo>::bidi(&*h, ctx, requests).await },
                 ),
         )
 }

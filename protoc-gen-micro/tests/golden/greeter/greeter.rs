@@ -59,7 +59,7 @@ impl GreeterClient {
 /// Greets people.
 ///
 /// The handler of `greeter.Greeter`: implement it and register it with [`register_greeter_handler`].
-pub trait Greeter: Send + Sync + 'static {
+pub trait Greeter: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Answers `Hello, <name>!`.
     fn hello(
         &self,
@@ -67,7 +67,7 @@ pub trait Greeter: Send + Sync + 'static {
         request: HelloRequest,
     ) -> impl ::micro_runtime::codegen::Future<
         Output = ::micro_runtime::codegen::Result<HelloResponse>,
-    > + Send;
+    > + ::core::marker::Send;
 }
 /// Registers `handler` on `server` for every method of `greeter.Greeter`, answering both `/greeter.Greeter/<Method>` and go-micro's `/<service name>.Greeter/<Method>`.
 pub fn register_greeter_handler<H: Greeter>(
@@ -85,7 +85,7 @@ pub fn register_greeter_handler<H: Greeter>(
                         h: ::micro_runtime::codegen::Arc<H>,
                         ctx: ::micro_runtime::codegen::Context,
                         request: HelloRequest|
-                    async move { h.hello(ctx, request).await },
+                    async move { <H as Greeter>::hello(&*h, ctx, request).await },
                 ),
         )
 }

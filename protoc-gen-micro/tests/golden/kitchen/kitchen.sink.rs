@@ -193,7 +193,7 @@ impl KitchenClient {
 /// The kitchen: takes orders.
 ///
 /// The handler of `kitchen.sink.Kitchen`: implement it and register it with [`register_kitchen_handler`].
-pub trait Kitchen: Send + Sync + 'static {
+pub trait Kitchen: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Places an order.
     fn place(
         &self,
@@ -201,7 +201,7 @@ pub trait Kitchen: Send + Sync + 'static {
         request: PlaceRequest,
     ) -> impl ::micro_runtime::codegen::Future<
         Output = ::micro_runtime::codegen::Result<PlaceResponse>,
-    > + Send;
+    > + ::core::marker::Send;
     /// Looks an order up.
     fn get_order(
         &self,
@@ -209,7 +209,7 @@ pub trait Kitchen: Send + Sync + 'static {
         request: PlaceResponse,
     ) -> impl ::micro_runtime::codegen::Future<
         Output = ::micro_runtime::codegen::Result<Order>,
-    > + Send;
+    > + ::core::marker::Send;
     /// Does nothing, with well-known types.
     fn ping(
         &self,
@@ -217,7 +217,7 @@ pub trait Kitchen: Send + Sync + 'static {
         request: (),
     ) -> impl ::micro_runtime::codegen::Future<
         Output = ::micro_runtime::codegen::Result<()>,
-    > + Send;
+    > + ::core::marker::Send;
 }
 /// Registers `handler` on `server` for every method of `kitchen.sink.Kitchen`, answering both `/kitchen.sink.Kitchen/<Method>` and go-micro's `/<service name>.Kitchen/<Method>`.
 pub fn register_kitchen_handler<H: Kitchen>(
@@ -235,7 +235,7 @@ pub fn register_kitchen_handler<H: Kitchen>(
                         h: ::micro_runtime::codegen::Arc<H>,
                         ctx: ::micro_runtime::codegen::Context,
                         request: PlaceRequest|
-                    async move { h.place(ctx, request).await },
+                    async move { <H as Kitchen>::place(&*h, ctx, request).await },
                 )
                 .unary(
                     "GetOrder",
@@ -244,7 +244,7 @@ pub fn register_kitchen_handler<H: Kitchen>(
                         h: ::micro_runtime::codegen::Arc<H>,
                         ctx: ::micro_runtime::codegen::Context,
                         request: PlaceResponse|
-                    async move { h.get_order(ctx, request).await },
+                    async move { <H as Kitchen>::get_order(&*h, ctx, request).await },
                 )
                 .unary(
                     "Ping",
@@ -253,7 +253,7 @@ pub fn register_kitchen_handler<H: Kitchen>(
                         h: ::micro_runtime::codegen::Arc<H>,
                         ctx: ::micro_runtime::codegen::Context,
                         request: ()|
-                    async move { h.ping(ctx, request).await },
+                    async move { <H as Kitchen>::ping(&*h, ctx, request).await },
                 ),
         )
 }
@@ -300,14 +300,14 @@ impl LoopClient {
 /// A second service in the same file.
 ///
 /// The handler of `kitchen.sink.Loop`: implement it and register it with [`register_loop_handler`].
-pub trait Loop: Send + Sync + 'static {
+pub trait Loop: ::core::marker::Send + ::core::marker::Sync + 'static {
     fn self_(
         &self,
         ctx: ::micro_runtime::codegen::Context,
         request: order::Line,
     ) -> impl ::micro_runtime::codegen::Future<
         Output = ::micro_runtime::codegen::Result<order::Line>,
-    > + Send;
+    > + ::core::marker::Send;
 }
 /// Registers `handler` on `server` for every method of `kitchen.sink.Loop`, answering both `/kitchen.sink.Loop/<Method>` and go-micro's `/<service name>.Loop/<Method>`.
 pub fn register_loop_handler<H: Loop>(
@@ -325,7 +325,7 @@ pub fn register_loop_handler<H: Loop>(
                         h: ::micro_runtime::codegen::Arc<H>,
                         ctx: ::micro_runtime::codegen::Context,
                         request: order::Line|
-                    async move { h.self_(ctx, request).await },
+                    async move { <H as Loop>::self_(&*h, ctx, request).await },
                 ),
         )
 }
