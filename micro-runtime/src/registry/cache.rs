@@ -6,7 +6,9 @@
 //! - Entries are still looked up again after the TTL (go-micro's one minute), in case events
 //!   were missed; while the watch is down, that is how changes are seen.
 //! - When the registry is unreachable, the last known nodes keep being served
-//!   (self-preservation); the outage is logged and reported by [`Cache::health`].
+//!   (self-preservation); the outage is logged and reported by [`Cache::health`]. While an
+//!   entry is being looked up again, and for a second after a lookup failed, calls get its
+//!   last known nodes at once: an outage costs one lookup's timeout, not one per caller.
 //! - Node statistics (load, latency, ejection) survive updates of the node list.
 
 use std::collections::HashMap;
@@ -21,6 +23,9 @@ use crate::selector::{Candidate, Nodes};
 
 /// How long the watch waits before it is started again after a failure.
 const REWATCH_BACKOFF: Duration = Duration::from_secs(1);
+
+/// How long the last known nodes are served without asking again after a lookup failed.
+const RELOOKUP_BACKOFF: Duration = Duration::from_secs(1);
 
 /// The registry's health as the cache sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -54,11 +59,14 @@ struct Entry {
     fetched: Instant,
     /// Events may have been missed (the watch broke): look it up on next use.
     stale: bool,
+    /// A lookup failed: serve these nodes as they are until then.
+    retry_after: Option<Instant>,
 }
 
 impl Entry {
     fn is_fresh(&self, ttl: Duration) -> bool {
-        !self.stale && self.fetched.elapsed() < ttl
+        (!self.stale && self.fetched.elapsed() < ttl)
+            || self.retry_after.is_some_and(|t| Instant::now() < t)
     }
 }
 
@@ -101,7 +109,17 @@ impl Cache {
             .entry(service.to_owned())
             .or_default()
             .clone();
-        let _one_at_a_time = gate.lock().await;
+        let _one_at_a_time = match gate.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => {
+                // A lookup is in flight: its last known nodes now, if it has any, rather
+                // than a wait for a registry that may be down.
+                if let Some(e) = self.inner.entries.load().get(service) {
+                    return Ok(e.nodes.clone());
+                }
+                gate.lock().await
+            }
+        };
         // Someone else may have looked it up while we waited.
         let stale = match self.inner.entries.load().get(service) {
             Some(e) if e.is_fresh(self.inner.ttl) => return Ok(e.nodes.clone()),
@@ -124,6 +142,7 @@ impl Cache {
                 match stale {
                     Some(nodes) => {
                         tracing::warn!(service, error = %e, "registry unreachable, serving last known nodes");
+                        self.inner.retry_later(service);
                         Ok(nodes)
                     }
                     None => Err(e),
@@ -246,6 +265,7 @@ impl Inner {
             nodes: nodes.clone(),
             fetched: Instant::now(),
             stale: false,
+            retry_after: None,
         };
         self.entries.rcu(|map| {
             let mut map = HashMap::clone(map);
@@ -253,6 +273,18 @@ impl Inner {
             map
         });
         nodes
+    }
+
+    /// Serves the entry of `service` as it is for [`RELOOKUP_BACKOFF`]: its lookup failed.
+    fn retry_later(&self, service: &str) {
+        let until = Instant::now() + RELOOKUP_BACKOFF;
+        self.entries.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            if let Some(e) = map.get_mut(service) {
+                e.retry_after = Some(until);
+            }
+            map
+        });
     }
 
     /// Applies a watch event to a cached service (others are not cached: nothing to do).
@@ -413,6 +445,59 @@ mod tests {
         async fn watch(&self, _: Option<&str>) -> Result<super::super::Watcher> {
             Err(crate::Error::new(Code::Unavailable, "down"))
         }
+    }
+
+    /// A registry whose lookups hang a while and then fail, as an etcd that stopped
+    /// answering; counts them.
+    #[derive(Default)]
+    struct Hanging(std::sync::atomic::AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl Registry for Hanging {
+        fn name(&self) -> &'static str {
+            "hanging"
+        }
+        async fn register(&self, _: &Service, _: RegisterOptions) -> Result<()> {
+            Ok(())
+        }
+        async fn deregister(&self, _: &Service) -> Result<()> {
+            Ok(())
+        }
+        async fn get_service(&self, _: &str) -> Result<Vec<Service>> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Err(crate::Error::new(Code::Unavailable, "timed out"))
+        }
+        async fn list_services(&self) -> Result<Vec<Service>> {
+            Ok(Vec::new())
+        }
+        async fn watch(&self, _: Option<&str>) -> Result<super::super::Watcher> {
+            Err(crate::Error::new(Code::Unavailable, "timed out"))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_outage_costs_one_lookup_not_one_per_caller() {
+        let reg = Arc::new(Hanging::default());
+        let cache = Cache::new(reg.clone(), Duration::ZERO);
+        cache.inner.store("a", vec![svc("x")]);
+        // Ten callers at once on an entry due for a lookup: one asks the registry, the
+        // others get the last known node without waiting for it.
+        let callers: Vec<_> = (0..10)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move { ids(&cache).await })
+            })
+            .collect();
+        for caller in callers {
+            assert_eq!(caller.await.unwrap(), ["x"]);
+        }
+        // Right after the failure, callers are served without asking again.
+        for _ in 0..10 {
+            assert_eq!(ids(&cache).await, ["x"]);
+        }
+        assert_eq!(reg.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(!cache.health().reachable);
     }
 
     #[tokio::test]

@@ -384,9 +384,10 @@ mod tests {
             code(read(vec![b"\0\0\0\x01\0"], 100).await),
             Code::ResourceExhausted
         );
+        // Marked compressed, with no grpc-encoding negotiated.
         assert_eq!(
             code(read(vec![b"\x01\0\0\0\x01x"], 100).await),
-            Code::Unimplemented
+            Code::Internal
         );
         assert_eq!(
             code(read(vec![b"\x07\0\0\0\x01x"], 100).await),
