@@ -64,20 +64,27 @@ impl LocalRegistry {
             .join(format!("{}.json", escape(node)))
     }
 
-    /// Live single-node records of one service directory.
-    async fn read_service_dir(&self, dir: &Path) -> Vec<Service> {
+    /// Live single-node records of one service directory (none when it does not exist). A
+    /// directory or record that can't be read (out of file descriptors, say) is an
+    /// `UNAVAILABLE` error, not an empty service: callers then keep what they knew.
+    async fn read_service_dir(&self, dir: &Path) -> Result<Vec<Service>> {
         let mut out = Vec::new();
-        let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
-            return out;
+        let mut entries = match tokio::fs::read_dir(dir).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(io_error(dir, e)),
         };
         let now = now_ms();
-        while let Ok(Some(entry)) = entries.next_entry().await {
+        while let Some(entry) = entries.next_entry().await.map_err(|e| io_error(dir, e))? {
             let path = entry.path();
             if path.extension().is_none_or(|e| e != "json") {
                 continue;
             }
-            let Ok(bytes) = tokio::fs::read(&path).await else {
-                continue;
+            let bytes = match tokio::fs::read(&path).await {
+                Ok(bytes) => bytes,
+                // Deregistered (or expired and removed) since the listing.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error(&path, e)),
             };
             match serde_json::from_slice::<Record>(&bytes) {
                 Ok(rec) if rec.service.name.is_empty() => {
@@ -92,7 +99,7 @@ impl LocalRegistry {
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     async fn read_all(&self) -> Result<Vec<Service>> {
@@ -102,9 +109,13 @@ impl LocalRegistry {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
             Err(e) => return Err(io_error(&self.dir, e)),
         };
-        while let Ok(Some(entry)) = entries.next_entry().await {
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .map_err(|e| io_error(&self.dir, e))?
+        {
             if entry.file_type().await.is_ok_and(|t| t.is_dir()) {
-                out.extend(self.read_service_dir(&entry.path()).await);
+                out.extend(self.read_service_dir(&entry.path()).await?);
             }
         }
         Ok(out)
@@ -121,7 +132,8 @@ impl Registry for LocalRegistry {
         let expires = if options.ttl.is_zero() {
             0
         } else {
-            now_ms() + options.ttl.as_millis() as u64
+            let ttl = u64::try_from(options.ttl.as_millis()).unwrap_or(u64::MAX);
+            now_ms().saturating_add(ttl)
         };
         for node in &service.nodes {
             let path = self.node_path(&service.name, &node.id);
@@ -163,7 +175,10 @@ impl Registry for LocalRegistry {
     }
 
     async fn get_service(&self, name: &str) -> Result<Vec<Service>> {
-        let found = super::merge(self.read_service_dir(&self.dir.join(escape(name))).await);
+        // Names that escape alike (`a/b`, `a-b`) share a directory: only this one's records.
+        let mut records = self.read_service_dir(&self.dir.join(escape(name))).await?;
+        records.retain(|s| s.name == name);
+        let found = super::merge(records);
         if found.is_empty() {
             return Err(super::not_found(name));
         }
@@ -178,7 +193,7 @@ impl Registry for LocalRegistry {
         let (tx, watcher) = Watcher::channel();
         let this = self.clone();
         let filter = service.map(str::to_owned);
-        let mut known = this.snapshot(filter.as_deref()).await;
+        let mut known = this.snapshot(filter.as_deref()).await?;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(WATCH_PERIOD);
             loop {
@@ -186,7 +201,17 @@ impl Registry for LocalRegistry {
                     _ = tick.tick() => {}
                     _ = tx.closed() => return,
                 }
-                let now = this.snapshot(filter.as_deref()).await;
+                let now = match this.snapshot(filter.as_deref()).await {
+                    Ok(now) => now,
+                    // Unreadable this time: no events (the nodes did not go away), and the
+                    // error for the watcher's owner to see.
+                    Err(e) => {
+                        if tx.send(Err(e)).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                };
                 for event in diff(&known, &now) {
                     if tx.send(Ok(event)).await.is_err() {
                         return;
@@ -201,15 +226,19 @@ impl Registry for LocalRegistry {
 
 impl LocalRegistry {
     /// Live records by (service, node id).
-    async fn snapshot(&self, service: Option<&str>) -> HashMap<(String, String), Service> {
+    async fn snapshot(&self, service: Option<&str>) -> Result<HashMap<(String, String), Service>> {
         let records = match service {
-            Some(name) => self.read_service_dir(&self.dir.join(escape(name))).await,
-            None => self.read_all().await.unwrap_or_default(),
+            Some(name) => {
+                let mut records = self.read_service_dir(&self.dir.join(escape(name))).await?;
+                records.retain(|s| s.name == name);
+                records
+            }
+            None => self.read_all().await?,
         };
-        records
+        Ok(records
             .into_iter()
             .filter_map(|s| Some(((s.name.clone(), s.nodes.first()?.id.clone()), s)))
-            .collect()
+            .collect())
     }
 }
 
@@ -382,6 +411,58 @@ mod tests {
         reg.deregister(&svc("a", "n1")).await.unwrap();
         let ev = w.next().await.unwrap().unwrap();
         assert_eq!(ev.action, Action::Delete);
+    }
+
+    #[tokio::test]
+    async fn names_that_escape_alike_keep_their_own_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = LocalRegistry::new(dir.path()).unwrap();
+        let forever = RegisterOptions { ttl: Duration::MAX };
+        reg.register(&svc("a/b", "n1"), forever).await.unwrap();
+        reg.register(&svc("a-b", "n2"), forever).await.unwrap();
+        let got = reg.get_service("a/b").await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].nodes.len(), 1);
+        assert_eq!(got[0].nodes[0].id, "n1");
+        assert_eq!(reg.get_service("a-b").await.unwrap()[0].nodes[0].id, "n2");
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_directory_is_unavailable_not_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = LocalRegistry::new(dir.path().join("reg")).unwrap();
+        reg.register(&svc("a", "n1"), RegisterOptions::default())
+            .await
+            .unwrap();
+        let mut w = reg.watch(None).await.unwrap();
+        // The registry's directory replaced by a file: nothing in it can be read.
+        std::fs::rename(dir.path().join("reg"), dir.path().join("moved")).unwrap();
+        std::fs::write(dir.path().join("reg"), b"").unwrap();
+        let err = reg.get_service("a").await.unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable, "{err}");
+        assert_eq!(
+            reg.list_services().await.unwrap_err().code(),
+            Code::Unavailable
+        );
+        // The watch reports the failure, not the node's departure.
+        let err = w.next().await.unwrap().unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable, "{err}");
+        // Readable again, unchanged: no event at all; then a real change is seen.
+        std::fs::remove_file(dir.path().join("reg")).unwrap();
+        std::fs::rename(dir.path().join("moved"), dir.path().join("reg")).unwrap();
+        reg.register(&svc("a", "n2"), RegisterOptions::default())
+            .await
+            .unwrap();
+        let ev = loop {
+            match w.next().await.unwrap() {
+                Ok(ev) => break ev,
+                Err(_) => continue,
+            }
+        };
+        assert_eq!(
+            (ev.action, ev.service.nodes[0].id.as_str()),
+            (Action::Create, "n2")
+        );
     }
 
     #[test]
