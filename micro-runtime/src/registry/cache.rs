@@ -50,6 +50,8 @@ struct Inner {
     lookups: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     watching: Mutex<bool>,
     health: Mutex<Health>,
+    /// Never sent on: its receivers learn that the cache is gone when it is dropped.
+    alive: tokio::sync::watch::Sender<()>,
 }
 
 #[derive(Clone)]
@@ -84,6 +86,7 @@ impl Cache {
                     reachable: true,
                     last_error: None,
                 }),
+                alive: tokio::sync::watch::Sender::new(()),
             }),
         }
     }
@@ -179,12 +182,19 @@ impl Cache {
                 None
             }
         };
-        tokio::spawn(watch(Arc::downgrade(&self.inner), first));
+        let gone = self.inner.alive.subscribe();
+        tokio::spawn(watch(Arc::downgrade(&self.inner), first, gone));
     }
 }
 
-/// Feeds registry events into the cache until the cache is dropped; restarts after failures.
-async fn watch(cache: Weak<Inner>, mut first: Option<super::Watcher>) {
+/// Feeds registry events into the cache until the cache is dropped (`gone` then completes,
+/// and the registry's watch is closed at once, not at its next event); restarts after
+/// failures.
+async fn watch(
+    cache: Weak<Inner>,
+    mut first: Option<super::Watcher>,
+    mut gone: tokio::sync::watch::Receiver<()>,
+) {
     loop {
         let Some(inner) = cache.upgrade() else { return };
         let registry = inner.registry.clone();
@@ -195,7 +205,10 @@ async fn watch(cache: Weak<Inner>, mut first: Option<super::Watcher>) {
         };
         match watcher {
             Ok(mut watcher) => loop {
-                let next = watcher.next().await;
+                let next = tokio::select! {
+                    next = watcher.next() => next,
+                    _ = gone.changed() => return,
+                };
                 let Some(inner) = cache.upgrade() else { return };
                 match next {
                     Some(Ok(event)) => inner.apply(event),
@@ -498,6 +511,58 @@ mod tests {
         }
         assert_eq!(reg.0.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert!(!cache.health().reachable);
+    }
+
+    /// A registry whose one watch is kept open by the test.
+    #[derive(Default)]
+    struct Watched(Mutex<Option<tokio::sync::mpsc::Sender<Result<Event>>>>);
+
+    #[async_trait::async_trait]
+    impl Registry for Watched {
+        fn name(&self) -> &'static str {
+            "watched"
+        }
+        async fn register(&self, _: &Service, _: RegisterOptions) -> Result<()> {
+            Ok(())
+        }
+        async fn deregister(&self, _: &Service) -> Result<()> {
+            Ok(())
+        }
+        async fn get_service(&self, _: &str) -> Result<Vec<Service>> {
+            Ok(vec![svc("x")])
+        }
+        async fn list_services(&self) -> Result<Vec<Service>> {
+            Ok(Vec::new())
+        }
+        async fn watch(&self, _: Option<&str>) -> Result<super::super::Watcher> {
+            let (tx, watcher) = super::super::Watcher::channel();
+            *lock(&self.0) = Some(tx);
+            Ok(watcher)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dropped_cache_closes_its_registry_watch() {
+        let reg = Arc::new(Watched::default());
+        let cache = Cache::new(reg.clone(), Duration::from_secs(60));
+        assert_eq!(ids(&cache).await, ["x"]);
+        let tx = lock(&reg.0).clone().expect("the cache watches");
+        // An event applied: the watch task is running, waiting for the next.
+        tx.send(Ok(Event {
+            action: Action::Create,
+            service: svc("y"),
+        }))
+        .await
+        .unwrap();
+        while ids(&cache).await.len() != 2 {
+            tokio::task::yield_now().await;
+        }
+        drop(cache);
+        // No event comes; the watch must still end (a local registry's watch polls the
+        // directory for as long as it is open).
+        tokio::time::timeout(Duration::from_secs(5), tx.closed())
+            .await
+            .expect("the watch outlived its cache");
     }
 
     #[tokio::test]
