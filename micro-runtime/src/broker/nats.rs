@@ -285,6 +285,11 @@ impl NatsBroker {
                         async_nats::Event::Disconnected => {
                             tracing::warn!(%address, "nats: disconnected, reconnecting")
                         }
+                        // Messages dropped for a subscriber that fell behind: lost, so
+                        // seen at the default level.
+                        async_nats::Event::SlowConsumer(sid) => {
+                            tracing::warn!(%address, subscription = sid, "nats: slow consumer, messages dropped")
+                        }
                         other => tracing::debug!(%address, event = %other, "nats"),
                     }
                 }
