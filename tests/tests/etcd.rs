@@ -480,6 +480,42 @@ async fn registration_comes_back_after_etcd_restarts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_across_an_etcd_whose_data_was_wiped_says_so() {
+    bounded(async {
+        let mut etcd = Etcd::single();
+        let reg = etcd.registry();
+        // Some history: the revision moves past what a fresh etcd starts at.
+        for i in 0..10 {
+            reg.register(&record("history", &format!("n{i}")), ttl(0))
+                .await
+                .unwrap();
+        }
+        let mut w = reg.watch(None).await.unwrap();
+        reg.register(&record("greeter", "a"), ttl(0)).await.unwrap();
+        assert_eq!(event_for(&mut w, "a").await.action, Action::Create);
+
+        // Back on the same address with no data: revisions start again at 1. Resuming the
+        // watch from the old revision would wait, silently, for changes numbered past it.
+        etcd.kill(0);
+        std::fs::remove_dir_all(etcd.data_dir(0)).unwrap();
+        etcd.restart(0);
+        let err = match tokio::time::timeout(Duration::from_secs(30), w.next()).await {
+            Ok(Some(Err(e))) => e,
+            Ok(Some(Ok(ev))) => panic!("an event from a wiped etcd: {ev:?}"),
+            Ok(None) => panic!("the watch ended without an error"),
+            Err(_) => panic!("the watch said nothing within 30 s of etcd's reset"),
+        };
+        assert_eq!(err.code(), Code::Unavailable, "{err}");
+        assert!(err.detail().contains("reset"), "{err}");
+        // A new watch works on the new etcd.
+        let mut w = reg.watch(None).await.unwrap();
+        reg.register(&record("greeter", "b"), ttl(0)).await.unwrap();
+        assert_eq!(event_for(&mut w, "b").await.action, Action::Create);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_a_client_certificate() {
     bounded(async {
         let etcd = Etcd::single_tls();

@@ -577,6 +577,20 @@ impl Conn {
             ));
         }
         let now = first.header().map_or(0, |h| h.revision());
+        if let Some(from) = start {
+            // etcd accepts a start in the future and waits for it: after its data was wiped
+            // (revisions start again at 1) that would skip every change up to the old
+            // revision, silently.
+            if now + 1 < from {
+                return Err(Error::new(
+                    Code::OutOfRange,
+                    format!(
+                        "{}: {what}: etcd is at revision {now}, behind the {from} this watch resumes from (its data was reset); watch again",
+                        self.context()
+                    ),
+                ));
+            }
+        }
         Ok((stream, start.unwrap_or(now + 1)))
     }
 }
@@ -665,11 +679,15 @@ impl WatchTask {
             };
             match opened {
                 Ok((stream, _)) => return Some(stream),
+                // Compacted away, or etcd's data reset: the changes since `next` can't be
+                // had; the watcher's owner must look everything up again.
                 Err(e) if e.code() == Code::OutOfRange => {
-                    let _ = self
-                        .tx
-                        .send(Err(self.conn.compacted(&self.prefix, self.next)))
-                        .await;
+                    let err = if e.detail().contains("compacted") {
+                        self.conn.compacted(&self.prefix, self.next)
+                    } else {
+                        Error::new(Code::Unavailable, e.detail())
+                    };
+                    let _ = self.tx.send(Err(err)).await;
                     return None;
                 }
                 Err(e) => {
