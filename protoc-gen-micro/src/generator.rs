@@ -148,6 +148,7 @@ fn check_names(requests: &[(Module, FileDescriptorProto)]) -> Result<(), Error> 
                 let rust: Vec<&str> = methods.iter().map(|(_, r)| r.as_str()).collect();
                 let mut seen: BTreeMap<String, &str> = BTreeMap::new();
                 seen.insert("new".into(), "the client's constructor");
+                seen.insert("clone".into(), "the client's `Clone::clone`");
                 for ((proto, _), names) in methods.iter().zip(client_names(&rust)) {
                     for name in [names.call, names.with] {
                         if let Some(other) = seen.get(&name) {
@@ -204,6 +205,9 @@ fn client_names(methods: &[&str]) -> Vec<ClientNames> {
         .map(|&name| {
             let renamed = if name == "new" {
                 Some(" `new` is the client's constructor.".to_owned())
+            } else if name == "clone" {
+                // An inherent `clone(&self, request)` would hide the client's `Clone`.
+                Some(" `clone` is the client's `Clone::clone`.".to_owned())
             } else {
                 let base = methods.iter().find(|&&m| with(m) == name);
                 base.map(|base| format!(" `{name}` is [`Self::{base}`]'s call with options."))

@@ -255,7 +255,7 @@ fn rpcs_whose_methods_still_clash_are_an_error() {
 fn client_methods_named_like_the_constructor_or_a_call_with_options_get_an_underscore() {
     let out = generate_one(
         "syntax = \"proto3\"; package p; message M {}
-        service S { rpc New(M) returns (M); rpc Hello(M) returns (M); rpc HelloWith(M) returns (M); }",
+        service S { rpc New(M) returns (M); rpc Hello(M) returns (M); rpc HelloWith(M) returns (M); rpc Clone(M) returns (M); }",
     )
     .unwrap();
     let code = &out["p.rs"];
@@ -266,11 +266,17 @@ fn client_methods_named_like_the_constructor_or_a_call_with_options_get_an_under
         "pub async fn hello_with(",
         "pub async fn hello_with_(",
         "pub async fn hello_with_with(",
+        "pub async fn clone_(",
+        "pub async fn clone_with(",
     ] {
         assert!(code.contains(client_fn), "no {client_fn} in\n{code}");
     }
     assert!(
         code.contains("/// Named `new_`: `new` is the client's constructor."),
+        "{code}"
+    );
+    assert!(
+        code.contains("/// Named `clone_`: `clone` is the client's `Clone::clone`."),
         "{code}"
     );
     assert!(

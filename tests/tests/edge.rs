@@ -162,7 +162,9 @@ async fn every_method_round_trips_in_both_codecs() {
             .len(),
         1
     );
-    assert_eq!(client.clone(edge::H { n: 4 }).await.unwrap().n, 5);
+    // `rpc Clone` is `clone_`: the client's own `clone` is still `Clone::clone`.
+    let copy: edge::EdgeClient = client.clone();
+    assert_eq!(copy.clone_(edge::H { n: 4 }).await.unwrap().n, 5);
     service.stop().await.unwrap();
 }
 

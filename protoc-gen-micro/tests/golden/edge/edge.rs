@@ -252,10 +252,12 @@ impl EdgeClient {
         };
         self.client.call(&self.service, &METHOD, &request, options).await
     }
-    pub async fn clone(&self, request: H) -> ::micro_runtime::codegen::Result<H> {
+    ///
+    /// Named `clone_`: `clone` is the client's `Clone::clone`.
+    pub async fn clone_(&self, request: H) -> ::micro_runtime::codegen::Result<H> {
         self.clone_with(request, &::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::clone`], with per-call options.
+    /// Like [`Self::clone_`], with per-call options.
     pub async fn clone_with(
         &self,
         request: H,
