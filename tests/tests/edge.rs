@@ -4,9 +4,11 @@
 //! `Box`, `String`, `Vec`, `Future` and `H`, and a package of enums only. That this file
 //! builds is half the test; each method is then served and called, in both codecs.
 
+use std::sync::Arc;
+
 use futures_util::StreamExt;
 use micro_runtime::stream::channel;
-use micro_runtime::{BoxStream, CallOptions, Codec, Context, Result, Service};
+use micro_runtime::{BoxStream, CallOptions, Codec, Context, Registry, Result, Service};
 use micro_tests::edge::{self, enums::Color};
 use micro_tests::*;
 
@@ -72,7 +74,8 @@ impl edge::Edge for E {
     }
 }
 
-async fn start() -> (Service, edge::EdgeClient) {
+/// The edge service on a free port, registered in a fresh memory registry; a client of it.
+async fn start() -> (Service, edge::EdgeClient, Arc<dyn Registry>) {
     let reg = memory();
     let service = Service::builder()
         .name("edge")
@@ -82,13 +85,13 @@ async fn start() -> (Service, edge::EdgeClient) {
         .unwrap();
     edge::register_edge_handler(service.server(), E).unwrap();
     service.start().await.unwrap();
-    let client = edge::EdgeClient::new("edge", caller(reg).client());
-    (service, client)
+    let client = edge::EdgeClient::new("edge", caller(reg.clone()).client());
+    (service, client, reg)
 }
 
 #[tokio::test]
 async fn every_method_round_trips_in_both_codecs() {
-    let (service, client) = start().await;
+    let (service, client, _) = start().await;
     for codec in [Codec::Proto, Codec::Json] {
         let opts = &CallOptions::new().codec(codec);
         // The nine wrappers.
@@ -170,7 +173,7 @@ async fn every_method_round_trips_in_both_codecs() {
 
 #[tokio::test]
 async fn wrappers_are_bare_json_values_on_the_wire() {
-    let (service, _) = start().await;
+    let (service, _, _) = start().await;
     let addr = service.server().local_addr().unwrap();
     let json = [
         ("content-type", "application/grpc+json"),
@@ -212,15 +215,7 @@ async fn wrappers_are_bare_json_values_on_the_wire() {
 
 #[tokio::test]
 async fn wrapper_endpoints_are_described_as_the_wrappers() {
-    let reg = memory();
-    let service = Service::builder()
-        .name("edge")
-        .registry(reg.clone())
-        .address("127.0.0.1:0")
-        .build()
-        .unwrap();
-    edge::register_edge_handler(service.server(), E).unwrap();
-    service.start().await.unwrap();
+    let (service, _, reg) = start().await;
     let svc = &reg.get_service("edge").await.unwrap()[0];
     let exists = svc
         .endpoints
