@@ -310,11 +310,7 @@ fn service_code(service: &Service) -> TokenStream {
     let name = &service.name;
     let proto_name = &service.proto_name;
     let package = &service.package;
-    let full = if package.is_empty() {
-        proto_name.clone()
-    } else {
-        format!("{package}.{proto_name}")
-    };
+    let full = qualified(package, proto_name);
     let client = format_ident!("{}Client", name);
     let handler_trait = format_ident!("{}", name);
     let register = format_ident!(

@@ -102,6 +102,14 @@ impl LocalRegistry {
         Ok(out)
     }
 
+    /// Live records of the service `name`. Names that escape alike (`a/b`, `a-b`) share a
+    /// directory: only this one's records.
+    async fn read_service(&self, name: &str) -> Result<Vec<Service>> {
+        let mut records = self.read_service_dir(&self.dir.join(escape(name))).await?;
+        records.retain(|s| s.name == name);
+        Ok(records)
+    }
+
     async fn read_all(&self) -> Result<Vec<Service>> {
         let mut out = Vec::new();
         let mut entries = match tokio::fs::read_dir(&self.dir).await {
@@ -175,10 +183,7 @@ impl Registry for LocalRegistry {
     }
 
     async fn get_service(&self, name: &str) -> Result<Vec<Service>> {
-        // Names that escape alike (`a/b`, `a-b`) share a directory: only this one's records.
-        let mut records = self.read_service_dir(&self.dir.join(escape(name))).await?;
-        records.retain(|s| s.name == name);
-        let found = super::merge(records);
+        let found = super::merge(self.read_service(name).await?);
         if found.is_empty() {
             return Err(super::not_found(name));
         }
@@ -228,11 +233,7 @@ impl LocalRegistry {
     /// Live records by (service, node id).
     async fn snapshot(&self, service: Option<&str>) -> Result<HashMap<(String, String), Service>> {
         let records = match service {
-            Some(name) => {
-                let mut records = self.read_service_dir(&self.dir.join(escape(name))).await?;
-                records.retain(|s| s.name == name);
-                records
-            }
+            Some(name) => self.read_service(name).await?,
             None => self.read_all().await?,
         };
         Ok(records
