@@ -333,13 +333,16 @@ pub struct RequestSender<T> {
     max: usize,
     /// Bytes handed to the connection since this task last yielded to it.
     unflushed: Unflushed,
+    /// The call's deadline, which also bounds each wait for the server's window.
+    deadline: Option<tokio::time::Instant>,
     _message: PhantomData<fn(T)>,
 }
 
 impl<T: Message> RequestSender<T> {
-    /// Sends a request, waiting while the server's window is full. Fails once the call is
-    /// over (the server answered, or the stream broke): the response stream then tells how
-    /// it ended.
+    /// Sends a request, waiting while the server's window is full, at most until the call's
+    /// deadline (then the stream is reset and this fails with `DEADLINE_EXCEEDED`). Fails
+    /// once the call is over (the server answered, or the stream broke): the response stream
+    /// then tells how it ended.
     pub async fn send(&mut self, message: T) -> Result<()> {
         let Some(send) = &mut self.send else {
             return Err(Error::new(
@@ -349,7 +352,7 @@ impl<T: Message> RequestSender<T> {
         };
         let frame = frame::encode(&message, self.codec, self.max)?;
         let len = frame.len();
-        send_frame(send, frame, false).await?;
+        send_frame(send, frame, false, self.deadline).await?;
         self.unflushed.sent(len).await;
         Ok(())
     }
@@ -395,7 +398,7 @@ impl<T: Message> RequestSender<T> {
             let full = !done && buf.len() >= BATCH;
             let batch = take_batch(&mut buf, full);
             let len = batch.len();
-            send_frame(send, batch, false).await?;
+            send_frame(send, batch, false, self.deadline).await?;
             if done {
                 break;
             }
@@ -437,6 +440,7 @@ impl<Req: Message, Rsp: Message> CallStream<Req, Rsp> {
         responses: Streaming<Rsp>,
         codec: Codec,
         max: usize,
+        deadline: Option<tokio::time::Instant>,
     ) -> CallStream<Req, Rsp> {
         CallStream {
             sender: RequestSender {
@@ -444,6 +448,7 @@ impl<Req: Message, Rsp: Message> CallStream<Req, Rsp> {
                 codec,
                 max,
                 unflushed: Unflushed::default(),
+                deadline,
                 _message: PhantomData,
             },
             responses,
@@ -565,28 +570,80 @@ pub(crate) fn take_batch(buf: &mut bytes::BytesMut, full: bool) -> Bytes {
 
 /// Writes one message frame, first waiting until the peer's window has room for more: the
 /// queue of written but unsent bytes stays within HTTP/2's send buffer, whatever the
-/// producer's pace.
+/// producer's pace. A wait for window that outlasts `deadline` resets the stream (the peer
+/// stopped reading) and fails with `DEADLINE_EXCEEDED`.
 pub(crate) async fn send_frame(
     send: &mut h2::SendStream<Bytes>,
     frame: Bytes,
     end_of_stream: bool,
+    deadline: Option<tokio::time::Instant>,
 ) -> Result<()> {
     send.reserve_capacity(frame.len());
-    while send.capacity() == 0 {
-        match std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(stream_error(&e)),
-            None => return Err(Error::new(Code::Cancelled, "the stream was closed")),
+    if send.capacity() == 0 {
+        let window = async {
+            while send.capacity() == 0 {
+                match std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(stream_error(&e)),
+                    None => return Err(Error::new(Code::Cancelled, "the stream was closed")),
+                }
+            }
+            Ok(())
+        };
+        // The timer only when there is a wait: the usual send finds window.
+        let waited = match deadline {
+            Some(at) => tokio::time::timeout_at(at, window).await.ok(),
+            None => Some(window.await),
+        };
+        match waited {
+            Some(waited) => waited?,
+            None => {
+                send.send_reset(h2::Reason::CANCEL);
+                return Err(Error::new(
+                    Code::DeadlineExceeded,
+                    "stream deadline exceeded while the peer's window was full",
+                ));
+            }
         }
     }
     send.send_data(frame, end_of_stream)
         .map_err(|e| stream_error(&e))
 }
 
-/// The error of a broken or reset stream.
-pub(crate) fn stream_error(e: &h2::Error) -> Error {
+/// The gRPC code of an HTTP/2 error: a stream reset with a reason says why (`CANCEL` is
+/// `CANCELLED`, `REFUSED_STREAM` is `UNAVAILABLE`, `ENHANCE_YOUR_CALM` is
+/// `RESOURCE_EXHAUSTED`, `INADEQUATE_SECURITY` is `PERMISSION_DENIED`, the others
+/// `INTERNAL`, as gRPC's HTTP/2 mapping has them); a connection that failed or went away is
+/// `UNAVAILABLE`.
+pub(crate) fn h2_code(e: &h2::Error) -> Code {
+    use h2::Reason;
     match e.reason() {
-        Some(h2::Reason::CANCEL) => Error::new(Code::Cancelled, "the peer cancelled the stream"),
-        _ => Error::new(Code::Unavailable, format!("stream broken: {e}")),
+        _ if e.is_io() || e.is_go_away() => Code::Unavailable,
+        Some(Reason::CANCEL) => Code::Cancelled,
+        Some(Reason::REFUSED_STREAM) | None => Code::Unavailable,
+        Some(Reason::ENHANCE_YOUR_CALM) => Code::ResourceExhausted,
+        Some(Reason::INADEQUATE_SECURITY) => Code::PermissionDenied,
+        Some(_) => Code::Internal,
     }
+}
+
+/// The error of a broken or reset stream, coded by [`h2_code`].
+pub(crate) fn stream_error(e: &h2::Error) -> Error {
+    match h2_code(e) {
+        Code::Cancelled => Error::new(Code::Cancelled, "the peer cancelled the stream"),
+        code => Error::new(code, format!("stream broken: {e}")),
+    }
+}
+
+/// The error of a body that failed while being read: [`stream_error`] when an HTTP/2 error
+/// is behind it, `UNAVAILABLE` otherwise.
+pub(crate) fn body_error(e: &(dyn std::error::Error + 'static)) -> Error {
+    let mut source = Some(e);
+    while let Some(e) = source {
+        if let Some(h2) = e.downcast_ref::<h2::Error>() {
+            return stream_error(h2);
+        }
+        source = e.source();
+    }
+    Error::new(Code::Unavailable, format!("read body: {e}"))
 }

@@ -267,6 +267,60 @@ pub async fn scripted_server(script: Script) -> std::net::SocketAddr {
     addr
 }
 
+/// What an [`h2_server`] does with each request stream.
+#[derive(Clone, Copy, Debug)]
+pub enum H2Answer {
+    /// Resets the stream with this HTTP/2 error code, before any response.
+    Reset(h2::Reason),
+    /// Sends `200 application/grpc` headers, then resets the stream with this code.
+    ResetAfterHeaders(h2::Reason),
+    /// Neither reads the request nor answers: the stream's window fills and stays full (a
+    /// server that ignores deadlines, as a stuck one would).
+    Stall,
+}
+
+/// A bare HTTP/2 server (the `h2` crate) doing `answer` to every request, for what no
+/// well-behaved gRPC server sends: resets with any HTTP/2 error code, a peer that stops
+/// reading. Returns its address and the count of requests it has seen; serves until the
+/// test ends.
+pub async fn h2_server(answer: H2Answer) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let Ok(mut conn) = h2::server::handshake(stream).await else {
+                    return;
+                };
+                // Stalled requests are kept here, unread, as long as the connection lives.
+                let mut stalled = Vec::new();
+                while let Some(Ok((request, mut respond))) = conn.accept().await {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    match answer {
+                        H2Answer::Reset(reason) => respond.send_reset(reason),
+                        H2Answer::ResetAfterHeaders(reason) => {
+                            let head = http::Response::builder()
+                                .header("content-type", "application/grpc")
+                                .body(())
+                                .expect("response head");
+                            if let Ok(mut send) = respond.send_response(head, false) {
+                                send.send_reset(reason);
+                            }
+                        }
+                        H2Answer::Stall => stalled.push((request, respond)),
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
 /// A gRPC frame of `msg`.
 pub fn grpc_frame(msg: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8];

@@ -482,6 +482,58 @@ async fn a_deadline_ends_a_stream_whose_client_stopped_reading() {
 }
 
 #[tokio::test]
+async fn a_deadline_ends_a_client_stream_whose_server_stopped_reading() {
+    // The client's sends wait on the server's window; the call's deadline must end that wait,
+    // or a caller blocked in `send` waits as long as the connection lives.
+    let (addr, _) = h2_server(H2Answer::Stall).await;
+    let client = EchoClient::new("anything", caller(memory()).client());
+    let opts = CallOptions::new()
+        .address(addr.to_string())
+        .timeout(Duration::from_millis(300));
+    let text = "w".repeat(16 * 1024);
+    let mut call = client.client_stream_with(&opts).await.unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Err(e) = call.send(req(&text)).await {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("send waited for the server's window past the call's deadline");
+    assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
+
+    // The same for a batch.
+    let mut call = client.bidi_with(&opts).await.unwrap();
+    let requests = futures_util::stream::iter((0..1000).map(|_| req(&text)));
+    let err = tokio::time::timeout(Duration::from_secs(10), call.send_all(requests))
+        .await
+        .expect("send_all waited for the server's window past the call's deadline")
+        .unwrap_err();
+    assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
+}
+
+#[tokio::test]
+async fn a_reset_response_stream_gets_the_grpc_code_of_its_http2_error() {
+    use h2::Reason;
+    let client = EchoClient::new("anything", caller(memory()).client());
+    for (answer, code) in [
+        (H2Answer::Reset(Reason::INTERNAL_ERROR), Code::Internal),
+        (
+            H2Answer::ResetAfterHeaders(Reason::ENHANCE_YOUR_CALM),
+            Code::ResourceExhausted,
+        ),
+        (H2Answer::ResetAfterHeaders(Reason::CANCEL), Code::Cancelled),
+    ] {
+        let (addr, _) = h2_server(answer).await;
+        let opts = CallOptions::new().address(addr.to_string());
+        let mut replies = client.server_stream_with(req("x"), &opts).await.unwrap();
+        let err = replies.recv().await.unwrap_err();
+        assert_eq!(err.code(), code, "{answer:?}: {err}");
+    }
+}
+
+#[tokio::test]
 async fn an_undecodable_message_in_a_response_stream_is_internal() {
     let addr = scripted_server(Script {
         data: vec![grpc_frame(b"\xff\xff\xff")],

@@ -660,3 +660,32 @@ async fn a_timeout_too_long_for_the_clock_is_no_limit() {
     );
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_reset_stream_gets_the_grpc_code_of_its_http2_error() {
+    use h2::Reason;
+    let client = GreeterClient::new("anything", caller(memory()).client());
+    for (reason, code) in [
+        (Reason::CANCEL, Code::Cancelled),
+        (Reason::ENHANCE_YOUR_CALM, Code::ResourceExhausted),
+        (Reason::INADEQUATE_SECURITY, Code::PermissionDenied),
+        (Reason::INTERNAL_ERROR, Code::Internal),
+        (Reason::PROTOCOL_ERROR, Code::Internal),
+        (Reason::REFUSED_STREAM, Code::Unavailable),
+    ] {
+        for answer in [H2Answer::Reset(reason), H2Answer::ResetAfterHeaders(reason)] {
+            let (addr, seen) = h2_server(answer).await;
+            let opts = CallOptions::new().address(addr.to_string()).retries(1);
+            let err = client.hello_with(hello("x"), &opts).await.unwrap_err();
+            assert_eq!(err.code(), code, "{answer:?}: {err}");
+            // Only a refused stream never reached a handler, and is tried again; a stream the
+            // server reset for another reason is its answer.
+            let attempts = if reason == Reason::REFUSED_STREAM {
+                2
+            } else {
+                1
+            };
+            assert_eq!(seen.load(Ordering::SeqCst), attempts, "{answer:?}");
+        }
+    }
+}

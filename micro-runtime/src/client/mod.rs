@@ -29,7 +29,7 @@ use crate::error::{Code, Error, Result};
 use crate::registry::Registry;
 use crate::registry::cache::Cache;
 use crate::selector::{Filter, NodeStats, Nodes, Selection, Selector, now_ms};
-use crate::stream::{CallStream, Streaming, stream_error};
+use crate::stream::{CallStream, Streaming, h2_code, stream_error};
 use crate::transport::body::RecvBody;
 use crate::transport::{self, DEFAULT_MAX_MESSAGE_SIZE, format_timeout, frame};
 
@@ -537,7 +537,13 @@ impl Client {
         let opened = self.open(service, method, options).await?;
         let max = self.inner.options.max_message_size;
         let responses = Streaming::response(opened.response, opened.codec, max, opened.deadline);
-        Ok(CallStream::new(opened.send, responses, opened.codec, max))
+        Ok(CallStream::new(
+            opened.send,
+            responses,
+            opened.codec,
+            max,
+            opened.deadline,
+        ))
     }
 
     /// Calls a server-streaming `method` of `service` with `request`: the responses come on
@@ -825,15 +831,20 @@ fn deadline_exceeded(service: &str, endpoint: &str, timeout: Duration) -> Error 
     .with_id("go.micro.client")
 }
 
-/// Sorts a failed stream: retry when HTTP/2 says the server never processed it.
+/// Sorts a failed stream: retry when HTTP/2 says the server never processed it; a broken
+/// connection is retried as [`Failure::Broken`]; a stream the server reset for another reason
+/// is its answer (coded by [`h2_code`]).
 fn stream_failure(e: &h2::Error, address: &str) -> Failure {
     let refused = e.reason() == Some(h2::Reason::REFUSED_STREAM)
         || (e.is_go_away() && e.is_remote() && e.reason() == Some(h2::Reason::NO_ERROR));
-    let err = Error::new(Code::Unavailable, format!("call to {address}: {e}"));
+    let code = h2_code(e);
+    let err = Error::new(code, format!("call to {address}: {e}"));
     if refused {
         Failure::Unsent(err)
-    } else {
+    } else if code == Code::Unavailable {
         Failure::Broken(err)
+    } else {
+        Failure::Answered(err)
     }
 }
 

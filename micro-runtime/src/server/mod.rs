@@ -546,7 +546,7 @@ async fn answer_stream(
                 let len = batch.len();
                 let sent = tokio::select! {
                     biased;
-                    sent = crate::stream::send_frame(&mut send, batch, false) => Some(sent),
+                    sent = crate::stream::send_frame(&mut send, batch, false, None) => Some(sent),
                     _ = &mut expired => None,
                 };
                 match sent {
