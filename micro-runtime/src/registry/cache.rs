@@ -9,6 +9,8 @@
 //!   (self-preservation); the outage is logged and reported by [`Cache::health`]. While an
 //!   entry is being looked up again, and for a second after a lookup failed, calls get its
 //!   last known nodes at once: an outage costs one lookup's timeout, not one per caller.
+//! - Events that arrive while a service is being looked up are kept and applied to the
+//!   lookup's answer, which may predate them: none is lost to the race.
 //! - Node statistics (load, latency, ejection) survive updates of the node list.
 
 use std::collections::HashMap;
@@ -48,6 +50,9 @@ struct Inner {
     entries: ArcSwap<HashMap<String, Entry>>,
     /// Per-name locks, so one lookup is in flight per service.
     lookups: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The events seen for each service being looked up, to apply to its answer. Held
+    /// while an event is applied and while an answer is stored, so none falls between.
+    pending: Mutex<HashMap<String, Vec<Event>>>,
     watching: Mutex<bool>,
     health: Mutex<Health>,
     /// Never sent on: its receivers learn that the cache is gone when it is dropped.
@@ -81,6 +86,7 @@ impl Cache {
                 ttl,
                 entries: ArcSwap::default(),
                 lookups: Mutex::default(),
+                pending: Mutex::default(),
                 watching: Mutex::new(false),
                 health: Mutex::new(Health {
                     reachable: true,
@@ -130,10 +136,11 @@ impl Cache {
             None => None,
         };
         self.ensure_watch().await;
+        let lookup = Lookup::start(&self.inner, service);
         match self.inner.registry.get_service(service).await {
             Ok(versions) => {
                 self.inner.set_health(None);
-                Ok(self.inner.store(service, versions))
+                Ok(lookup.store(versions))
             }
             Err(e) if e.code() == Code::NotFound => {
                 self.inner.set_health(None);
@@ -184,6 +191,46 @@ impl Cache {
         };
         let gone = self.inner.alive.subscribe();
         tokio::spawn(watch(Arc::downgrade(&self.inner), first, gone));
+    }
+}
+
+/// A lookup in flight: the events seen for its service meanwhile are kept (see
+/// [`Inner::apply`]) until its answer is stored, or dropped with it when it fails or its
+/// caller goes away.
+struct Lookup<'a> {
+    inner: &'a Inner,
+    service: &'a str,
+}
+
+impl<'a> Lookup<'a> {
+    fn start(inner: &'a Inner, service: &'a str) -> Lookup<'a> {
+        lock(&inner.pending).insert(service.to_owned(), Vec::new());
+        Lookup { inner, service }
+    }
+
+    /// Stores the answer, then the events seen since the lookup began, in order: each sets
+    /// or removes one node, so replaying those the answer already shows changes nothing,
+    /// and the last event about a node wins.
+    fn store(self, versions: Vec<Service>) -> Arc<Nodes> {
+        let mut pending = lock(&self.inner.pending);
+        let stored = self.inner.store(self.service, versions);
+        let events = pending.remove(self.service).unwrap_or_default();
+        if events.is_empty() {
+            return stored;
+        }
+        for event in events {
+            self.inner.apply_to_entry(event);
+        }
+        match self.inner.entries.load().get(self.service) {
+            Some(entry) => entry.nodes.clone(),
+            None => stored,
+        }
+    }
+}
+
+impl Drop for Lookup<'_> {
+    fn drop(&mut self) {
+        lock(&self.inner.pending).remove(self.service);
     }
 }
 
@@ -300,8 +347,18 @@ impl Inner {
         });
     }
 
-    /// Applies a watch event to a cached service (others are not cached: nothing to do).
+    /// Applies a watch event to a cached service (others are not cached: nothing to do),
+    /// and keeps it for the lookup of its service in flight, if any.
     fn apply(&self, event: Event) {
+        let mut pending = lock(&self.pending);
+        if let Some(seen) = pending.get_mut(&event.service.name) {
+            seen.push(event.clone());
+        }
+        self.apply_to_entry(event);
+        drop(pending);
+    }
+
+    fn apply_to_entry(&self, event: Event) {
         let name = event.service.name.clone();
         let Some(entry) = self.entries.load().get(&name).cloned() else {
             return;
@@ -513,9 +570,15 @@ mod tests {
         assert!(!cache.health().reachable);
     }
 
-    /// A registry whose one watch is kept open by the test.
+    /// A registry whose one watch is the test's to feed, and whose lookups answer `x`; when
+    /// `held`, only once the test lets them (`answer`), after saying they were asked.
     #[derive(Default)]
-    struct Watched(Mutex<Option<tokio::sync::mpsc::Sender<Result<Event>>>>);
+    struct Watched {
+        watch: Mutex<Option<tokio::sync::mpsc::Sender<Result<Event>>>>,
+        held: bool,
+        asked: tokio::sync::Notify,
+        answer: tokio::sync::Notify,
+    }
 
     #[async_trait::async_trait]
     impl Registry for Watched {
@@ -529,6 +592,10 @@ mod tests {
             Ok(())
         }
         async fn get_service(&self, _: &str) -> Result<Vec<Service>> {
+            if self.held {
+                self.asked.notify_one();
+                self.answer.notified().await;
+            }
             Ok(vec![svc("x")])
         }
         async fn list_services(&self) -> Result<Vec<Service>> {
@@ -536,7 +603,7 @@ mod tests {
         }
         async fn watch(&self, _: Option<&str>) -> Result<super::super::Watcher> {
             let (tx, watcher) = super::super::Watcher::channel();
-            *lock(&self.0) = Some(tx);
+            *lock(&self.watch) = Some(tx);
             Ok(watcher)
         }
     }
@@ -546,7 +613,7 @@ mod tests {
         let reg = Arc::new(Watched::default());
         let cache = Cache::new(reg.clone(), Duration::from_secs(60));
         assert_eq!(ids(&cache).await, ["x"]);
-        let tx = lock(&reg.0).clone().expect("the cache watches");
+        let tx = lock(&reg.watch).clone().expect("the cache watches");
         // An event applied: the watch task is running, waiting for the next.
         tx.send(Ok(Event {
             action: Action::Create,
@@ -563,6 +630,38 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(5), tx.closed())
             .await
             .expect("the watch outlived its cache");
+    }
+
+    #[tokio::test]
+    async fn events_during_the_first_lookup_are_applied_to_its_answer() {
+        let reg = Arc::new(Watched {
+            held: true,
+            ..Watched::default()
+        });
+        // A long TTL: only the events can explain the nodes seen at the end.
+        let cache = Cache::new(reg.clone(), Duration::from_secs(3600));
+        let first = tokio::spawn({
+            let cache = cache.clone();
+            async move { ids(&cache).await }
+        });
+        reg.asked.notified().await;
+        // While the lookup is on its way: y comes, x goes.
+        let tx = lock(&reg.watch).clone().expect("the cache watches");
+        for (action, id) in [(Action::Create, "y"), (Action::Delete, "x")] {
+            tx.send(Ok(Event {
+                action,
+                service: svc(id),
+            }))
+            .await
+            .unwrap();
+        }
+        while tx.capacity() != tx.max_capacity() {
+            tokio::task::yield_now().await;
+        }
+        // The answer predates both events.
+        reg.answer.notify_one();
+        assert_eq!(first.await.unwrap(), ["y"]);
+        assert_eq!(ids(&cache).await, ["y"]);
     }
 
     #[tokio::test]
