@@ -2,11 +2,13 @@
 //! process of the machine can read.
 //!
 //! Layout: `<dir>/<service name>/<node id>.json`, each file a record: go-micro's service
-//! JSON holding that one node, its expiry and the pid of the process that wrote it. Files are
-//! written whole and renamed into place, so readers never see half a record. A record is dead
-//! when its TTL has passed or, on Linux, as soon as its process has exited (a `kill -9`
-//! leaves no stale node behind); readers skip dead records and remove them. Broken files are
-//! skipped with a warning.
+//! JSON holding that one node, its expiry and the pid (and, on Linux, the pid namespace) of
+//! the process that wrote it. Files are written whole and renamed into place, so readers
+//! never see half a record. A record is dead when its TTL has passed or, on Linux, as soon as
+//! its process has exited (a `kill -9` leaves no stale node behind); readers skip dead
+//! records and remove them. The pid is only looked at by readers in the writer's pid
+//! namespace: a container sharing the directory has pids of its own, and its records live
+//! by their TTL. Broken files are skipped with a warning.
 //!
 //! The directory is `--registry_address` when given, else `micro-registry` in the system's
 //! temporary directory.
@@ -36,6 +38,10 @@ struct Record {
     expires: u64,
     /// The process that registered the node.
     pid: u32,
+    /// Its pid namespace (`pid:[4026531836]`): `pid` means something only to readers in the
+    /// same one. Absent where it can't be known (and in records of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pid_ns: Option<String>,
     /// go-micro's service record, holding this one node.
     service: Service,
 }
@@ -148,6 +154,7 @@ impl Registry for LocalRegistry {
             let record = Record {
                 expires,
                 pid: std::process::id(),
+                pid_ns: pid_namespace().map(str::to_owned),
                 service: Service {
                     nodes: vec![node.clone()],
                     ..service.clone()
@@ -274,16 +281,27 @@ fn diff(
 }
 
 fn is_dead(rec: &Record, now: u64) -> bool {
-    (rec.expires != 0 && rec.expires <= now) || !process_alive(rec.pid)
+    (rec.expires != 0 && rec.expires <= now) || !process_alive(rec)
 }
 
-/// Whether a process lives; only Linux can tell cheaply, elsewhere the TTL decides.
-fn process_alive(pid: u32) -> bool {
-    if cfg!(target_os = "linux") && pid != 0 {
-        Path::new("/proc").join(pid.to_string()).exists()
-    } else {
-        true
+/// Whether the process that wrote `rec` lives, as far as this process can tell: only on
+/// Linux, and only for a writer in this pid namespace; otherwise the TTL decides.
+fn process_alive(rec: &Record) -> bool {
+    let ours = pid_namespace();
+    if rec.pid == 0 || ours.is_none() || rec.pid_ns.as_deref() != ours {
+        return true;
     }
+    Path::new("/proc").join(rec.pid.to_string()).exists()
+}
+
+/// This process's pid namespace, read once (`None` where there is no `/proc`).
+fn pid_namespace() -> Option<&'static str> {
+    static NS: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    NS.get_or_init(|| {
+        let link = std::fs::read_link("/proc/self/ns/pid").ok()?;
+        link.to_str().map(str::to_owned)
+    })
+    .as_deref()
 }
 
 fn now_ms() -> u64 {
@@ -378,25 +396,44 @@ mod tests {
         assert!(!dir.path().join("a").join("old.json").exists());
     }
 
+    /// Writes the record of node `id` of service `a` for a process `pid` of namespace `ns`.
+    fn write_record(reg: &LocalRegistry, id: &str, pid: u32, ns: Option<&str>) {
+        let rec = Record {
+            expires: 0,
+            pid,
+            pid_ns: ns.map(str::to_owned),
+            service: svc("a", id),
+        };
+        std::fs::create_dir_all(reg.dir().join("a")).unwrap();
+        std::fs::write(reg.node_path("a", id), serde_json::to_vec(&rec).unwrap()).unwrap();
+    }
+
     #[tokio::test]
     async fn records_of_dead_processes_are_dead() {
         let dir = tempfile::tempdir().unwrap();
         let reg = LocalRegistry::new(dir.path()).unwrap();
-        let rec = Record {
-            expires: 0,
-            pid: u32::MAX - 1,
-            service: svc("a", "ghost"),
-        };
-        std::fs::create_dir_all(dir.path().join("a")).unwrap();
-        std::fs::write(
-            reg.node_path("a", "ghost"),
-            serde_json::to_vec(&rec).unwrap(),
-        )
-        .unwrap();
+        write_record(&reg, "ghost", u32::MAX - 1, pid_namespace());
         assert_eq!(
             reg.get_service("a").await.unwrap_err().code(),
             Code::NotFound
         );
+        assert!(!reg.node_path("a", "ghost").exists());
+    }
+
+    #[tokio::test]
+    async fn pids_of_other_namespaces_are_not_checked_here() {
+        // A container sharing the directory: its pid means nothing in this namespace, and
+        // its node lives by its TTL (here none), not by whether this pid exists here.
+        let dir = tempfile::tempdir().unwrap();
+        let reg = LocalRegistry::new(dir.path()).unwrap();
+        write_record(&reg, "contained", u32::MAX - 1, Some("pid:[1]"));
+        // Records of older versions, without a namespace, likewise.
+        write_record(&reg, "older", u32::MAX - 1, None);
+        let got = reg.get_service("a").await.unwrap();
+        let mut ids: Vec<_> = got[0].nodes.iter().map(|n| n.id.as_str()).collect();
+        ids.sort();
+        assert_eq!(ids, ["contained", "older"]);
+        assert!(reg.node_path("a", "contained").exists());
     }
 
     #[tokio::test]
