@@ -333,28 +333,47 @@ pub struct RequestSender<T> {
     max: usize,
     /// Bytes handed to the connection since this task last yielded to it.
     unflushed: Unflushed,
-    /// The call's deadline, which also bounds each wait for the server's window.
-    deadline: Option<tokio::time::Instant>,
+    /// The call's deadline: no request goes out after it, and it bounds each wait for the
+    /// server's window.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The deadline passed: the stream was reset, every send fails with `DEADLINE_EXCEEDED`.
+    expired: bool,
     _message: PhantomData<fn(T)>,
 }
 
 impl<T: Message> RequestSender<T> {
-    /// Sends a request, waiting while the server's window is full, at most until the call's
-    /// deadline (then the stream is reset and this fails with `DEADLINE_EXCEEDED`). Fails
-    /// once the call is over (the server answered, or the stream broke): the response stream
-    /// then tells how it ended.
+    /// Sends a request, waiting while the server's window is full. Once the call's deadline
+    /// has passed (also during that wait) the stream is reset and this fails with
+    /// `DEADLINE_EXCEEDED`. Fails once the call is over (the server answered, or the stream
+    /// broke): the response stream then tells how it ended.
     pub async fn send(&mut self, message: T) -> Result<()> {
+        let frame = frame::encode(&message, self.codec, self.max)?;
+        let len = frame.len();
+        self.write(frame).await?;
+        self.unflushed.sent(len).await;
+        Ok(())
+    }
+
+    /// Writes `frame` as the window and the deadline allow.
+    async fn write(&mut self, frame: Bytes) -> Result<()> {
+        if self.expired {
+            return Err(deadline_passed());
+        }
         let Some(send) = &mut self.send else {
             return Err(Error::new(
                 Code::FailedPrecondition,
                 "send after close_send",
             ));
         };
-        let frame = frame::encode(&message, self.codec, self.max)?;
-        let len = frame.len();
-        send_frame(send, frame, false, self.deadline).await?;
-        self.unflushed.sent(len).await;
-        Ok(())
+        let sent = send_frame(send, frame, false, self.deadline.as_mut()).await;
+        if sent
+            .as_ref()
+            .is_err_and(|e| e.code() == Code::DeadlineExceeded)
+        {
+            self.expired = true;
+            self.send = None;
+        }
+        sent
     }
 
     /// Sends every request of `requests`, waiting on the server's window as [`send`] does;
@@ -367,12 +386,6 @@ impl<T: Message> RequestSender<T> {
         S: Stream<Item = T> + Unpin,
     {
         use futures_util::{FutureExt, StreamExt};
-        let Some(send) = &mut self.send else {
-            return Err(Error::new(
-                Code::FailedPrecondition,
-                "send after close_send",
-            ));
-        };
         let mut buf = bytes::BytesMut::new();
         let mut done = false;
         while !done {
@@ -398,7 +411,7 @@ impl<T: Message> RequestSender<T> {
             let full = !done && buf.len() >= BATCH;
             let batch = take_batch(&mut buf, full);
             let len = batch.len();
-            send_frame(send, batch, false, self.deadline).await?;
+            self.write(batch).await?;
             if done {
                 break;
             }
@@ -448,7 +461,8 @@ impl<Req: Message, Rsp: Message> CallStream<Req, Rsp> {
                 codec,
                 max,
                 unflushed: Unflushed::default(),
-                deadline,
+                deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+                expired: false,
                 _message: PhantomData,
             },
             responses,
@@ -570,51 +584,68 @@ pub(crate) fn take_batch(buf: &mut bytes::BytesMut, full: bool) -> Bytes {
 
 /// Writes one message frame, first waiting until the peer's window has room for more: the
 /// queue of written but unsent bytes stays within HTTP/2's send buffer, whatever the
-/// producer's pace. A wait for window that outlasts `deadline` resets the stream (the peer
-/// stopped reading) and fails with `DEADLINE_EXCEEDED`.
+/// producer's pace. Once `deadline` has passed, also while waiting for window (a peer that
+/// stopped reading), the stream is reset and this fails with `DEADLINE_EXCEEDED`.
 pub(crate) async fn send_frame(
     send: &mut h2::SendStream<Bytes>,
     frame: Bytes,
     end_of_stream: bool,
-    deadline: Option<tokio::time::Instant>,
+    mut deadline: Option<&mut Pin<Box<tokio::time::Sleep>>>,
 ) -> Result<()> {
     send.reserve_capacity(frame.len());
-    if send.capacity() == 0 {
-        let window = async {
-            while send.capacity() == 0 {
-                match std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(stream_error(&e)),
-                    None => return Err(Error::new(Code::Cancelled, "the stream was closed")),
+    // `None`: the deadline passed.
+    let room = std::future::poll_fn(|cx| {
+        if let Some(deadline) = deadline.as_mut() {
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+        }
+        while send.capacity() == 0 {
+            match ready!(send.poll_capacity(cx)) {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Poll::Ready(Some(Err(send_error(&e)))),
+                None => {
+                    let closed = Error::new(Code::Cancelled, "the stream was closed");
+                    return Poll::Ready(Some(Err(closed)));
                 }
             }
-            Ok(())
-        };
-        // The timer only when there is a wait: the usual send finds window.
-        let waited = match deadline {
-            Some(at) => tokio::time::timeout_at(at, window).await.ok(),
-            None => Some(window.await),
-        };
-        match waited {
-            Some(waited) => waited?,
-            None => {
-                send.send_reset(h2::Reason::CANCEL);
-                return Err(Error::new(
-                    Code::DeadlineExceeded,
-                    "stream deadline exceeded while the peer's window was full",
-                ));
-            }
+        }
+        Poll::Ready(Some(Ok(())))
+    })
+    .await;
+    match room {
+        Some(room) => room?,
+        None => {
+            send.send_reset(h2::Reason::CANCEL);
+            return Err(deadline_passed());
         }
     }
     send.send_data(frame, end_of_stream)
-        .map_err(|e| stream_error(&e))
+        .map_err(|e| send_error(&e))
 }
 
-/// The gRPC code of an HTTP/2 error: a stream reset with a reason says why (`CANCEL` is
-/// `CANCELLED`, `REFUSED_STREAM` is `UNAVAILABLE`, `ENHANCE_YOUR_CALM` is
-/// `RESOURCE_EXHAUSTED`, `INADEQUATE_SECURITY` is `PERMISSION_DENIED`, the others
-/// `INTERNAL`, as gRPC's HTTP/2 mapping has them); a connection that failed or went away is
-/// `UNAVAILABLE`.
+fn deadline_passed() -> Error {
+    Error::new(Code::DeadlineExceeded, "stream deadline exceeded")
+}
+
+/// The error of a send on a stream that ended: [`stream_error`], except that a peer which
+/// ended the stream with `NO_ERROR` has answered (a server may before reading all requests);
+/// its response tells how the call ended.
+fn send_error(e: &h2::Error) -> Error {
+    if e.is_reset() && e.is_remote() && e.reason() == Some(h2::Reason::NO_ERROR) {
+        return Error::new(
+            Code::Cancelled,
+            "the peer ended the stream: the call is over, its response tells how",
+        );
+    }
+    stream_error(e)
+}
+
+/// The gRPC code of an HTTP/2 error, as gRPC's HTTP/2 mapping has it: a stream reset with a
+/// reason says why (`CANCEL` is `CANCELLED`, `REFUSED_STREAM` is `UNAVAILABLE`,
+/// `ENHANCE_YOUR_CALM` is `RESOURCE_EXHAUSTED`, `INADEQUATE_SECURITY` is
+/// `PERMISSION_DENIED`, protocol failures `INTERNAL`, codes outside the mapping `UNKNOWN`); a
+/// connection that failed or went away is `UNAVAILABLE`.
 pub(crate) fn h2_code(e: &h2::Error) -> Code {
     use h2::Reason;
     match e.reason() {
@@ -623,7 +654,17 @@ pub(crate) fn h2_code(e: &h2::Error) -> Code {
         Some(Reason::REFUSED_STREAM) | None => Code::Unavailable,
         Some(Reason::ENHANCE_YOUR_CALM) => Code::ResourceExhausted,
         Some(Reason::INADEQUATE_SECURITY) => Code::PermissionDenied,
-        Some(_) => Code::Internal,
+        Some(
+            Reason::NO_ERROR
+            | Reason::PROTOCOL_ERROR
+            | Reason::INTERNAL_ERROR
+            | Reason::FLOW_CONTROL_ERROR
+            | Reason::SETTINGS_TIMEOUT
+            | Reason::FRAME_SIZE_ERROR
+            | Reason::COMPRESSION_ERROR
+            | Reason::CONNECT_ERROR,
+        ) => Code::Internal,
+        Some(_) => Code::Unknown,
     }
 }
 

@@ -277,6 +277,9 @@ pub enum H2Answer {
     /// Neither reads the request nor answers: the stream's window fills and stays full (a
     /// server that ignores deadlines, as a stuck one would).
     Stall,
+    /// Reads every request and never answers (a server that ignores deadlines but keeps
+    /// the window open).
+    Drain,
 }
 
 /// A bare HTTP/2 server (the `h2` crate) doing `answer` to every request, for what no
@@ -309,10 +312,25 @@ pub async fn h2_server(answer: H2Answer) -> (std::net::SocketAddr, Arc<AtomicUsi
                                 .body(())
                                 .expect("response head");
                             if let Ok(mut send) = respond.send_response(head, false) {
-                                send.send_reset(reason);
+                                // A reset drops what the stream has queued: give the
+                                // connection (polled by `accept`) time to write the headers.
+                                tokio::spawn(async move {
+                                    tokio::time::sleep(Duration::from_millis(50)).await;
+                                    send.send_reset(reason);
+                                });
                             }
                         }
                         H2Answer::Stall => stalled.push((request, respond)),
+                        H2Answer::Drain => {
+                            let mut body = request.into_body();
+                            tokio::spawn(async move {
+                                let _respond = respond;
+                                while let Some(Ok(data)) = body.data().await {
+                                    let _ = body.flow_control().release_capacity(data.len());
+                                }
+                                std::future::pending::<()>().await;
+                            });
+                        }
                     }
                 }
             });

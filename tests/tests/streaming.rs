@@ -514,6 +514,31 @@ async fn a_deadline_ends_a_client_stream_whose_server_stopped_reading() {
 }
 
 #[tokio::test]
+async fn no_request_goes_out_after_the_deadline() {
+    // A server that reads everything and ignores the deadline: the window never fills, and
+    // sends must still stop at the deadline, and keep saying why.
+    let (addr, _) = h2_server(H2Answer::Drain).await;
+    let client = EchoClient::new("anything", caller(memory()).client());
+    let opts = CallOptions::new()
+        .address(addr.to_string())
+        .timeout(Duration::from_millis(300));
+    let mut call = client.client_stream_with(&opts).await.unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Err(e) = call.send(req("tick")).await {
+                return e;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("requests went on past the call's deadline");
+    assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
+    let again = call.send(req("late")).await.unwrap_err();
+    assert_eq!(again.code(), Code::DeadlineExceeded, "{again}");
+}
+
+#[tokio::test]
 async fn a_reset_response_stream_gets_the_grpc_code_of_its_http2_error() {
     use h2::Reason;
     let client = EchoClient::new("anything", caller(memory()).client());
@@ -524,6 +549,10 @@ async fn a_reset_response_stream_gets_the_grpc_code_of_its_http2_error() {
             Code::ResourceExhausted,
         ),
         (H2Answer::ResetAfterHeaders(Reason::CANCEL), Code::Cancelled),
+        (
+            H2Answer::ResetAfterHeaders(Reason::HTTP_1_1_REQUIRED),
+            Code::Unknown,
+        ),
     ] {
         let (addr, _) = h2_server(answer).await;
         let opts = CallOptions::new().address(addr.to_string());

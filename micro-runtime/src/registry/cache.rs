@@ -50,9 +50,11 @@ struct Inner {
     entries: ArcSwap<HashMap<String, Entry>>,
     /// Per-name locks, so one lookup is in flight per service.
     lookups: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// The events seen for each service being looked up, to apply to its answer. Held
-    /// while an event is applied and while an answer is stored, so none falls between.
-    pending: Mutex<HashMap<String, Vec<Event>>>,
+    /// The events seen for each service being looked up, to apply to its answer (`None`
+    /// when the watch broke meanwhile: events were missed). Held while an event is applied,
+    /// while an answer is stored and while the watch's breakdown is marked, so nothing
+    /// falls between.
+    pending: Mutex<HashMap<String, Option<Vec<Event>>>>,
     watching: Mutex<bool>,
     health: Mutex<Health>,
     /// Never sent on: its receivers learn that the cache is gone when it is dropped.
@@ -204,17 +206,19 @@ struct Lookup<'a> {
 
 impl<'a> Lookup<'a> {
     fn start(inner: &'a Inner, service: &'a str) -> Lookup<'a> {
-        lock(&inner.pending).insert(service.to_owned(), Vec::new());
+        lock(&inner.pending).insert(service.to_owned(), Some(Vec::new()));
         Lookup { inner, service }
     }
 
     /// Stores the answer, then the events seen since the lookup began, in order: each sets
     /// or removes one node, so replaying those the answer already shows changes nothing,
-    /// and the last event about a node wins.
+    /// and the last event about a node wins. When the watch broke meanwhile, the answer is
+    /// stored stale: it may predate events that were missed.
     fn store(self, versions: Vec<Service>) -> Arc<Nodes> {
         let mut pending = lock(&self.inner.pending);
-        let stored = self.inner.store(self.service, versions);
-        let events = pending.remove(self.service).unwrap_or_default();
+        let seen = pending.remove(self.service).unwrap_or_default();
+        let stored = self.inner.store(self.service, versions, seen.is_none());
+        let events = seen.unwrap_or_default();
         if events.is_empty() {
             return stored;
         }
@@ -272,8 +276,11 @@ async fn watch(
             }
         }
         // Events may have been missed: entries are looked up again on their next use (and
-        // kept, to be served if the registry is down).
+        // kept, to be served if the registry is down), and so are the answers of lookups in
+        // flight.
         if let Some(inner) = cache.upgrade() {
+            let mut pending = lock(&inner.pending);
+            pending.values_mut().for_each(|seen| *seen = None);
             inner.entries.rcu(|map| {
                 map.iter()
                     .map(|(k, e)| {
@@ -287,6 +294,7 @@ async fn watch(
                     })
                     .collect::<HashMap<_, _>>()
             });
+            drop(pending);
         }
         tokio::time::sleep(REWATCH_BACKOFF).await;
     }
@@ -316,15 +324,16 @@ impl Inner {
         }
     }
 
-    /// Stores the versions of `service`, keeping the statistics of nodes already known.
-    fn store(&self, service: &str, versions: Vec<Service>) -> Arc<Nodes> {
+    /// Stores the versions of `service`, keeping the statistics of nodes already known;
+    /// `stale` when they may miss changes (looked up again on next use).
+    fn store(&self, service: &str, versions: Vec<Service>, stale: bool) -> Arc<Nodes> {
         let old = self.entries.load().get(service).map(|e| e.nodes.clone());
         let nodes = Arc::new(build_nodes(&versions, old.as_deref()));
         let entry = Entry {
             services: Arc::new(versions),
             nodes: nodes.clone(),
             fetched: Instant::now(),
-            stale: false,
+            stale,
             retry_after: None,
         };
         self.entries.rcu(|map| {
@@ -351,7 +360,7 @@ impl Inner {
     /// and keeps it for the lookup of its service in flight, if any.
     fn apply(&self, event: Event) {
         let mut pending = lock(&self.pending);
-        if let Some(seen) = pending.get_mut(&event.service.name) {
+        if let Some(Some(seen)) = pending.get_mut(&event.service.name) {
             seen.push(event.clone());
         }
         self.apply_to_entry(event);
@@ -359,47 +368,57 @@ impl Inner {
     }
 
     fn apply_to_entry(&self, event: Event) {
-        let name = event.service.name.clone();
-        let Some(entry) = self.entries.load().get(&name).cloned() else {
+        let name = &event.service.name;
+        if !self.entries.load().contains_key(name) {
             return;
-        };
-        let mut versions = Vec::clone(&entry.services);
-        let svc = event.service;
-        let pos = versions.iter().position(|v| v.version == svc.version);
-        match (event.action, pos) {
-            (Action::Create | Action::Update, Some(i)) => {
-                for node in svc.nodes {
-                    let nodes = &mut versions[i].nodes;
-                    match nodes.iter_mut().find(|n| n.id == node.id) {
-                        Some(n) => *n = node,
-                        None => nodes.push(node),
-                    }
-                }
-            }
-            (Action::Create | Action::Update, None) => versions.push(svc),
-            (Action::Delete, Some(i)) => {
-                versions[i]
-                    .nodes
-                    .retain(|n| !svc.nodes.iter().any(|d| d.id == n.id));
-                if versions[i].nodes.is_empty() {
-                    versions.remove(i);
-                }
-            }
-            (Action::Delete, None) => return,
         }
-        // Keep the entry's age: the TTL safety net still applies.
-        let nodes = Arc::new(build_nodes(&versions, Some(&entry.nodes)));
-        let updated = Entry {
-            services: Arc::new(versions),
-            nodes,
-            ..entry
-        };
+        // Computed from the map being replaced, so a concurrent change (a store, a stale
+        // mark) is never overwritten with an older copy of the entry.
         self.entries.rcu(|map| {
             let mut map = HashMap::clone(map);
-            map.insert(name.clone(), updated.clone());
+            if let Some(entry) = map.get_mut(name) {
+                if let Some(updated) = updated(entry, &event) {
+                    *entry = updated;
+                }
+            }
             map
         });
     }
+}
+
+/// `entry` with `event` applied; `None` when it changes nothing. The entry keeps its age:
+/// the TTL safety net still applies.
+fn updated(entry: &Entry, event: &Event) -> Option<Entry> {
+    let mut versions = Vec::clone(&entry.services);
+    let svc = &event.service;
+    let pos = versions.iter().position(|v| v.version == svc.version);
+    match (event.action, pos) {
+        (Action::Create | Action::Update, Some(i)) => {
+            for node in &svc.nodes {
+                let nodes = &mut versions[i].nodes;
+                match nodes.iter_mut().find(|n| n.id == node.id) {
+                    Some(n) => *n = node.clone(),
+                    None => nodes.push(node.clone()),
+                }
+            }
+        }
+        (Action::Create | Action::Update, None) => versions.push(svc.clone()),
+        (Action::Delete, Some(i)) => {
+            versions[i]
+                .nodes
+                .retain(|n| !svc.nodes.iter().any(|d| d.id == n.id));
+            if versions[i].nodes.is_empty() {
+                versions.remove(i);
+            }
+        }
+        (Action::Delete, None) => return None,
+    }
+    let nodes = Arc::new(build_nodes(&versions, Some(&entry.nodes)));
+    Some(Entry {
+        services: Arc::new(versions),
+        nodes,
+        ..entry.clone()
+    })
 }
 
 /// Candidates of all versions; a node already in `old` keeps its statistics.
@@ -550,7 +569,7 @@ mod tests {
     async fn an_outage_costs_one_lookup_not_one_per_caller() {
         let reg = Arc::new(Hanging::default());
         let cache = Cache::new(reg.clone(), Duration::ZERO);
-        cache.inner.store("a", vec![svc("x")]);
+        cache.inner.store("a", vec![svc("x")], false);
         // Ten callers at once on an entry due for a lookup: one asks the registry, the
         // others get the last known node without waiting for it.
         let callers: Vec<_> = (0..10)
@@ -632,19 +651,26 @@ mod tests {
             .expect("the watch outlived its cache");
     }
 
-    #[tokio::test]
-    async fn events_during_the_first_lookup_are_applied_to_its_answer() {
+    /// A cache (TTL an hour) over a held [`Watched`], and its first lookup of `a`, asked and
+    /// waiting for the test to let the registry answer.
+    async fn lookup_held() -> (Arc<Watched>, Cache, tokio::task::JoinHandle<Vec<String>>) {
         let reg = Arc::new(Watched {
             held: true,
             ..Watched::default()
         });
-        // A long TTL: only the events can explain the nodes seen at the end.
         let cache = Cache::new(reg.clone(), Duration::from_secs(3600));
         let first = tokio::spawn({
             let cache = cache.clone();
             async move { ids(&cache).await }
         });
         reg.asked.notified().await;
+        (reg, cache, first)
+    }
+
+    #[tokio::test]
+    async fn events_during_the_first_lookup_are_applied_to_its_answer() {
+        // A long TTL: only the events can explain the nodes seen at the end.
+        let (reg, cache, first) = lookup_held().await;
         // While the lookup is on its way: y comes, x goes.
         let tx = lock(&reg.watch).clone().expect("the cache watches");
         for (action, id) in [(Action::Create, "y"), (Action::Delete, "x")] {
@@ -665,11 +691,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_answer_that_may_have_missed_events_is_stale() {
+        let (reg, cache, first) = lookup_held().await;
+        // The watch breaks while the lookup is on its way: events may be lost.
+        drop(lock(&reg.watch).take());
+        while lock(&cache.inner.pending).get("a") != Some(&None) {
+            tokio::task::yield_now().await;
+        }
+        reg.answer.notify_one();
+        assert_eq!(first.await.unwrap(), ["x"]);
+        // Served, and looked up again on next use rather than trusted for the TTL.
+        assert!(cache.inner.entries.load()["a"].stale);
+    }
+
+    #[tokio::test]
     async fn an_unreachable_registry_keeps_the_last_known_nodes() {
         let cache = Cache::new(Arc::new(Down), Duration::ZERO);
         assert_eq!(cache.get("a").await.unwrap_err().code(), Code::Unavailable);
         assert!(!cache.health().reachable);
-        cache.inner.store("a", vec![svc("x")]);
+        cache.inner.store("a", vec![svc("x")], false);
         // TTL zero: every get asks the registry, which fails: the known node is served.
         assert_eq!(ids(&cache).await, ["x"]);
         assert_eq!(

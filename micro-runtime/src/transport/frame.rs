@@ -284,12 +284,12 @@ pub async fn read_unary<B>(
 ) -> Result<(Option<Bytes>, Option<http::HeaderMap>)>
 where
     B: Body<Data = Bytes> + Unpin,
-    B::Error: std::error::Error + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let mut message: Option<Bytes> = None;
     let mut decoder: Option<Decoder> = None;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| crate::stream::body_error(&e))?;
+        let frame = frame.map_err(|e| crate::stream::body_error(&*e.into()))?;
         let frame = match frame.into_data() {
             Ok(mut chunk) => {
                 if decoder.is_none() && message.is_none() {
