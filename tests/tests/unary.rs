@@ -617,6 +617,50 @@ async fn lifecycle_hooks_run_in_order() {
 }
 
 #[tokio::test]
+async fn a_failing_after_start_hook_stops_the_server() {
+    let reg = memory();
+    let service = Service::builder()
+        .name("greeter")
+        .registry(reg.clone())
+        .address("127.0.0.1:0")
+        .register_ttl(Duration::from_secs(60), Duration::from_millis(50))
+        .after_start(|| async { Err(micro_runtime::Error::internal_server_error("test", "no")) })
+        .build()
+        .unwrap();
+    examples::greeter::register_greeter_handler(service.server(), TestGreeter::default()).unwrap();
+    let err = service.start().await.unwrap_err();
+    assert_eq!(err.detail(), "no");
+    assert_eq!(service.server().local_addr(), None, "still running");
+    // Deregistered, and no heartbeat registers it again.
+    for _ in 0..2 {
+        assert_eq!(
+            reg.get_service("greeter").await.unwrap_err().code(),
+            Code::NotFound
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn dropping_a_running_server_ends_its_heartbeat() {
+    let reg = memory();
+    let builder = Service::builder()
+        .name("greeter")
+        .registry(reg.clone())
+        .register_ttl(Duration::from_secs(60), Duration::from_millis(50));
+    let service = start_greeter_with(builder, TestGreeter::default()).await;
+    let record = reg.get_service("greeter").await.unwrap().remove(0);
+    drop(service);
+    reg.deregister(&record).await.unwrap();
+    // Several intervals later, nothing registered it again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        reg.get_service("greeter").await.unwrap_err().code(),
+        Code::NotFound
+    );
+}
+
+#[tokio::test]
 async fn the_status_in_the_trailers_wins_over_a_missing_message() {
     // grpc-go answers so when a failing handler has set header metadata: headers, no
     // message, the error in the trailers.

@@ -103,8 +103,18 @@ struct Running {
     record: registry::Service,
     stop: watch::Sender<bool>,
     accept: JoinHandle<()>,
-    heartbeat: Option<JoinHandle<()>>,
+    heartbeat: Option<AbortOnDrop>,
     subscriptions: Vec<Box<dyn broker::Subscriber>>,
+}
+
+/// A task aborted when its handle drops: the heartbeat ends with the running state it
+/// belongs to, also when the server is dropped without [`Server::stop`].
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Server {
@@ -290,7 +300,7 @@ impl Server {
             let registry = self.inner.registry.clone();
             let record = record.clone();
             let every = self.inner.options.register_interval;
-            tokio::spawn(async move {
+            AbortOnDrop(tokio::spawn(async move {
                 let mut tick = tokio::time::interval(every);
                 tick.tick().await;
                 loop {
@@ -299,7 +309,7 @@ impl Server {
                         tracing::warn!(service = %record.name, error = %e, "re-registration failed");
                     }
                 }
-            })
+            }))
         });
         tracing::info!(service = %record.name, %addr, registry = self.inner.registry.name(), "server started");
         self.state().running = Some(Running {
@@ -320,9 +330,8 @@ impl Server {
         let Some(running) = self.state().running.take() else {
             return Ok(());
         };
-        if let Some(h) = &running.heartbeat {
-            h.abort();
-        }
+        // No re-registration after the deregistration below.
+        drop(running.heartbeat);
         let deregistered = self.inner.registry.deregister(&running.record).await;
         let had_subscriptions = !running.subscriptions.is_empty();
         subscriber::unsubscribe_all(running.subscriptions).await;
