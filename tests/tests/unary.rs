@@ -224,6 +224,44 @@ async fn bad_input_gets_the_right_codes() {
 }
 
 #[tokio::test]
+async fn a_malformed_grpc_timeout_is_internal() {
+    let server = start_greeter("greeter", memory(), TestGreeter::default()).await;
+    let addr = server.server().local_addr().unwrap();
+    // No unit, a sign, nine digits, an unknown unit, no digits.
+    for bad in ["5", "-1S", "100000000m", "1x", "S"] {
+        let headers = [("content-type", "application/grpc"), ("grpc-timeout", bad)];
+        let rsp = raw_call(
+            addr,
+            "/greeter.Greeter/Hello",
+            &headers,
+            grpc_frame(b"\x0a\x01x"),
+        )
+        .await;
+        // Trailers-only, as grpc-go answers.
+        assert_eq!(
+            rsp.headers.get("grpc-status").unwrap(),
+            "13",
+            "{bad}: {rsp:?}"
+        );
+        assert!(rsp.body.is_empty() && rsp.trailers.is_none(), "{rsp:?}");
+        assert_eq!(rsp.grpc_message(), format!("malformed grpc-timeout: {bad}"));
+    }
+    let headers = [
+        ("content-type", "application/grpc"),
+        ("grpc-timeout", "99999999m"),
+    ];
+    let rsp = raw_call(
+        addr,
+        "/greeter.Greeter/Hello",
+        &headers,
+        grpc_frame(b"\x0a\x01x"),
+    )
+    .await;
+    assert_eq!(rsp.grpc_status(), Some(0), "{rsp:?}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn messages_over_the_limit_are_resource_exhausted() {
     let reg = memory();
     let builder = Service::builder().name("greeter").registry(reg.clone());
