@@ -506,6 +506,27 @@ async fn graceful_stop_deregisters_then_drains() {
 }
 
 #[tokio::test]
+async fn a_silent_connection_does_not_hold_up_stop() {
+    use tokio::io::AsyncReadExt;
+    // The default drain timeout: 30 s.
+    let server = start_greeter("greeter", memory(), TestGreeter::default()).await;
+    let addr = server.server().local_addr().unwrap();
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // The server's SETTINGS arrive: it accepted the connection and waits for our preface,
+    // which never comes.
+    let mut buf = [0u8; 9];
+    tokio::time::timeout(Duration::from_secs(10), silent.read(&mut buf))
+        .await
+        .expect("the server's settings")
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server.stop())
+        .await
+        .expect("stop waited for the silent connection")
+        .unwrap();
+    drop(silent);
+}
+
+#[tokio::test]
 async fn kitchen_sink_types_cross_the_wire() {
     use micro_tests::kitchen::sink::{self, Order, PlaceRequest, PlaceResponse, order};
 
