@@ -166,8 +166,10 @@ macro_rules! helpers {
 }
 
 impl Error {
-    /// An error with a gRPC code; go-micro's code is derived from it.
+    /// An error with a gRPC code; go-micro's code is derived from it. An error is never
+    /// `OK` on the wire: [`Code::Ok`] becomes [`Code::Unknown`].
     pub fn new(code: Code, detail: impl Into<String>) -> Error {
+        let code = not_ok(code);
         Error(Box::new(Fields {
             code,
             http_code: code.http_code(),
@@ -176,10 +178,11 @@ impl Error {
         }))
     }
 
-    /// An error with go-micro's HTTP-style code; the gRPC code is derived from it.
+    /// An error with go-micro's HTTP-style code; the gRPC code is derived from it, and is
+    /// [`Code::Unknown`] for a success code (2xx): an error must not read as `OK`.
     pub fn with_http_code(code: u16, id: impl Into<String>, detail: impl Into<String>) -> Error {
         Error(Box::new(Fields {
-            code: Code::from_http(code),
+            code: not_ok(Code::from_http(code)),
             http_code: code,
             id: id.into(),
             detail: detail.into(),
@@ -286,6 +289,14 @@ impl Error {
     }
 }
 
+/// The gRPC code of an error: `grpc-status: 0` would make a failure look like a success.
+fn not_ok(code: Code) -> Code {
+    match code {
+        Code::Ok => Code::Unknown,
+        code => code,
+    }
+}
+
 #[derive(serde::Serialize)]
 struct WireError<'a> {
     #[serde(skip_serializing_if = "str::is_empty")]
@@ -372,6 +383,24 @@ mod tests {
         let err = Error::from_json("boom");
         assert_eq!(err.code(), Code::Internal);
         assert_eq!(err.detail(), "boom");
+    }
+
+    #[test]
+    fn an_error_is_never_ok() {
+        let errs = [
+            Error::with_http_code(200, "s", "d"),
+            Error::with_http_code(204, "s", "d"),
+            Error::from_json(r#"{"id":"s","code":200,"detail":"d"}"#),
+            Error::new(Code::Ok, "d"),
+        ];
+        for err in errs {
+            assert_eq!(err.code(), Code::Unknown, "{err:?}");
+            let mut headers = http::HeaderMap::new();
+            crate::transport::put_status(&mut headers, &err);
+            assert_eq!(headers["grpc-status"], "2");
+        }
+        // go-micro's code is kept as given.
+        assert_eq!(Error::with_http_code(200, "s", "d").http_code(), 200);
     }
 
     #[test]

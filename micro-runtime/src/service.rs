@@ -262,10 +262,19 @@ impl Service {
     }
 
     /// Runs the start hooks, starts the server and registers it; returns the bound address.
+    /// When an `after_start` hook fails, the server is stopped (deregistered, closed) before
+    /// the hook's error is returned; the stop hooks do not run.
     pub async fn start(&self) -> Result<SocketAddr> {
         run_hooks(&self.hooks.before_start).await?;
         let addr = self.server.start().await?;
-        run_hooks(&self.hooks.after_start).await?;
+        if let Err(e) = run_hooks(&self.hooks.after_start).await {
+            // The service did not start: nothing may stay registered (or keep re-registering)
+            // for callers to find.
+            if let Err(stop) = self.server.stop().await {
+                tracing::warn!(error = %stop, "stopping after a failed after_start hook");
+            }
+            return Err(e);
+        }
         Ok(addr)
     }
 

@@ -224,6 +224,44 @@ async fn bad_input_gets_the_right_codes() {
 }
 
 #[tokio::test]
+async fn a_malformed_grpc_timeout_is_internal() {
+    let server = start_greeter("greeter", memory(), TestGreeter::default()).await;
+    let addr = server.server().local_addr().unwrap();
+    // No unit, a sign, nine digits, an unknown unit, no digits.
+    for bad in ["5", "-1S", "100000000m", "1x", "S"] {
+        let headers = [("content-type", "application/grpc"), ("grpc-timeout", bad)];
+        let rsp = raw_call(
+            addr,
+            "/greeter.Greeter/Hello",
+            &headers,
+            grpc_frame(b"\x0a\x01x"),
+        )
+        .await;
+        // Trailers-only, as grpc-go answers.
+        assert_eq!(
+            rsp.headers.get("grpc-status").unwrap(),
+            "13",
+            "{bad}: {rsp:?}"
+        );
+        assert!(rsp.body.is_empty() && rsp.trailers.is_none(), "{rsp:?}");
+        assert_eq!(rsp.grpc_message(), format!("malformed grpc-timeout: {bad}"));
+    }
+    let headers = [
+        ("content-type", "application/grpc"),
+        ("grpc-timeout", "99999999m"),
+    ];
+    let rsp = raw_call(
+        addr,
+        "/greeter.Greeter/Hello",
+        &headers,
+        grpc_frame(b"\x0a\x01x"),
+    )
+    .await;
+    assert_eq!(rsp.grpc_status(), Some(0), "{rsp:?}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn messages_over_the_limit_are_resource_exhausted() {
     let reg = memory();
     let builder = Service::builder().name("greeter").registry(reg.clone());
@@ -468,6 +506,27 @@ async fn graceful_stop_deregisters_then_drains() {
 }
 
 #[tokio::test]
+async fn a_silent_connection_does_not_hold_up_stop() {
+    use tokio::io::AsyncReadExt;
+    // The default drain timeout: 30 s.
+    let server = start_greeter("greeter", memory(), TestGreeter::default()).await;
+    let addr = server.server().local_addr().unwrap();
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // The server's SETTINGS arrive: it accepted the connection and waits for our preface,
+    // which never comes.
+    let mut buf = [0u8; 9];
+    tokio::time::timeout(Duration::from_secs(10), silent.read(&mut buf))
+        .await
+        .expect("the server's settings")
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server.stop())
+        .await
+        .expect("stop waited for the silent connection")
+        .unwrap();
+    drop(silent);
+}
+
+#[tokio::test]
 async fn kitchen_sink_types_cross_the_wire() {
     use micro_tests::kitchen::sink::{self, Order, PlaceRequest, PlaceResponse, order};
 
@@ -613,6 +672,50 @@ async fn lifecycle_hooks_run_in_order() {
     assert_eq!(
         *log.lock().unwrap(),
         ["before_start", "after_start", "before_stop", "after_stop"]
+    );
+}
+
+#[tokio::test]
+async fn a_failing_after_start_hook_stops_the_server() {
+    let reg = memory();
+    let service = Service::builder()
+        .name("greeter")
+        .registry(reg.clone())
+        .address("127.0.0.1:0")
+        .register_ttl(Duration::from_secs(60), Duration::from_millis(50))
+        .after_start(|| async { Err(micro_runtime::Error::internal_server_error("test", "no")) })
+        .build()
+        .unwrap();
+    examples::greeter::register_greeter_handler(service.server(), TestGreeter::default()).unwrap();
+    let err = service.start().await.unwrap_err();
+    assert_eq!(err.detail(), "no");
+    assert_eq!(service.server().local_addr(), None, "still running");
+    // Deregistered, and no heartbeat registers it again.
+    for _ in 0..2 {
+        assert_eq!(
+            reg.get_service("greeter").await.unwrap_err().code(),
+            Code::NotFound
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn dropping_a_running_server_ends_its_heartbeat() {
+    let reg = memory();
+    let builder = Service::builder()
+        .name("greeter")
+        .registry(reg.clone())
+        .register_ttl(Duration::from_secs(60), Duration::from_millis(50));
+    let service = start_greeter_with(builder, TestGreeter::default()).await;
+    let record = reg.get_service("greeter").await.unwrap().remove(0);
+    drop(service);
+    reg.deregister(&record).await.unwrap();
+    // Several intervals later, nothing registered it again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        reg.get_service("greeter").await.unwrap_err().code(),
+        Code::NotFound
     );
 }
 

@@ -421,7 +421,8 @@ fn updated(entry: &Entry, event: &Event) -> Option<Entry> {
     })
 }
 
-/// Candidates of all versions; a node already in `old` keeps its statistics.
+/// Candidates of all versions; a node already in `old` keeps its statistics, and the list
+/// keeps the round-robin cursor of `old`.
 fn build_nodes(versions: &[Service], old: Option<&Nodes>) -> Nodes {
     let candidates = versions
         .iter()
@@ -438,7 +439,7 @@ fn build_nodes(versions: &[Service], old: Option<&Nodes>) -> Nodes {
             }
         })
         .collect();
-    Nodes::new(candidates)
+    Nodes::new(candidates).continuing(old)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -480,6 +481,27 @@ mod tests {
         };
         ids.sort();
         ids
+    }
+
+    #[test]
+    fn round_robin_goes_on_across_rebuilds() {
+        use crate::selector::{RoundRobin, Selection, Selector};
+        let mut three = svc("n0");
+        three.nodes.extend(["n1", "n2"].map(|id| Node {
+            id: id.into(),
+            ..Node::default()
+        }));
+        let versions = [three];
+        let mut nodes = build_nodes(&versions, None);
+        let mut picked = Vec::new();
+        // One call between rebuilds (a watch event or a re-lookup each time): the calls
+        // still rotate.
+        for _ in 0..4 {
+            let c = RoundRobin.select(&nodes, &Selection::default()).unwrap();
+            picked.push(c.node.id.clone());
+            nodes = build_nodes(&versions, Some(&nodes));
+        }
+        assert_eq!(picked, ["n0", "n1", "n2", "n0"]);
     }
 
     #[tokio::test]

@@ -201,6 +201,16 @@ impl Nodes {
         &self.candidates
     }
 
+    /// Carries the cursor of `old` (the list this one replaces) over, so round robin goes on
+    /// from where it was instead of starting again at the first node on every rebuild.
+    pub fn continuing(self, old: Option<&Nodes>) -> Nodes {
+        if let Some(old) = old {
+            self.cursor
+                .store(old.cursor.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        self
+    }
+
     /// Advances the shared cursor and returns its previous value.
     pub fn next_cursor(&self) -> usize {
         self.cursor.fetch_add(1, Ordering::Relaxed)

@@ -35,6 +35,10 @@ use crate::registry::{self, Endpoint, Metadata, Node, RegisterOptions, Registry}
 use crate::stream::BoxStream;
 use crate::transport::DEFAULT_MAX_MESSAGE_SIZE;
 
+/// How long an accepted connection has to complete the HTTP/2 handshake (the client's
+/// preface and settings).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Settings of a [`Server`].
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
@@ -103,8 +107,18 @@ struct Running {
     record: registry::Service,
     stop: watch::Sender<bool>,
     accept: JoinHandle<()>,
-    heartbeat: Option<JoinHandle<()>>,
+    heartbeat: Option<AbortOnDrop>,
     subscriptions: Vec<Box<dyn broker::Subscriber>>,
+}
+
+/// A task aborted when its handle drops: the heartbeat ends with the running state it
+/// belongs to, also when the server is dropped without [`Server::stop`].
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Server {
@@ -290,7 +304,7 @@ impl Server {
             let registry = self.inner.registry.clone();
             let record = record.clone();
             let every = self.inner.options.register_interval;
-            tokio::spawn(async move {
+            AbortOnDrop(tokio::spawn(async move {
                 let mut tick = tokio::time::interval(every);
                 tick.tick().await;
                 loop {
@@ -299,7 +313,7 @@ impl Server {
                         tracing::warn!(service = %record.name, error = %e, "re-registration failed");
                     }
                 }
-            })
+            }))
         });
         tracing::info!(service = %record.name, %addr, registry = self.inner.registry.name(), "server started");
         self.state().running = Some(Running {
@@ -320,9 +334,8 @@ impl Server {
         let Some(running) = self.state().running.take() else {
             return Ok(());
         };
-        if let Some(h) = &running.heartbeat {
-            h.abort();
-        }
+        // No re-registration after the deregistration below.
+        drop(running.heartbeat);
         let deregistered = self.inner.registry.deregister(&running.record).await;
         let had_subscriptions = !running.subscriptions.is_empty();
         subscriber::unsubscribe_all(running.subscriptions).await;
@@ -444,7 +457,17 @@ async fn serve_connection(
         .max_send_buffer_size(1 << 20)
         .data_frame_budget(crate::transport::DATA_FRAME_BUDGET)
         .handshake::<_, Bytes>(stream);
-    let mut conn = match handshake.await {
+    // A client that connects and sends nothing must not hold a task, nor make stop() wait
+    // out the drain timeout: the handshake is bounded and ends on stop (no calls to drain).
+    let handshake = tokio::select! {
+        done = handshake => done,
+        _ = tokio::time::sleep(HANDSHAKE_TIMEOUT) => {
+            tracing::debug!(remote = %service.remote(), "HTTP/2 handshake timed out");
+            return;
+        }
+        _ = stop.wait_for(|stop| *stop) => return,
+    };
+    let mut conn = match handshake {
         Ok(conn) => conn,
         Err(e) => {
             tracing::debug!(remote = %service.remote(), error = %e, "HTTP/2 handshake failed");
@@ -452,7 +475,7 @@ async fn serve_connection(
         }
     };
     let mut calls = FuturesUnordered::new();
-    let mut stopping = *stop.borrow();
+    let mut stopping = *stop.borrow_and_update();
     if stopping {
         conn.graceful_shutdown();
     }
@@ -575,4 +598,31 @@ async fn answer_stream(
         Err(e) => crate::transport::put_status(&mut trailers, &e),
     }
     let _ = send.send_trailers(trailers);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::memory::MemoryRegistry;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_connection_is_closed_after_the_handshake_timeout() {
+        let options = ServerOptions {
+            name: "t".into(),
+            address: "127.0.0.1:0".into(),
+            ..ServerOptions::default()
+        };
+        let server = Server::new(options, Arc::new(MemoryRegistry::new()));
+        let addr = server.start().await.unwrap();
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        // The server's SETTINGS, then nothing until it closes the connection (the clock is
+        // paused: the wait is not real).
+        let mut buf = [0u8; 64];
+        let closed = tokio::time::timeout(HANDSHAKE_TIMEOUT * 6, async {
+            while silent.read(&mut buf).await.unwrap_or(0) > 0 {}
+        });
+        closed.await.expect("the silent connection stayed open");
+        server.stop().await.unwrap();
+    }
 }

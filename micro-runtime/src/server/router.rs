@@ -306,15 +306,29 @@ impl ConnService {
                 return ConnFuture::Ready(Some(Box::new(status_response(codec, &err))));
             }
         }
+        let timeout = match parts.headers.get("grpc-timeout") {
+            None => None,
+            Some(v) => match parse_timeout(v.as_bytes()) {
+                Some(t) => Some(t),
+                // The client asked for a deadline we cannot read: answer as grpc-go does
+                // rather than run the call with none.
+                None => {
+                    let err = Error::new(
+                        Code::Internal,
+                        format!(
+                            "malformed grpc-timeout: {}",
+                            String::from_utf8_lossy(v.as_bytes())
+                        ),
+                    );
+                    return ConnFuture::Ready(Some(Box::new(status_response(codec, &err))));
+                }
+            },
+        };
         let path = parts.uri.path();
         let Some(route) = self.router.routes.get(path) else {
             let err = unknown_path(path);
             return ConnFuture::Ready(Some(Box::new(status_response(codec, &err))));
         };
-        let timeout = parts
-            .headers
-            .get("grpc-timeout")
-            .and_then(|v| parse_timeout(v.as_bytes()));
         let call = Call {
             codec,
             headers: parts.headers,
