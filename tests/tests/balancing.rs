@@ -138,3 +138,36 @@ async fn filters_pick_version_and_metadata() {
         s.stop().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_node_that_stopped_answering_is_avoided_after_one_timeout() {
+    // A node whose host went silent: the connection opens, nothing ever answers, no reset
+    // comes. After one call times out on it, the next calls go to the live node.
+    let reg = memory();
+    let _live = start_greeter("greeter", reg.clone(), TestGreeter::default()).await;
+    let (silent, _) = h2_server(H2Answer::Stall).await;
+    let record = micro_runtime::registry::Service {
+        name: "greeter".into(),
+        nodes: vec![micro_runtime::registry::Node {
+            id: "greeter-silent".into(),
+            address: silent.to_string(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    reg.register(&record, Default::default()).await.unwrap();
+    let client = client(reg, Arc::new(micro_runtime::selector::RoundRobin));
+    let opts = CallOptions::new().timeout(Duration::from_millis(300));
+    let mut timeouts = 0;
+    for _ in 0..6 {
+        match client
+            .hello_with(HelloRequest { name: "x".into() }, &opts)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.code() == micro_runtime::Code::DeadlineExceeded => timeouts += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(timeouts, 1, "calls kept going to the silent node");
+}

@@ -437,13 +437,23 @@ impl Client {
         let mut attempt = 0;
         // Nodes that failed during this call, avoided by its retries.
         let mut failed: Vec<String> = Vec::new();
+        // The node of the attempt under way.
+        let mut node: Option<Arc<NodeStats>> = None;
         loop {
-            let attempt_fut = self.attempt::<Rsp>(&call, &mut failed);
+            let attempt_fut = self.attempt::<Rsp>(&call, &mut failed, &mut node);
             let err = match tokio::time::timeout_at(deadline, attempt_fut).await {
                 Ok(Ok(rsp)) => return Ok(rsp),
                 Ok(Err(f)) if f.is_retryable(idempotent) => f.into_error(),
                 Ok(Err(f)) => return Err(f.into_error()),
-                Err(_) => return Err(deadline_exceeded(service, endpoint, timeout)),
+                Err(_) => {
+                    // The node did not answer in time: a node that went silent (its host
+                    // lost, no reset ever comes) is ejected like one that refused, rather
+                    // than costing every caller its whole timeout.
+                    if let Some(stats) = node {
+                        stats.record_failure(now_ms());
+                    }
+                    return Err(deadline_exceeded(service, endpoint, timeout));
+                }
             };
             if attempt >= retries {
                 return Err(err);
@@ -458,13 +468,17 @@ impl Client {
         }
     }
 
+    /// One attempt of a unary call; `node` is set to the statistics of the node it goes to.
     async fn attempt<Rsp: Message>(
         &self,
         call: &Attempt<'_>,
         failed: &mut Vec<String>,
+        node: &mut Option<Arc<NodeStats>>,
     ) -> Result<Rsp, Failure> {
         let nodes = self.nodes(call.service, call.options).await?;
         let (address, stats) = self.pick(nodes.as_deref(), call.service, call.options, failed)?;
+        *node = stats.cloned();
+        let stats = stats.map(|s| &**s);
         let _in_flight = stats.map(NodeStats::start);
         let started = std::time::Instant::now();
         let result = self.exchange::<Rsp>(address, call).await;
@@ -504,7 +518,7 @@ impl Client {
         service: &str,
         options: &'a CallOptions,
         failed: &[String],
-    ) -> Result<(&'a str, Option<&'a NodeStats>), Failure> {
+    ) -> Result<(&'a str, Option<&'a Arc<NodeStats>>), Failure> {
         let Some(nodes) = nodes else {
             return Ok((options.address.as_deref().unwrap_or_default(), None));
         };
@@ -519,7 +533,7 @@ impl Client {
             .selector
             .select(nodes, &selection)
             .ok_or_else(|| Failure::Answered(crate::registry::not_found(service)))?;
-        Ok((chosen.node.address.as_str(), Some(&*chosen.stats)))
+        Ok((chosen.node.address.as_str(), Some(&chosen.stats)))
     }
 
     /// Opens a client-streaming or bidirectional call to `method` of `service`: send requests
