@@ -1,6 +1,6 @@
-//! The host-local registry (the default) between processes: the examples' `greeter-server`
-//! and `greeter-client` (from `MICRO_BIN_DIR`, as scripts/test builds them) sharing one
-//! registry directory.
+//! The host-local registry (the default): in process (no heartbeat outlives a stop), and
+//! between processes: the examples' `greeter-server` and `greeter-client` (from
+//! `MICRO_BIN_DIR`, as scripts/test builds them) sharing one registry directory.
 //!
 //! A process in another pid namespace (`unshare --pid --fork --mount-proc`, as a container
 //! sharing the directory would be) must find our nodes and leave them alone: our pids mean
@@ -120,4 +120,30 @@ fn a_killed_server_leaves_no_node_behind() {
         records(dir.path()).is_empty(),
         "the dead node's record stayed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_heartbeat_brings_a_stopped_node_back() {
+    // A heartbeat every millisecond: stop() finds a re-registration under way nearly every
+    // time. The local registry writes on a blocking thread, which an abort does not stop:
+    // its file must not land after the deregistration.
+    let dir = tempfile::tempdir().unwrap();
+    let reg: std::sync::Arc<dyn micro_runtime::Registry> = std::sync::Arc::new(
+        micro_runtime::registry::local::LocalRegistry::new(dir.path()).unwrap(),
+    );
+    for round in 0..20 {
+        let builder = micro_runtime::Service::builder()
+            .name("greeter")
+            .registry(reg.clone())
+            .register_ttl(Duration::from_secs(60), Duration::from_millis(1));
+        let server = micro_tests::start_greeter_with(builder, Default::default()).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        server.stop().await.unwrap();
+        // Time for a straggling write to land, if one were left.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            records(dir.path()).is_empty(),
+            "round {round}: a stopped node came back"
+        );
+    }
 }

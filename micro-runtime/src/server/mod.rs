@@ -107,17 +107,60 @@ struct Running {
     record: registry::Service,
     stop: watch::Sender<bool>,
     accept: JoinHandle<()>,
-    heartbeat: Option<AbortOnDrop>,
+    heartbeat: Option<Heartbeat>,
     subscriptions: Vec<Box<dyn broker::Subscriber>>,
 }
 
-/// A task aborted when its handle drops: the heartbeat ends with the running state it
-/// belongs to, also when the server is dropped without [`Server::stop`].
-struct AbortOnDrop(JoinHandle<()>);
+/// The re-registration task. [`Heartbeat::end`] lets a registration under way finish first
+/// (an aborted one could still land after the deregistration: a local registry's rename
+/// runs on a blocking thread); dropped, it is aborted, so it ends with the running state it
+/// belongs to also when the server is dropped without [`Server::stop`].
+struct Heartbeat {
+    task: Option<JoinHandle<()>>,
+    quit: Option<tokio::sync::oneshot::Sender<()>>,
+}
 
-impl Drop for AbortOnDrop {
+impl Heartbeat {
+    fn start(
+        registry: Arc<dyn Registry>,
+        record: registry::Service,
+        options: RegisterOptions,
+        every: Duration,
+    ) -> Heartbeat {
+        let (quit, mut quitting) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = &mut quitting => return,
+                }
+                if let Err(e) = registry.register(&record, options).await {
+                    tracing::warn!(service = %record.name, error = %e, "re-registration failed");
+                }
+            }
+        });
+        Heartbeat {
+            task: Some(task),
+            quit: Some(quit),
+        }
+    }
+
+    /// Ends the task once no registration is under way.
+    async fn end(mut self) {
+        drop(self.quit.take());
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Heartbeat {
     fn drop(&mut self) {
-        self.0.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
@@ -300,21 +343,9 @@ impl Server {
             subscriber::unsubscribe_all(subscriptions).await;
             return Err(e);
         }
-        let heartbeat = (!self.inner.options.register_interval.is_zero()).then(|| {
-            let registry = self.inner.registry.clone();
-            let record = record.clone();
-            let every = self.inner.options.register_interval;
-            AbortOnDrop(tokio::spawn(async move {
-                let mut tick = tokio::time::interval(every);
-                tick.tick().await;
-                loop {
-                    tick.tick().await;
-                    if let Err(e) = registry.register(&record, ttl).await {
-                        tracing::warn!(service = %record.name, error = %e, "re-registration failed");
-                    }
-                }
-            }))
-        });
+        let every = self.inner.options.register_interval;
+        let heartbeat = (!every.is_zero())
+            .then(|| Heartbeat::start(self.inner.registry.clone(), record.clone(), ttl, every));
         tracing::info!(service = %record.name, %addr, registry = self.inner.registry.name(), "server started");
         self.state().running = Some(Running {
             addr,
@@ -335,7 +366,9 @@ impl Server {
             return Ok(());
         };
         // No re-registration after the deregistration below.
-        drop(running.heartbeat);
+        if let Some(heartbeat) = running.heartbeat {
+            heartbeat.end().await;
+        }
         let deregistered = self.inner.registry.deregister(&running.record).await;
         let had_subscriptions = !running.subscriptions.is_empty();
         subscriber::unsubscribe_all(running.subscriptions).await;
