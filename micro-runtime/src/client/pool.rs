@@ -2,7 +2,8 @@
 //!
 //! Each address holds `size` connections used in turn. Reads take no lock: the address map
 //! and each connection slot are swapped whole. A lock is taken only to dial, so concurrent
-//! calls to a new address dial once.
+//! calls to a new address dial once, and when that dial fails, the calls that waited for it
+//! get its error rather than dialing again one after another.
 //!
 //! Connections speak `h2` directly: a call opens its stream from its own task, and only the
 //! connection's I/O runs in the connection's task. (hyper's client sends each request through
@@ -51,7 +52,14 @@ struct Address {
 #[derive(Default)]
 struct Slot {
     conn: ArcSwapOption<Live>,
-    dialing: tokio::sync::Mutex<()>,
+    /// Held while dialing; the last failed dial, for the callers that waited for it.
+    dialing: tokio::sync::Mutex<Option<Failed>>,
+}
+
+/// A dial that failed, and when.
+struct Failed {
+    at: tokio::time::Instant,
+    error: Error,
 }
 
 /// A dialed connection, and whether its connection task still runs.
@@ -91,15 +99,32 @@ impl Pool {
         if let Some(live) = slot.conn.load().as_deref().filter(|l| l.usable()) {
             return Ok(conn(live));
         }
-        let _dialing = slot.dialing.lock().await;
-        // Someone else may have dialed while we waited.
+        let asked = tokio::time::Instant::now();
+        let mut dialing = slot.dialing.lock().await;
+        // Someone else may have dialed while we waited: with success, or with a failure
+        // that answers us too (an unreachable node costs one dial timeout, not one per
+        // waiting caller in turn).
         if let Some(live) = slot.conn.load().as_deref().filter(|l| l.usable()) {
             return Ok(conn(live));
         }
-        let live = self.dial(addr).await?;
-        let conn = conn(&live);
-        slot.conn.store(Some(Arc::new(live)));
-        Ok(conn)
+        if let Some(failed) = dialing.as_ref().filter(|f| f.at >= asked) {
+            return Err(failed.error.clone());
+        }
+        match self.dial(addr).await {
+            Ok(live) => {
+                *dialing = None;
+                let conn = conn(&live);
+                slot.conn.store(Some(Arc::new(live)));
+                Ok(conn)
+            }
+            Err(error) => {
+                *dialing = Some(Failed {
+                    at: tokio::time::Instant::now(),
+                    error: error.clone(),
+                });
+                Err(error)
+            }
+        }
     }
 
     fn add(&self, addr: &str) -> Result<Arc<Address>> {
@@ -156,5 +181,44 @@ impl Pool {
             done.store(true, Ordering::Release);
         });
         Ok(Live { send, closed })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn callers_waiting_on_a_failing_dial_get_its_failure() {
+        // A listener whose accept queue is full: the kernel drops further SYNs, so connects
+        // hang until the dial timeout, as to a host that went away.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(1).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut queued = Vec::new();
+        for _ in 0..8 {
+            match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                Ok(s) => queued.push(s),
+                Err(_) => break,
+            }
+        }
+        assert!(queued.len() < 8, "the accept queue never filled");
+
+        let pool = Arc::new(Pool::new(1, Duration::from_millis(300)));
+        let start = tokio::time::Instant::now();
+        let callers: Vec<_> = (0..10)
+            .map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.get(&addr.to_string()).await.map(|_| ()) })
+            })
+            .collect();
+        for caller in callers {
+            let err = caller.await.unwrap().unwrap_err();
+            assert_eq!(err.code(), Code::Unavailable, "{err}");
+        }
+        // The clock is paused and moves only to the next timer: one dial's timeout passed,
+        // not one per caller (3 s).
+        assert_eq!(start.elapsed(), Duration::from_millis(300));
     }
 }
