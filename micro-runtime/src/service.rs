@@ -216,6 +216,7 @@ impl ServiceBuilder {
             server: Server::new(server, registry.clone()).with_broker(broker.clone()),
             client: Client::new(client, registry, selector).with_broker(broker),
             hooks: self.hooks,
+            lifecycle: tokio::sync::Mutex::new(()),
         })
     }
 }
@@ -225,6 +226,9 @@ pub struct Service {
     server: Server,
     client: Client,
     hooks: Hooks,
+    /// Held through a start or a stop with their hooks: a stop called while the start hooks
+    /// run waits for the start, then stops what it started.
+    lifecycle: tokio::sync::Mutex<()>,
 }
 
 impl Service {
@@ -263,8 +267,9 @@ impl Service {
 
     /// Runs the start hooks, starts the server and registers it; returns the bound address.
     /// When an `after_start` hook fails, the server is stopped (deregistered, closed) before
-    /// the hook's error is returned; the stop hooks do not run.
+    /// the hook's error is returned; the stop hooks do not run. Starts and stops take turns.
     pub async fn start(&self) -> Result<SocketAddr> {
+        let _turn = self.lifecycle.lock().await;
         run_hooks(&self.hooks.before_start).await?;
         let addr = self.server.start().await?;
         if let Err(e) = run_hooks(&self.hooks.after_start).await {
@@ -280,13 +285,15 @@ impl Service {
 
     /// Runs the stop hooks around a graceful stop: deregister, drain, close.
     pub async fn stop(&self) -> Result<()> {
+        let _turn = self.lifecycle.lock().await;
         let before = run_hooks(&self.hooks.before_stop).await;
         let stopped = self.server.stop().await;
         let after = run_hooks(&self.hooks.after_stop).await;
         before.and(stopped).and(after)
     }
 
-    /// Starts, serves until SIGINT or SIGTERM, then stops gracefully.
+    /// Starts, serves until SIGINT or SIGTERM, then stops gracefully. The signals are caught
+    /// from the call on: one that comes while the service starts stops it once started.
     pub async fn run(self) -> Result<()> {
         self.run_until(shutdown_signal()).await
     }
@@ -308,27 +315,31 @@ impl std::fmt::Debug for Service {
     }
 }
 
-/// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Completes on SIGINT or SIGTERM. The signals are caught from the call on (inside a tokio
+/// runtime), so one that comes before the future is first awaited is not lost.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        signal(SignalKind::interrupt()).and_then(|i| Ok((i, signal(SignalKind::terminate())?)))
+    };
+    async move {
+        #[cfg(unix)]
+        match signals {
+            Ok((mut interrupt, mut terminate)) => {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
                 }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown signal received");
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-    tracing::info!("shutdown signal received");
 }

@@ -701,6 +701,80 @@ async fn a_failing_after_start_hook_stops_the_server() {
 }
 
 #[tokio::test]
+async fn a_stop_called_while_the_start_hooks_run_stops_the_service_once_started() {
+    let reg = memory();
+    let entered = Arc::new(tokio::sync::Notify::new());
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let service = Service::builder()
+        .name("greeter")
+        .registry(reg.clone())
+        .address("127.0.0.1:0")
+        .before_start({
+            let (entered, gate) = (entered.clone(), gate.clone());
+            move || {
+                let (entered, gate) = (entered.clone(), gate.clone());
+                async move {
+                    entered.notify_one();
+                    gate.acquire().await.unwrap().forget();
+                    Ok(())
+                }
+            }
+        })
+        .build()
+        .unwrap();
+    examples::greeter::register_greeter_handler(service.server(), TestGreeter::default()).unwrap();
+    let (started, stopped) = tokio::join!(service.start(), async {
+        entered.notified().await;
+        let stop = service.stop();
+        gate.add_permits(1);
+        stop.await
+    });
+    started.unwrap();
+    stopped.unwrap();
+    assert_eq!(
+        service.server().local_addr(),
+        None,
+        "still running after stop"
+    );
+    assert_eq!(
+        reg.get_service("greeter").await.unwrap_err().code(),
+        Code::NotFound
+    );
+}
+
+/// A SIGTERM that comes while the service starts (here from its `after_start` hook) stops it
+/// once started, deregistered, instead of killing the process with its node registered.
+#[tokio::test]
+async fn a_signal_during_start_stops_the_service_gracefully() {
+    let reg = memory();
+    let service = Service::builder()
+        .name("greeter")
+        .registry(reg.clone())
+        .address("127.0.0.1:0")
+        .after_start(|| async {
+            let pid = std::process::id().to_string();
+            let sent = std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status();
+            assert!(sent.is_ok_and(|s| s.success()), "kill -TERM failed");
+            // The signal lands while the start is still under way.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok(())
+        })
+        .build()
+        .unwrap();
+    examples::greeter::register_greeter_handler(service.server(), TestGreeter::default()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), service.run())
+        .await
+        .expect("the signal was lost: still running")
+        .unwrap();
+    assert_eq!(
+        reg.get_service("greeter").await.unwrap_err().code(),
+        Code::NotFound
+    );
+}
+
+#[tokio::test]
 async fn dropping_a_running_server_ends_its_heartbeat() {
     let reg = memory();
     let builder = Service::builder()

@@ -91,6 +91,9 @@ struct Inner {
     options: ServerOptions,
     registry: Arc<dyn Registry>,
     state: Mutex<State>,
+    /// Held through a whole start or stop, so they take turns: a second start fails once the
+    /// first is done, a stop called during a start stops what that start started.
+    lifecycle: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -178,6 +181,7 @@ impl Server {
                 options,
                 registry,
                 state: Mutex::default(),
+                lifecycle: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -283,29 +287,67 @@ impl Server {
     }
 
     /// Binds the address, starts serving and registers the node; returns the bound address.
+    /// A started server fails with FAILED_PRECONDITION. Starts and stops take turns, and run
+    /// to the end even when their caller stops waiting (a timeout, a `select!`): a later
+    /// [`Server::stop`] finds and undoes what such a start did.
     pub async fn start(&self) -> Result<SocketAddr> {
-        let listener = TcpListener::bind(&self.inner.options.address)
-            .await
-            .map_err(|e| {
-                Error::new(
-                    Code::Unavailable,
-                    format!("listen on {}: {e}", self.inner.options.address),
-                )
-            })?;
-        self.start_on(listener).await
+        self.in_turn(|server| async move {
+            server.not_running()?;
+            let address = &server.inner.options.address;
+            let listener = TcpListener::bind(address)
+                .await
+                .map_err(|e| Error::new(Code::Unavailable, format!("listen on {address}: {e}")))?;
+            server.serve(listener).await
+        })
+        .await
     }
 
     /// Like [`Server::start`], on a listener the caller bound.
     pub async fn start_on(&self, listener: TcpListener) -> Result<SocketAddr> {
+        self.in_turn(|server| async move { server.serve(listener).await })
+            .await
+    }
+
+    /// Runs `step` (a start or a stop) in a task of its own once the steps before it are done.
+    async fn in_turn<T, F>(&self, step: impl FnOnce(Server) -> F) -> Result<T>
+    where
+        F: Future<Output = Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let step = step(self.clone());
+        let inner = self.inner.clone();
+        let name = &self.inner.options.name;
+        tokio::spawn(async move {
+            let _turn = inner.lifecycle.lock().await;
+            step.await
+        })
+        .await
+        .unwrap_or_else(|e| {
+            let code = if e.is_cancelled() {
+                Code::Cancelled
+            } else {
+                Code::Internal
+            };
+            Err(Error::new(code, format!("server {name}: {e}")))
+        })
+    }
+
+    fn not_running(&self) -> Result<()> {
+        match self.state().running {
+            Some(_) => Err(Error::new(
+                Code::FailedPrecondition,
+                "server already started",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Serves `listener` and registers; the caller has the turn.
+    async fn serve(&self, listener: TcpListener) -> Result<SocketAddr> {
         let addr = listener.local_addr()?;
+        self.not_running()?;
         let (router, record, subscribers) = {
             let state = self.state();
-            if state.running.is_some() {
-                return Err(Error::new(
-                    Code::FailedPrecondition,
-                    "server already started",
-                ));
-            }
             let router = Router::new(&self.inner.options, &state.handlers);
             let subscribers = match (&state.broker, state.subscribers.is_empty()) {
                 (_, true) => None,
@@ -360,8 +402,14 @@ impl Server {
 
     /// Deregisters the node and ends its subscriptions, lets in-flight calls finish (up to the
     /// drain timeout), then closes the listener, the connections and the broker. Stopping a
-    /// stopped server does nothing.
+    /// stopped server does nothing; a stop called while a start is under way waits for it and
+    /// stops what it started.
     pub async fn stop(&self) -> Result<()> {
+        self.in_turn(|server| async move { server.stop_now().await })
+            .await
+    }
+
+    async fn stop_now(&self) -> Result<()> {
         let Some(running) = self.state().running.take() else {
             return Ok(());
         };
@@ -656,6 +704,137 @@ mod tests {
             while silent.read(&mut buf).await.unwrap_or(0) > 0 {}
         });
         closed.await.expect("the silent connection stayed open");
+        server.stop().await.unwrap();
+    }
+
+    /// A memory registry whose registrations, once stored, wait for a permit: a start held
+    /// midway, its node already findable.
+    struct Gated {
+        inner: MemoryRegistry,
+        permits: tokio::sync::Semaphore,
+        entered: tokio::sync::Notify,
+    }
+
+    #[async_trait::async_trait]
+    impl Registry for Gated {
+        fn name(&self) -> &'static str {
+            "gated"
+        }
+        async fn register(&self, service: &registry::Service, o: RegisterOptions) -> Result<()> {
+            self.inner.register(service, o).await?;
+            self.entered.notify_one();
+            self.permits.acquire().await.unwrap().forget();
+            Ok(())
+        }
+        async fn deregister(&self, service: &registry::Service) -> Result<()> {
+            self.inner.deregister(service).await
+        }
+        async fn get_service(&self, name: &str) -> Result<Vec<registry::Service>> {
+            self.inner.get_service(name).await
+        }
+        async fn list_services(&self) -> Result<Vec<registry::Service>> {
+            self.inner.list_services().await
+        }
+        async fn watch(&self, service: Option<&str>) -> Result<registry::Watcher> {
+            self.inner.watch(service).await
+        }
+    }
+
+    fn gated_server(address: &str) -> (Server, Arc<Gated>) {
+        let registry = Arc::new(Gated {
+            inner: MemoryRegistry::new(),
+            permits: tokio::sync::Semaphore::new(0),
+            entered: tokio::sync::Notify::new(),
+        });
+        let options = ServerOptions {
+            name: "t".into(),
+            address: address.into(),
+            register_interval: Duration::ZERO,
+            ..ServerOptions::default()
+        };
+        (Server::new(options, registry.clone()), registry)
+    }
+
+    #[tokio::test]
+    async fn a_stop_called_during_a_start_stops_what_it_started() {
+        let (server, registry) = gated_server("127.0.0.1:0");
+        let start = tokio::spawn({
+            let server = server.clone();
+            async move { server.start().await }
+        });
+        registry.entered.notified().await;
+        let stop = tokio::spawn({
+            let server = server.clone();
+            async move { server.stop().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        registry.permits.add_permits(1);
+        start.await.unwrap().expect("start");
+        stop.await.unwrap().expect("stop");
+        assert_eq!(
+            server.local_addr(),
+            None,
+            "the server still runs after stop returned"
+        );
+        assert!(
+            registry.get_service("t").await.is_err(),
+            "the node stayed registered"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_second_start_during_the_first_fails_and_leaves_the_first_running() {
+        let (server, registry) = gated_server("127.0.0.1:0");
+        let first = tokio::spawn({
+            let server = server.clone();
+            async move { server.start().await }
+        });
+        registry.entered.notified().await;
+        let second = tokio::spawn({
+            let server = server.clone();
+            async move { server.start().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        registry.permits.add_permits(2);
+        let addr = first.await.unwrap().expect("first start");
+        let err = second.await.unwrap().expect_err("a second start succeeded");
+        assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
+        assert_eq!(server.local_addr(), Some(addr));
+        let nodes = &registry.get_service("t").await.unwrap()[0].nodes;
+        assert_eq!(nodes.len(), 1);
+        assert_eq!(nodes[0].address, addr.to_string());
+        server.stop().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_start_whose_caller_stopped_waiting_is_undone_by_stop() {
+        let (server, registry) = gated_server("127.0.0.1:0");
+        let abandoned = tokio::time::timeout(Duration::from_millis(50), server.start()).await;
+        assert!(
+            abandoned.is_err(),
+            "the start did not wait for the registry"
+        );
+        registry.permits.add_permits(1);
+        server.stop().await.unwrap();
+        assert!(
+            registry.get_service("t").await.is_err(),
+            "the node stayed registered"
+        );
+        assert_eq!(server.local_addr(), None);
+    }
+
+    #[tokio::test]
+    async fn starting_a_started_server_on_a_fixed_port_is_a_failed_precondition() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (server, registry) = gated_server(&format!("127.0.0.1:{port}"));
+        registry.permits.add_permits(2);
+        server.start().await.unwrap();
+        let err = server.start().await.expect_err("started twice");
+        assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
         server.stop().await.unwrap();
     }
 }
