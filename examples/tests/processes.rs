@@ -151,6 +151,43 @@ fn settings_come_from_micro_environment_variables() {
     assert_eq!(stdout(&out), "Hello, World!", "{}", stderr(&out));
 }
 
+/// As in go-micro, a variable set to nothing (`MICRO_SERVER_VERSION=${VERSION}` in a compose
+/// file with VERSION unset) is no setting: the program's own values stay.
+#[test]
+fn empty_micro_environment_variables_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Command::new(SERVER);
+    for name in [
+        "MICRO_SERVER_NAME",
+        "MICRO_SERVER_VERSION",
+        "MICRO_SERVER_ID",
+        "MICRO_REGISTER_TTL",
+        "MICRO_REGISTER_INTERVAL",
+        "MICRO_CLIENT_RETRIES",
+        "MICRO_CLIENT_REQUEST_TIMEOUT",
+        "MICRO_MAX_MESSAGE_SIZE",
+    ] {
+        server.env(name, "");
+    }
+    let _server = Proc(
+        server
+            .args(["--server_address", "127.0.0.1:0", "--registry_address"])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until(
+        Duration::from_secs(10),
+        || records_of(dir.path(), "greeter") == 1,
+        "the server to register",
+    );
+    let record = record_of(dir.path(), "greeter");
+    assert_eq!(record["version"], "latest", "{record}");
+    let node = record["nodes"][0]["id"].as_str().unwrap();
+    assert!(node.starts_with("greeter-"), "{record}");
+}
+
 #[test]
 fn a_killed_server_disappears_within_its_ttl() {
     let dir = tempfile::tempdir().unwrap();

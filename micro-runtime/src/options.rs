@@ -28,24 +28,24 @@ use crate::error::{Code, Error, Result};
 #[non_exhaustive]
 pub struct Options {
     /// Name of the service to register.
-    #[arg(long = "server_name", env = "MICRO_SERVER_NAME")]
+    #[arg(long = "server_name", env = set("MICRO_SERVER_NAME"))]
     pub server_name: Option<String>,
     /// Version of the service to register.
-    #[arg(long = "server_version", env = "MICRO_SERVER_VERSION")]
+    #[arg(long = "server_version", env = set("MICRO_SERVER_VERSION"))]
     pub server_version: Option<String>,
     /// Id of this node (default: NAME-UUID).
-    #[arg(long = "server_id", env = "MICRO_SERVER_ID")]
+    #[arg(long = "server_id", env = set("MICRO_SERVER_ID"))]
     pub server_id: Option<String>,
     /// Address to listen on, host:port (default 0.0.0.0:0, any free port).
-    #[arg(long = "server_address", env = "MICRO_SERVER_ADDRESS")]
+    #[arg(long = "server_address", env = set("MICRO_SERVER_ADDRESS"))]
     pub server_address: Option<String>,
     /// Address to register, when not the listening one.
-    #[arg(long = "server_advertise", env = "MICRO_SERVER_ADVERTISE")]
+    #[arg(long = "server_advertise", env = set("MICRO_SERVER_ADVERTISE"))]
     pub server_advertise: Option<String>,
     /// Metadata of the service, key=value (repeatable).
     #[arg(
         long = "server_metadata",
-        env = "MICRO_SERVER_METADATA",
+        env = set("MICRO_SERVER_METADATA"),
         value_delimiter = ','
     )]
     pub server_metadata: Vec<String>,
@@ -53,49 +53,59 @@ pub struct Options {
     /// auth from ETCD_USERNAME/ETCD_PASSWORD, TLS from ETCD_CA_FILE, ETCD_CERT_FILE, ETCD_KEY_FILE)
     /// or mdns (multicast DNS on the LAN; --registry_address is then the interface's IP, 0.0.0.0
     /// for all, loopback when unset).
-    #[arg(long = "registry", env = "MICRO_REGISTRY")]
+    #[arg(long = "registry", env = set("MICRO_REGISTRY"))]
     pub registry: Option<String>,
     /// Registry address (for local: its directory; for etcd: host:port[,host:port...], default
     /// 127.0.0.1:2379, https:// for TLS).
-    #[arg(long = "registry_address", env = "MICRO_REGISTRY_ADDRESS")]
+    #[arg(long = "registry_address", env = set("MICRO_REGISTRY_ADDRESS"))]
     pub registry_address: Option<String>,
     /// Seconds a registration lives without refresh (default 60).
-    #[arg(long = "register_ttl", env = "MICRO_REGISTER_TTL")]
+    #[arg(long = "register_ttl", env = set("MICRO_REGISTER_TTL"))]
     pub register_ttl: Option<u64>,
     /// Seconds between refreshes of the registration (default 30).
-    #[arg(long = "register_interval", env = "MICRO_REGISTER_INTERVAL")]
+    #[arg(long = "register_interval", env = set("MICRO_REGISTER_INTERVAL"))]
     pub register_interval: Option<u64>,
     /// Transport: grpc (the only one).
-    #[arg(long = "transport", env = "MICRO_TRANSPORT")]
+    #[arg(long = "transport", env = set("MICRO_TRANSPORT"))]
     pub transport: Option<String>,
     /// Broker: http (default; subscribers listen on HTTP and are found in the registry),
     /// memory (in-process), nats (NATS core), jetstream (NATS JetStream, at-least-once) or
     /// rabbitmq.
-    #[arg(long = "broker", env = "MICRO_BROKER")]
+    #[arg(long = "broker", env = set("MICRO_BROKER"))]
     pub broker: Option<String>,
     /// Broker address (for http: where subscribers listen, default 127.0.0.1:0; for nats and
     /// jetstream: nats://host:port[,...], default nats://127.0.0.1:4222; for rabbitmq:
     /// amqp://user:pass@host:port/vhost, default amqp://guest:guest@127.0.0.1:5672/%2f).
-    #[arg(long = "broker_address", env = "MICRO_BROKER_ADDRESS")]
+    #[arg(long = "broker_address", env = set("MICRO_BROKER_ADDRESS"))]
     pub broker_address: Option<String>,
     /// Selector: random (default) or roundrobin.
-    #[arg(long = "selector", env = "MICRO_SELECTOR")]
+    #[arg(long = "selector", env = set("MICRO_SELECTOR"))]
     pub selector: Option<String>,
     /// Retries of a call where safe (default 5).
-    #[arg(long = "client_retries", env = "MICRO_CLIENT_RETRIES")]
+    #[arg(long = "client_retries", env = set("MICRO_CLIENT_RETRIES"))]
     pub client_retries: Option<u32>,
     /// Timeout of a call: 5s, 300ms, 1m, or seconds (default 30s).
-    #[arg(long = "client_request_timeout", env = "MICRO_CLIENT_REQUEST_TIMEOUT", value_parser = parse_duration)]
+    #[arg(long = "client_request_timeout", env = set("MICRO_CLIENT_REQUEST_TIMEOUT"), value_parser = parse_duration)]
     pub client_request_timeout: Option<Duration>,
     /// HTTP/2 connections per node (default 1; each carries many calls).
-    #[arg(long = "client_pool_size", env = "MICRO_CLIENT_POOL_SIZE")]
+    #[arg(long = "client_pool_size", env = set("MICRO_CLIENT_POOL_SIZE"))]
     pub client_pool_size: Option<usize>,
     /// Accepted for go-micro compatibility; connections live while they work.
-    #[arg(long = "client_pool_ttl", env = "MICRO_CLIENT_POOL_TTL", value_parser = parse_duration)]
+    #[arg(long = "client_pool_ttl", env = set("MICRO_CLIENT_POOL_TTL"), value_parser = parse_duration)]
     pub client_pool_ttl: Option<Duration>,
     /// Largest message in bytes, sent or received (default 4194304).
-    #[arg(long = "max_message_size", env = "MICRO_MAX_MESSAGE_SIZE")]
+    #[arg(long = "max_message_size", env = set("MICRO_MAX_MESSAGE_SIZE"))]
     pub max_message_size: Option<usize>,
+}
+
+/// The variable `name` for clap to read, unless it is set but empty: as in go-micro, an empty
+/// variable (`MICRO_SERVER_VERSION=` from an unset compose variable) is not a setting, so the
+/// code's value stays (clap would take the empty string, or fail to parse it as a number).
+fn set(name: &'static str) -> Option<&'static str> {
+    match std::env::var_os(name) {
+        Some(value) if value.is_empty() => None,
+        _ => Some(name),
+    }
 }
 
 impl Options {
@@ -139,34 +149,71 @@ impl Options {
     }
 }
 
-/// Parses `5s`, `300ms`, `1m`, `2h`, `1500us`, or a number of seconds.
+/// Parses a duration as Go's `time.ParseDuration` does (`5s`, `300ms`, `1m30s`, `1h0m0s`,
+/// `1.5h`; units `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`), or a bare number of seconds.
 ///
 /// ```
 /// use std::time::Duration;
 /// use micro_runtime::options::parse_duration;
 /// assert_eq!(parse_duration("300ms"), Ok(Duration::from_millis(300)));
+/// assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
 /// assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
 /// assert!(parse_duration("soon").is_err());
 /// ```
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("bad duration {s:?}"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "ms" => n / 1e3,
-        "us" | "µs" => n / 1e6,
-        "ns" => n / 1e9,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => {
-            return Err(format!(
-                "bad duration unit in {s:?} (use ns, us, ms, s, m or h)"
-            ));
+    let bad = |why: &str| format!("bad duration {s:?}: {why}");
+    let number = |t: &str| t.find(|c: char| !(c.is_ascii_digit() || c == '.'));
+    // A bare number is seconds.
+    if number(s).is_none() {
+        let n: f64 = s.parse().map_err(|_| bad("not a number"))?;
+        return Duration::try_from_secs_f64(n).map_err(|e| bad(&e.to_string()));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let (num, tail) = rest.split_at(number(rest).unwrap_or(rest.len()));
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let n: f64 = num.parse().map_err(|_| bad("expected a number"))?;
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "" => return Err(bad("missing unit")),
+            _ => return Err(bad("unknown unit (use ns, us, ms, s, m or h)")),
+        };
+        let part = Duration::try_from_secs_f64(n * scale).map_err(|e| bad(&e.to_string()))?;
+        total = total.checked_add(part).ok_or_else(|| bad("too long"))?;
+        rest = tail;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_as_go_writes_them() {
+        let ok = |s: &str, d: Duration| assert_eq!(parse_duration(s), Ok(d), "{s}");
+        ok("1m30s", Duration::from_secs(90));
+        ok("1h0m0s", Duration::from_secs(3600));
+        ok("1.5h", Duration::from_secs(5400));
+        ok("2h45m10.5s", Duration::from_millis(9_910_500));
+        ok("1500us", Duration::from_micros(1500));
+        ok("1500\u{b5}s", Duration::from_micros(1500));
+        ok("1500\u{3bc}s", Duration::from_micros(1500));
+        ok("250ns", Duration::from_nanos(250));
+        ok("0", Duration::ZERO);
+        ok("0.25", Duration::from_millis(250));
+        for bad in ["", "soon", "5x", "1m30", "-5s", "s", "1..5s", "1e3s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} parsed");
         }
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("bad duration {s:?}: {e}"))
+    }
 }

@@ -171,11 +171,13 @@ impl ServiceBuilder {
                 }
             };
         }
-        set!(server.name, o.server_name.clone());
-        set!(server.version, o.server_version.clone());
-        set!(server.id, o.server_id.clone());
-        set!(server.address, o.server_address.clone());
-        set!(server.advertise, o.server_advertise.clone());
+        // As in go-micro, an empty string is no setting.
+        let text = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+        set!(server.name, text(&o.server_name));
+        set!(server.version, text(&o.server_version));
+        set!(server.id, text(&o.server_id));
+        set!(server.address, text(&o.server_address));
+        set!(server.advertise, text(&o.server_advertise));
         set!(server.register_ttl, o.register_ttl.map(Duration::from_secs));
         set!(
             server.register_interval,
