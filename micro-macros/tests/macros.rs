@@ -118,9 +118,13 @@ struct Norm {
 
 struct Geometry;
 
+/// Calls of `Geometry.Norm` that ran.
+static NORM_RUNS: AtomicU64 = AtomicU64::new(0);
+
 #[handler]
 impl Geometry {
     async fn norm(&self, p: Point) -> Result<Norm, Error> {
+        NORM_RUNS.fetch_add(1, Ordering::Relaxed);
         Ok(Norm {
             manhattan: p.x.abs() + p.y.abs(),
             trace: Vec::new(),
@@ -229,13 +233,20 @@ async fn prost_messages_speak_protobuf_and_json() {
     let (service, _, _) = start().await;
     for codec in [Codec::Proto, Codec::Json] {
         let opts = CallOptions::new().codec(codec);
+        let runs = NORM_RUNS.load(Ordering::Relaxed);
         let rsp: Result<Norm, _> = client(&service)
             .call_endpoint_with("calculator", "Geometry.Norm", &Point { x: -3, y: 4 }, &opts)
             .await;
         match codec {
             Codec::Proto => assert_eq!(rsp.unwrap().manhattan, 7),
-            // The response speaks only protobuf: asked for JSON, the server says so.
-            _ => assert_eq!(rsp.unwrap_err().code(), Code::InvalidArgument),
+            // The response speaks only protobuf: asked for JSON, the server says so, before
+            // the method runs (its effects would be done, and the caller told it failed).
+            _ => {
+                let err = rsp.unwrap_err();
+                assert_eq!(err.code(), Code::InvalidArgument, "{err}");
+                assert!(err.detail().contains("Norm has no json encoding"), "{err}");
+                assert_eq!(NORM_RUNS.load(Ordering::Relaxed), runs, "the method ran");
+            }
         }
     }
     // Without options, the request's codec is the client's default (protobuf).

@@ -89,6 +89,36 @@ async fn json_on_the_wire_uses_proto_field_names() {
     assert_eq!(rsp.grpc_status(), Some(0), "{rsp:?}");
     assert_eq!(rsp.headers["content-type"], "application/grpc+json");
     assert_eq!(&rsp.body[5..], br#"{"greeting":"Hello, Raw!"}"#);
+
+    // No bytes is the zero message, as go-micro's JSON codec reads it.
+    let rsp = raw_call(
+        addr,
+        "/greeter.Greeter/Hello",
+        &[("content-type", "application/grpc+json")],
+        grpc_frame(b""),
+    )
+    .await;
+    assert_eq!(rsp.grpc_status(), Some(0), "{rsp:?}");
+    assert_eq!(&rsp.body[5..], br#"{"greeting":"Hello, !"}"#);
+
+    // Other gRPC subtypes (go-micro's raw `bytes` frames) are read as protobuf, as grpc-go
+    // does, and answered with a gRPC status.
+    for (subtype, status) in [("bytes", 0), ("thrift", Code::InvalidArgument as u8)] {
+        let ct = format!("application/grpc+{subtype}");
+        let rsp = raw_call(
+            addr,
+            "/greeter.Greeter/Hello",
+            &[("content-type", &ct)],
+            grpc_frame(if status == 0 {
+                b"\x0a\x01x"
+            } else {
+                b"\xff\xff"
+            }),
+        )
+        .await;
+        assert_eq!(rsp.status, 200, "{ct}: {rsp:?}");
+        assert_eq!(rsp.grpc_status(), Some(status), "{ct}: {rsp:?}");
+    }
     server.stop().await.unwrap();
 }
 

@@ -15,8 +15,10 @@ pub fn encode_serde<M: serde::Serialize>(msg: &M, buf: &mut BytesMut) -> Result<
         .map_err(|e| Error::new(Code::Internal, format!("encode json: {e}")))
 }
 
-/// Decodes a serde value from JSON; bad JSON is `INVALID_ARGUMENT`.
+/// Decodes a serde value from JSON; bad JSON is `INVALID_ARGUMENT`. An empty message is read
+/// as `{}` (go-micro's JSON codec takes no bytes for the zero message).
 pub fn decode_serde<M: serde::de::DeserializeOwned>(buf: &[u8]) -> Result<M> {
+    let buf = if buf.is_empty() { b"{}" } else { buf };
     serde_json::from_slice(buf)
         .map_err(|e| Error::new(Code::InvalidArgument, format!("decode json: {e}")))
 }
@@ -76,8 +78,12 @@ pub fn encode_proto<M: prost::Message>(
         .map_err(|e| Error::new(Code::Internal, format!("encode json: {e}")))
 }
 
-/// Decodes a prost message from proto3 JSON (either field-name spelling is accepted).
+/// Decodes a prost message from proto3 JSON (either field-name spelling is accepted). An
+/// empty message is the zero message, as in go-micro's JSON codec.
 pub fn decode_proto<M: prost::Message + Default>(desc: MessageDescriptor, buf: &[u8]) -> Result<M> {
+    if buf.is_empty() {
+        return Ok(M::default());
+    }
     let bad =
         |e: &dyn std::fmt::Display| Error::new(Code::InvalidArgument, format!("decode json: {e}"));
     let mut de = serde_json::Deserializer::from_slice(buf);

@@ -31,12 +31,15 @@ pub enum Codec {
 }
 
 impl Codec {
-    /// The codec for a gRPC content type, or `None` when it is not one we speak.
+    /// The codec for a gRPC content type, or `None` when it is not gRPC. A subtype other than
+    /// `json` and `proto` (`application/grpc+bytes`, go-micro's raw frames) is read as
+    /// protobuf, as grpc-go does.
     ///
     /// ```
     /// use micro_runtime::Codec;
     /// assert_eq!(Codec::from_content_type(b"application/grpc"), Some(Codec::Proto));
     /// assert_eq!(Codec::from_content_type(b"application/grpc+json"), Some(Codec::Json));
+    /// assert_eq!(Codec::from_content_type(b"application/grpc+bytes"), Some(Codec::Proto));
     /// assert_eq!(Codec::from_content_type(b"text/plain"), None);
     /// ```
     pub fn from_content_type(ct: &[u8]) -> Option<Codec> {
@@ -45,6 +48,7 @@ impl Codec {
         match trim_ascii(&ct[..end]) {
             b"application/grpc" | b"application/grpc+proto" => Some(Codec::Proto),
             b"application/grpc+json" => Some(Codec::Json),
+            other if other.starts_with(b"application/grpc+") => Some(Codec::Proto),
             _ => None,
         }
     }
@@ -105,8 +109,9 @@ pub trait Message: Sized + Send + 'static {
     /// The description of this message for registry endpoints (field names and types).
     fn describe() -> crate::registry::Value;
 
-    /// The codec this message must be sent in, when it does not speak every codec (a serde
-    /// type speaks only JSON): clients then send it so unless a call says otherwise. `None`
+    /// The one codec this message speaks, when it does not speak every codec (a serde type
+    /// speaks only JSON): clients then send it so unless a call says otherwise, and servers
+    /// refuse a call in another codec before running a method that answers with it. `None`
     /// (the default) leaves the choice to the client's options.
     fn preferred_codec() -> Option<Codec> {
         None

@@ -95,6 +95,7 @@ impl Handler {
             // and a no-op.
             let (handler, f) = (handler.clone(), f.clone());
             Box::pin(call.serve(move |mut req: Incoming| async move {
+                answerable::<Rsp>(req.codec)?;
                 let message = req.message().await?;
                 let rsp = f(handler, req.ctx, Req::decode(req.codec, message)?).await?;
                 frame::encode(&rsp, req.codec, req.limits.max_send).map(Reply::Message)
@@ -122,6 +123,7 @@ impl Handler {
         let route = move |call: Call| -> RouteFuture {
             let (handler, f) = (handler.clone(), f.clone());
             Box::pin(call.serve(move |mut req: Incoming| async move {
+                answerable::<Rsp>(req.codec)?;
                 let message = req.message().await?;
                 let (codec, max) = (req.codec, req.limits.max_send);
                 let responses = f(handler, req.ctx, Req::decode(codec, message)?).await?;
@@ -151,6 +153,7 @@ impl Handler {
             let (handler, f) = (handler.clone(), f.clone());
             Box::pin(call.serve(move |req: Incoming| async move {
                 let (codec, max) = (req.codec, req.limits.max_send);
+                answerable::<Rsp>(codec)?;
                 let (ctx, requests) = req.into_stream();
                 let rsp = f(handler, ctx, requests).await?;
                 frame::encode(&rsp, codec, max).map(Reply::Message)
@@ -179,6 +182,7 @@ impl Handler {
             let (handler, f) = (handler.clone(), f.clone());
             Box::pin(call.serve(move |req: Incoming| async move {
                 let (codec, max) = (req.codec, req.limits.max_send);
+                answerable::<Rsp>(codec)?;
                 let (ctx, requests) = req.into_stream();
                 let responses = f(handler, ctx, requests).await?;
                 Ok(Reply::Stream(frames(responses, codec, max)))
@@ -246,6 +250,19 @@ impl std::fmt::Debug for Handler {
 /// A response stream as batches of encoded frames: the messages ready at once go into one
 /// buffer (up to [`BATCH`] bytes), sent as one HTTP/2 DATA frame. One that can't be encoded
 /// ends the stream with its error, after the batch before it.
+/// Fails a call made in a codec its response type has no encoding in, before the method
+/// runs: its effects would be done, and the caller told only that it failed.
+#[inline]
+fn answerable<Rsp: Message>(codec: Codec) -> Result<()> {
+    match Rsp::preferred_codec() {
+        Some(only) if only != codec => Err(crate::codegen::unsupported_codec(
+            std::any::type_name::<Rsp>(),
+            codec,
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn frames<Rsp: Message>(responses: BoxStream<Rsp>, codec: Codec, max: usize) -> BoxStream<Bytes> {
     Box::pin(Batches {
         responses,
