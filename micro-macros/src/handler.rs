@@ -57,10 +57,14 @@ enum Receiver {
     Ref,
     /// `self: Arc<Self>`.
     Arc,
+    /// `self: &Arc<Self>`.
+    RefArc,
 }
 
 /// One endpoint (or subscriber) method, checked.
 struct Endpoint {
+    /// The method's `#[cfg(...)]` attributes: its registration is compiled under them too.
+    cfgs: Vec<syn::Attribute>,
     /// `Some` for a subscriber method: its topic and queue group.
     subscribe: Option<(LitStr, Option<LitStr>)>,
     ident: syn::Ident,
@@ -83,6 +87,7 @@ impl Endpoint {
             subscribe,
             queue,
         } = take_micro_attrs(&mut f.attrs)?;
+        let cfgs = cfgs(&mut f.attrs)?;
         let subscribe = match (subscribe, queue, &rename) {
             (Some(_), _, Some(name)) => {
                 return Err(syn::Error::new_spanned(
@@ -139,7 +144,12 @@ impl Endpoint {
                 "endpoint methods cannot be variadic",
             ));
         }
-        if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        let only_lifetimes = sig
+            .generics
+            .params
+            .iter()
+            .all(|p| matches!(p, syn::GenericParam::Lifetime(_)));
+        if !only_lifetimes || sig.generics.where_clause.is_some() {
             return Err(syn::Error::new_spanned(
                 &sig.generics,
                 format!(
@@ -214,6 +224,7 @@ impl Endpoint {
             ));
         }
         Ok(Endpoint {
+            cfgs,
             subscribe,
             ident,
             name,
@@ -268,6 +279,7 @@ impl Endpoint {
         let recv = match self.receiver {
             Receiver::Ref => quote_spanned!(span=> &*h),
             Receiver::Arc => quote_spanned!(span=> h),
+            Receiver::RefArc => quote_spanned!(span=> &h),
         };
         let (ctx_param, ctx_arg) = match &self.ctx {
             Some(ty) => (quote!(ctx), quote_spanned!(ty.span()=> ctx,)),
@@ -331,14 +343,19 @@ fn receiver(r: &syn::Receiver) -> syn::Result<Receiver> {
             )),
         };
     }
+    let is_arc = |t: &Type| matches!(t, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Arc"));
     match &*r.ty {
-        Type::Reference(t) if t.mutability.is_none() => Ok(Receiver::Ref),
-        Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Arc") => {
-            Ok(Receiver::Arc)
+        Type::Reference(t) if t.mutability.is_none() && is_arc(&t.elem) => Ok(Receiver::RefArc),
+        Type::Reference(t)
+            if t.mutability.is_none()
+                && matches!(&*t.elem, Type::Path(p) if p.path.is_ident("Self")) =>
+        {
+            Ok(Receiver::Ref)
         }
+        t if is_arc(t) => Ok(Receiver::Arc),
         _ => Err(syn::Error::new_spanned(
             &r.ty,
-            "endpoint methods take `&self` or `self: Arc<Self>`",
+            "endpoint methods take `&self`, `self: Arc<Self>` or `self: &Arc<Self>`",
         )),
     }
 }
@@ -383,6 +400,32 @@ fn take_micro_attrs(attrs: &mut Vec<syn::Attribute>) -> syn::Result<MicroAttrs> 
         false
     });
     result.map(|()| out)
+}
+
+/// The method's `#[cfg(...)]` attributes. A `#[cfg_attr(..., micro(...))]` is an error (and
+/// taken off): the macro runs before `cfg_attr` is evaluated, so it would never see the option.
+fn cfgs(attrs: &mut Vec<syn::Attribute>) -> syn::Result<Vec<syn::Attribute>> {
+    let mentions_micro = |attr: &syn::Attribute| {
+        attr.path().is_ident("cfg_attr")
+            && attr.meta.require_list().is_ok_and(|l| {
+                l.tokens
+                    .clone()
+                    .into_iter()
+                    .any(|t| matches!(&t, proc_macro2::TokenTree::Ident(i) if i == "micro"))
+            })
+    };
+    if let Some(i) = attrs.iter().position(mentions_micro) {
+        let attr = attrs.remove(i);
+        return Err(syn::Error::new_spanned(
+            attr,
+            "`micro` options cannot sit in `cfg_attr` (the handler macro reads them before `cfg_attr` is applied): use two methods under `#[cfg(...)]` instead",
+        ));
+    }
+    Ok(attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg"))
+        .cloned()
+        .collect())
 }
 
 fn combine(into: &mut syn::Result<()>, err: syn::Error) {
@@ -501,12 +544,15 @@ fn generate(
     };
 
     let mut checked = Vec::new();
-    let mut seen: HashMap<String, syn::Ident> = HashMap::new();
+    // Methods under different `#[cfg]`s may answer one endpoint: one per build.
+    let mut seen: HashMap<(String, String), syn::Ident> = HashMap::new();
     for endpoint in endpoints {
         match endpoint {
             Ok(e) if e.subscribe.is_some() => checked.push(e),
             Ok(e) => {
-                if let Some(first) = seen.get(&e.name) {
+                let cfgs = e.cfgs.iter().map(|a| quote!(#a).to_string()).collect();
+                let key = (e.name.clone(), cfgs);
+                if let Some(first) = seen.get(&key) {
                     combine(
                         &mut errors,
                         syn::Error::new(
@@ -521,7 +567,7 @@ fn generate(
                     );
                     continue;
                 }
-                seen.insert(e.name.clone(), e.ident.clone());
+                seen.insert(key, e.ident.clone());
                 checked.push(e);
             }
             Err(e) => combine(&mut errors, e),
@@ -537,14 +583,18 @@ fn generate(
 
     let self_ty = &imp.self_ty;
     let (impl_generics, _, where_clause) = imp.generics.split_for_impl();
-    let registrations = checked.iter().map(Endpoint::register);
+    let registrations = checked.iter().map(|e| {
+        let (cfgs, registration) = (&e.cfgs, e.register());
+        quote!(#(#cfgs)* let handler = handler #registration;)
+    });
     Ok(quote! {
         impl #impl_generics ::micro_runtime::codegen::Endpoints for #self_ty #where_clause {
             fn handler(
                 this: &::std::sync::Arc<Self>,
             ) -> ::micro_runtime::codegen::Handler {
-                ::micro_runtime::codegen::Handler::new(#package, #name)
-                    #(#registrations)*
+                let handler = ::micro_runtime::codegen::Handler::new(#package, #name);
+                #(#registrations)*
+                handler
             }
         }
     })

@@ -1,5 +1,6 @@
-//! Every supported shape compiles: contexts or none, `self: Arc<Self>`, renames, own error
-//! types, generic handlers, prost messages, serde attributes, raw identifiers.
+//! Every supported shape compiles: contexts or none, `self: Arc<Self>` and `self: &Arc<Self>`,
+//! renames, own error types, generic handlers, prost messages, serde attributes, raw
+//! identifiers, lifetimes, methods under `#[cfg]` (one endpoint answered per build).
 use std::sync::Arc;
 
 use micro_runtime::{Context, Error, IntoHandler, Message, handler};
@@ -63,6 +64,31 @@ impl<S: Store> Calc<S> {
         let _ = ctx.deadline();
         Ok(req)
     }
+
+    #[cfg(any())]
+    async fn hidden(&self, req: Ping) -> Result<Ping, Error> {
+        Ok(req)
+    }
+
+    #[cfg(not(any()))]
+    #[micro(name = "Echo")]
+    async fn echo_here(&self, req: Ping) -> Result<Ping, Error> {
+        Ok(req)
+    }
+
+    #[cfg(any())]
+    #[micro(name = "Echo")]
+    async fn echo_elsewhere(&self, req: Ping) -> Result<Ping, Error> {
+        Ok(req)
+    }
+
+    async fn shared(self: &Arc<Self>, req: Ping) -> Result<Ping, Error> {
+        Ok(req)
+    }
+
+    async fn borrowed<'a>(&'a self, req: Ping) -> Result<Ping, Error> {
+        Ok(req)
+    }
 }
 
 struct Zero;
@@ -76,6 +102,16 @@ impl Store for Zero {
 fn main() {
     let handler = Arc::new(Calc { store: Zero }).into_handler();
     let names: Vec<_> = handler.endpoints().into_iter().map(|e| e.name).collect();
-    assert_eq!(names, ["Calculator.Add", "Calculator.Type", "Calculator.Ping2"]);
+    assert_eq!(
+        names,
+        [
+            "Calculator.Add",
+            "Calculator.Type",
+            "Calculator.Ping2",
+            "Calculator.Echo",
+            "Calculator.Shared",
+            "Calculator.Borrowed"
+        ]
+    );
     assert_eq!(AddResponse::describe().name, "Sum");
 }
