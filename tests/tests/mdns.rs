@@ -375,6 +375,45 @@ fn a_node_that_dies_without_goodbye_expires_at_its_ttl() {
     assert!(status.success(), "watcher exit: {status}");
 }
 
+/// A TTL and refresh interval beyond any clock (`u64::MAX` seconds) mean "never expires" and
+/// "never refresh": the server registers and answers (an `Instant` overflow panicked it).
+#[test]
+fn a_ttl_beyond_any_clock_never_expires() {
+    let ns = Netns::new();
+    let dir = tempfile::tempdir().unwrap();
+    let log = |name: &str| dir.path().join(name);
+    let (_watch, lines) = ns.watcher(1, &log("watch.log"));
+    let forever = u64::MAX.to_string();
+    let _server = ns.spawn(
+        "greeter-server",
+        &[
+            "--registry",
+            "mdns",
+            "--server_address",
+            "127.0.0.1:0",
+            "--server_id",
+            "greeter-forever",
+            "--register_ttl",
+            &forever,
+            "--register_interval",
+            &forever,
+        ],
+        &log("server.log"),
+    );
+    lines.expect(
+        "create greeter greeter-forever ",
+        EVENT_WAIT,
+        &log("watch.log"),
+    );
+    let out = ns.call(dir.path());
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "Hello, World!",
+        "{}",
+        logs(dir.path())
+    );
+}
+
 /// Every check of the registry conformance suite, against mDNS registries in the namespace:
 /// one registry reading its own writes (`mdns`), and two as two processes (`mdns_peers`).
 #[test]

@@ -403,7 +403,9 @@ impl Shared {
     /// Puts a node in the view: a new node is a Create, a changed record an Update, a new
     /// `seq` of the same record only a refresh of its TTL.
     fn upsert(&self, state: &mut State, key: String, published: Published, now: Instant) {
-        let expires = (!published.ttl.is_zero()).then(|| now + published.ttl);
+        let expires = (!published.ttl.is_zero())
+            .then(|| now.checked_add(published.ttl))
+            .flatten();
         let action = match state.nodes.get_mut(&key) {
             Some(entry) if entry.published.record == published.record => {
                 if entry.published.seq != published.seq || entry.published.ttl != published.ttl {

@@ -105,6 +105,9 @@ struct State {
     running: Option<Running>,
 }
 
+/// Longer than any process lives.
+const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 struct Running {
     addr: SocketAddr,
     record: registry::Service,
@@ -132,7 +135,9 @@ impl Heartbeat {
     ) -> Heartbeat {
         let (quit, mut quitting) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
+            // An interval beyond any clock (`--register_interval` of u64::MAX seconds) is a
+            // century: never, without overflowing the timer's arithmetic.
+            let mut tick = tokio::time::interval(every.min(CENTURY));
             tick.tick().await;
             loop {
                 tokio::select! {
