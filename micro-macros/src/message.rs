@@ -267,12 +267,23 @@ fn how_described(attrs: &[syn::Attribute]) -> syn::Result<Described> {
             how = Described::Skipped;
         } else if flag(attrs, "serde", "flatten") {
             how = Described::Flattened;
-        } else if flag(attrs, "prost", "bytes") {
-            // `Vec<u8>` or `Bytes` that protobuf carries as `bytes`, not as numbers.
-            how = Described::Named(LitStr::new("bytes", proc_macro2::Span::call_site()));
+        } else if let Some(kind) = prost_bytes(attrs) {
+            how = Described::Named(LitStr::new(&kind, proc_macro2::Span::call_site()));
         }
     }
     Ok(how)
+}
+
+/// How the generator names a prost field whose bytes its Rust type would describe as
+/// numbers: `bytes`, `[]bytes` (repeated), `map<string,bytes>`.
+fn prost_bytes(attrs: &[syn::Attribute]) -> Option<String> {
+    if flag(attrs, "prost", "bytes") {
+        let repeated = flag(attrs, "prost", "repeated");
+        return Some(if repeated { "[]bytes" } else { "bytes" }.to_owned());
+    }
+    let map = option(attrs, "prost", "map")?;
+    let (key, value) = map.split_once(',')?;
+    (value.trim() == "bytes").then(|| format!("map<{},bytes>", key.trim()))
 }
 
 /// The name serde writes a field under.
@@ -290,8 +301,13 @@ fn field_name(field: &syn::Ident, attrs: &[syn::Attribute], rename_all: Option<&
 /// `key(serialize = "v", ...)`). Attributes serde would reject are ignored: serde reports
 /// them.
 fn serde_option(attrs: &[syn::Attribute], key: &str) -> Option<String> {
+    option(attrs, "serde", key)
+}
+
+/// The string value of option `key` of attribute `attr` (`#[prost(map = "string, bytes")]`).
+fn option(attrs: &[syn::Attribute], attr: &str, key: &str) -> Option<String> {
     let mut found = None;
-    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
+    for attr in attrs.iter().filter(|a| a.path().is_ident(attr)) {
         let _ = attr.parse_nested_meta(|meta| {
             if !meta.path.is_ident(key) {
                 return skip_value(&meta);

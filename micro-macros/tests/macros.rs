@@ -114,6 +114,10 @@ struct Norm {
     manhattan: i64,
     #[prost(bytes = "vec", tag = "2")]
     trace: Vec<u8>,
+    #[prost(bytes = "vec", repeated, tag = "3")]
+    chunks: Vec<Vec<u8>>,
+    #[prost(map = "string, bytes", tag = "4")]
+    blobs: std::collections::HashMap<String, Vec<u8>>,
 }
 
 struct Geometry;
@@ -127,7 +131,7 @@ impl Geometry {
         NORM_RUNS.fetch_add(1, Ordering::Relaxed);
         Ok(Norm {
             manhattan: p.x.abs() + p.y.abs(),
-            trace: Vec::new(),
+            ..Norm::default()
         })
     }
 }
@@ -333,7 +337,9 @@ async fn endpoints_are_described_in_the_registry() {
     assert_eq!(norm.request.as_ref().unwrap().values.len(), 2);
     let rsp = norm.response.as_ref().unwrap();
     assert_eq!(rsp.values[0].name, "manhattan");
-    assert_eq!(rsp.values[1].kind, "bytes");
+    // As the generator describes the same fields of a .proto.
+    let kinds: Vec<_> = rsp.values.iter().map(|v| v.kind.as_str()).collect();
+    assert_eq!(kinds, ["int64", "bytes", "[]bytes", "map<string,bytes>"]);
     service.stop().await.unwrap();
 }
 
