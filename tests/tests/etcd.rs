@@ -515,6 +515,45 @@ async fn a_watch_across_an_etcd_whose_data_was_wiped_says_so() {
     .await;
 }
 
+/// A watch on a quiet prefix (nothing registered or removed for a while) resumes after its
+/// etcd compacted the revisions it saw no changes in and its stream broke: etcd's progress
+/// notifications move the resume point on (the watch ended with a "compacted away" error
+/// although it had missed nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_watch_resumes_past_a_compaction() {
+    bounded(async {
+        let mut etcd =
+            Etcd::single_with(&["--experimental-watch-progress-notify-interval", "200ms"]);
+        let reg = etcd.registry();
+        let mut w = reg.watch(None).await.unwrap();
+        // The revision moves on, nothing changes under /micro/registry/.
+        for i in 0..5 {
+            etcd.put_raw(&format!("/elsewhere/{i}"), "x");
+        }
+        let status = etcd.etcdctl_ok(&["get", "/elsewhere/4", "-w", "json"]);
+        let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+        let revision = status["header"]["revision"].as_i64().unwrap();
+        // A progress notification or more reaches the watch.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        etcd.etcdctl_ok(&["compact", &revision.to_string()]);
+        etcd.kill(0);
+        etcd.restart(0);
+        eventually(Duration::from_secs(15), "etcd back", || async {
+            reg.register(&record("greeter", "after"), ttl(0)).await.ok()
+        })
+        .await;
+        let ev = match tokio::time::timeout(Duration::from_secs(30), w.next()).await {
+            Ok(Some(Ok(ev))) => ev,
+            Ok(Some(Err(e))) => panic!("the watch failed: {e}"),
+            Ok(None) => panic!("the watch ended"),
+            Err(_) => panic!("no event within 30 s"),
+        };
+        assert_eq!(ev.action, Action::Create, "{ev:?}");
+        assert_eq!(ev.service.nodes[0].id, "after");
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_a_client_certificate() {
     bounded(async {

@@ -539,7 +539,13 @@ impl Conn {
     /// Opens a prefix watch from revision `start` (or from now), once etcd confirmed it.
     /// Returns the stream and the first revision it reports.
     async fn open_watch(&self, prefix: &str, start: Option<i64>) -> Result<(WatchStream, i64)> {
-        let mut options = WatchOptions::new().with_prefix().with_prev_key();
+        // Progress notifications (etcd sends them on a quiet watch, every
+        // --experimental-watch-progress-notify-interval) move the resume point on when
+        // nothing under the prefix changes, so a resume after a compaction is no false loss.
+        let mut options = WatchOptions::new()
+            .with_prefix()
+            .with_prev_key()
+            .with_progress_notify();
         if let Some(rev) = start {
             options = options.with_start_revision(rev);
         }
@@ -643,6 +649,12 @@ impl WatchTask {
                 if rsp.canceled() {
                     tracing::debug!(prefix = %self.prefix, reason = rsp.cancel_reason(), "etcd canceled the watch, reconnecting");
                     break;
+                }
+                // A progress notification: every change up to its revision was sent.
+                if rsp.events().is_empty() && !rsp.created() {
+                    if let Some(header) = rsp.header() {
+                        self.next = self.next.max(header.revision() + 1);
+                    }
                 }
                 for ev in rsp.events() {
                     if let Some(kv) = ev.kv() {
