@@ -343,6 +343,30 @@ async fn endpoints_are_described_in_the_registry() {
     service.stop().await.unwrap();
 }
 
+/// A hand-written prost message with well-known types as fields.
+#[derive(Clone, PartialEq, prost::Message, Message)]
+#[micro(proto)]
+struct Stamped {
+    #[prost(message, optional, tag = "1")]
+    at: Option<prost_types::Timestamp>,
+    #[prost(message, repeated, tag = "2")]
+    waits: Vec<prost_types::Duration>,
+}
+
+#[test]
+fn well_known_fields_are_described_as_the_generator_does() {
+    let described = Stamped::describe();
+    let at = &described.values[0];
+    assert_eq!((at.name.as_str(), at.kind.as_str()), ("at", "Timestamp"));
+    let fields: Vec<_> = at
+        .values
+        .iter()
+        .map(|v| (v.name.as_str(), v.kind.as_str()))
+        .collect();
+    assert_eq!(fields, [("seconds", "int64"), ("nanos", "int32")]);
+    assert_eq!(described.values[1].kind, "[]Duration");
+}
+
 #[test]
 fn preferred_codecs() {
     assert_eq!(AddRequest::preferred_codec(), Some(Codec::Json));

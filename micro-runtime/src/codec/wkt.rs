@@ -10,6 +10,9 @@
 use bytes::{Bytes, BytesMut};
 use prost_reflect::ReflectMessage;
 
+use std::borrow::Cow;
+
+use super::describe::{Describe, MAX_DEPTH};
 use super::{Codec, Message, json, proto};
 use crate::error::{Code, Error, Result};
 use crate::registry::{Value, describe_message};
@@ -73,6 +76,36 @@ macro_rules! well_known {
 }
 
 well_known!(
+    prost_types::Timestamp,
+    prost_types::Duration,
+    prost_types::Struct,
+    prost_types::Value,
+    prost_types::ListValue,
+    prost_types::Any,
+    prost_types::FieldMask,
+);
+
+/// [`Describe`] for the well-known message types, so hand-written prost messages
+/// (`#[derive(Message)] #[micro(proto)]`) may have them as fields: described as the generator
+/// describes a `google.protobuf.Timestamp` field, by message name with its fields.
+macro_rules! described {
+    ($($ty:ty),* $(,)?) => {$(
+        impl Describe for $ty {
+            fn type_name() -> Cow<'static, str> {
+                Cow::Owned(<$ty>::default().descriptor().name().to_owned())
+            }
+
+            fn fields(depth: usize) -> Vec<Value> {
+                if depth >= MAX_DEPTH {
+                    return Vec::new();
+                }
+                describe_message(&<$ty>::default().descriptor()).values
+            }
+        }
+    )*};
+}
+
+described!(
     prost_types::Timestamp,
     prost_types::Duration,
     prost_types::Struct,
