@@ -75,16 +75,6 @@ macro_rules! well_known {
     )*};
 }
 
-well_known!(
-    prost_types::Timestamp,
-    prost_types::Duration,
-    prost_types::Struct,
-    prost_types::Value,
-    prost_types::ListValue,
-    prost_types::Any,
-    prost_types::FieldMask,
-);
-
 /// [`Describe`] for the well-known message types, so hand-written prost messages
 /// (`#[derive(Message)] #[micro(proto)]`) may have them as fields: described as the generator
 /// describes a `google.protobuf.Timestamp` field, by message name with its fields.
@@ -105,7 +95,15 @@ macro_rules! described {
     )*};
 }
 
-described!(
+/// The well-known message types: [`Message`] and [`Describe`].
+macro_rules! well_known_messages {
+    ($($ty:ty),* $(,)?) => {
+        well_known!($($ty),*);
+        described!($($ty),*);
+    };
+}
+
+well_known_messages!(
     prost_types::Timestamp,
     prost_types::Duration,
     prost_types::Struct,

@@ -33,7 +33,7 @@ use crate::broker::{self, Broker};
 use crate::error::{Code, Error, Result};
 use crate::registry::{self, Endpoint, Metadata, Node, RegisterOptions, Registry};
 use crate::stream::BoxStream;
-use crate::transport::DEFAULT_MAX_MESSAGE_SIZE;
+use crate::transport::{CENTURY, DEFAULT_MAX_MESSAGE_SIZE};
 
 /// How long an accepted connection has to complete the HTTP/2 handshake (the client's
 /// preface and settings).
@@ -104,9 +104,6 @@ struct State {
     broker: Option<Arc<dyn Broker>>,
     running: Option<Running>,
 }
-
-/// Longer than any process lives.
-const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 struct Running {
     addr: SocketAddr,

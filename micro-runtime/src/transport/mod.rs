@@ -60,10 +60,12 @@ pub fn parse_timeout(v: &[u8]) -> Option<Duration> {
     })
 }
 
+/// Longer than any process lives: what a timeout or interval too long for the clock becomes.
+pub(crate) const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// The instant `timeout` from now. A timeout too long to add to the clock (`Duration::MAX`
 /// as "no limit") is a deadline a century away, never an overflow.
 pub(crate) fn deadline_in(timeout: Duration) -> tokio::time::Instant {
-    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
     let now = tokio::time::Instant::now();
     now.checked_add(timeout).unwrap_or(now + CENTURY)
 }
