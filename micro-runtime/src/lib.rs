@@ -49,6 +49,7 @@ pub mod codec;
 pub mod codegen;
 mod context;
 pub mod error;
+pub mod health;
 mod id;
 pub mod options;
 pub mod registry;

@@ -68,13 +68,15 @@ ensure_tools() {
     done
 
     command -v python3 >/dev/null 2>&1 || missing_or_fatal "python3 is not installed"
-    if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import grpc, grpc_tools' 2>/dev/null; then
-        info "python3 -m pip install grpcio grpcio-tools"
+    # grpcio-health-checking: the reference client of the standard health service.
+    local modules='import grpc, grpc_tools, grpc_health.v1.health_pb2_grpc'
+    if command -v python3 >/dev/null 2>&1 && ! python3 -c "$modules" 2>/dev/null; then
+        info "python3 -m pip install grpcio grpcio-tools grpcio-health-checking"
         timeout 900 python3 -m pip install -q --disable-pip-version-check \
-            --root-user-action=ignore grpcio grpcio-tools ||
-            missing_or_fatal "could not pip install grpcio grpcio-tools"
-        python3 -c 'import grpc, grpc_tools' 2>/dev/null ||
-            missing_or_fatal "Python cannot import grpc and grpc_tools"
+            --root-user-action=ignore grpcio grpcio-tools grpcio-health-checking ||
+            missing_or_fatal "could not pip install grpcio grpcio-tools grpcio-health-checking"
+        python3 -c "$modules" 2>/dev/null ||
+            missing_or_fatal "Python cannot import grpc, grpc_tools and grpc_health"
     fi
 
     command -v cargo >/dev/null 2>&1 || die "cargo is not installed"

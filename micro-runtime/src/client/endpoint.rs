@@ -6,6 +6,7 @@ use http::uri::PathAndQuery;
 use super::{CallOptions, Client, Target};
 use crate::codec::Message;
 use crate::error::{Error, Result};
+use crate::stream::{CallStream, Streaming};
 
 impl Client {
     /// Calls endpoint `endpoint` (`Handler.Method`, as registered) of `service` with
@@ -54,6 +55,56 @@ impl Client {
             idempotent: false,
         };
         self.call_target(service, target, request, options).await
+    }
+
+    /// Calls server-streaming endpoint `endpoint` of `service` with `request`, as
+    /// [`Client::server_stream`] does for a generated method: the responses come on the
+    /// returned [`Streaming`].
+    ///
+    /// ```no_run
+    /// # async fn run(client: micro_runtime::Client) -> micro_runtime::Result<()> {
+    /// use micro_runtime::CallOptions;
+    /// use serde_json::{Value, json};
+    ///
+    /// let request = json!({ "message": "hi", "count": 3 });
+    /// let mut replies = client
+    ///     .server_stream_endpoint::<Value, Value>("echo", "Echo.ServerStream", &request, &CallOptions::new())
+    ///     .await?;
+    /// while let Some(reply) = replies.recv().await? {
+    ///     println!("{reply}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn server_stream_endpoint<Req: Message, Rsp: Message>(
+        &self,
+        service: &str,
+        endpoint: &str,
+        request: &Req,
+        options: &CallOptions,
+    ) -> Result<Streaming<Rsp>> {
+        let target = Target {
+            path: endpoint_path(service, endpoint)?,
+            endpoint,
+            idempotent: false,
+        };
+        self.server_stream_target(service, &target, request, options)
+            .await
+    }
+
+    /// Opens a client-streaming or bidirectional endpoint `endpoint` of `service`, as
+    /// [`Client::stream`] does for a generated method.
+    pub async fn stream_endpoint<Req: Message, Rsp: Message>(
+        &self,
+        service: &str,
+        endpoint: &str,
+        options: &CallOptions,
+    ) -> Result<CallStream<Req, Rsp>> {
+        let target = Target {
+            path: endpoint_path(service, endpoint)?,
+            endpoint,
+            idempotent: false,
+        };
+        self.stream_target(service, &target, options).await
     }
 }
 

@@ -209,6 +209,16 @@ struct Target<'a> {
     idempotent: bool,
 }
 
+impl Target<'static> {
+    fn of(method: &Method) -> Target<'static> {
+        Target {
+            path: PathAndQuery::from_static(method.path),
+            endpoint: method.endpoint,
+            idempotent: method.idempotent,
+        }
+    }
+}
+
 /// What one attempt sends.
 struct Attempt<'a> {
     service: &'a str,
@@ -387,6 +397,16 @@ impl Client {
         self.inner.cache.health()
     }
 
+    /// The codec of a call: the call's, else the one a message that does not speak every
+    /// codec (a serde type: JSON only) needs, else the client's. The response comes back in
+    /// the request's codec.
+    fn codec_of<Req: Message, Rsp: Message>(&self, options: &CallOptions) -> Codec {
+        options
+            .codec
+            .or_else(|| Req::preferred_codec().or_else(Rsp::preferred_codec))
+            .unwrap_or(self.inner.options.codec)
+    }
+
     /// Calls `method` of `service` with `request`.
     pub async fn call<Req: Message, Rsp: Message>(
         &self,
@@ -395,12 +415,8 @@ impl Client {
         request: &Req,
         options: &CallOptions,
     ) -> Result<Rsp> {
-        let target = Target {
-            path: PathAndQuery::from_static(method.path),
-            endpoint: method.endpoint,
-            idempotent: method.idempotent,
-        };
-        self.call_target(service, target, request, options).await
+        self.call_target(service, Target::of(method), request, options)
+            .await
     }
 
     async fn call_target<Req: Message, Rsp: Message>(
@@ -414,12 +430,7 @@ impl Client {
         if let Some(bad) = &options.bad_metadata {
             return Err(Error::bad_request("go.micro.client", bad.clone()));
         }
-        // A message that does not speak every codec (a serde type: JSON only) picks its own
-        // unless the call says otherwise; the response comes back in the request's codec.
-        let codec = options
-            .codec
-            .or_else(|| Req::preferred_codec().or_else(Rsp::preferred_codec))
-            .unwrap_or(o.codec);
+        let codec = self.codec_of::<Req, Rsp>(options);
         let body = frame::encode(request, codec, o.max_message_size)?;
         let timeout = options.timeout.unwrap_or(o.request_timeout);
         let deadline = transport::deadline_in(timeout);
@@ -548,7 +559,18 @@ impl Client {
         method: &Method,
         options: &CallOptions,
     ) -> Result<CallStream<Req, Rsp>> {
-        let opened = self.open(service, method, options).await?;
+        self.stream_target(service, &Target::of(method), options)
+            .await
+    }
+
+    async fn stream_target<Req: Message, Rsp: Message>(
+        &self,
+        service: &str,
+        target: &Target<'_>,
+        options: &CallOptions,
+    ) -> Result<CallStream<Req, Rsp>> {
+        let codec = self.codec_of::<Req, Rsp>(options);
+        let opened = self.open(service, target, codec, options).await?;
         let max = self.inner.options.max_message_size;
         let responses = Streaming::response(opened.response, opened.codec, max, opened.deadline);
         Ok(CallStream::new(
@@ -569,10 +591,21 @@ impl Client {
         request: &Req,
         options: &CallOptions,
     ) -> Result<Streaming<Rsp>> {
+        self.server_stream_target(service, &Target::of(method), request, options)
+            .await
+    }
+
+    async fn server_stream_target<Req: Message, Rsp: Message>(
+        &self,
+        service: &str,
+        target: &Target<'_>,
+        request: &Req,
+        options: &CallOptions,
+    ) -> Result<Streaming<Rsp>> {
         let max = self.inner.options.max_message_size;
-        let codec = options.codec.unwrap_or(self.inner.options.codec);
+        let codec = self.codec_of::<Req, Rsp>(options);
         let frame = frame::encode(request, codec, max)?;
-        let mut opened = self.open(service, method, options).await?;
+        let mut opened = self.open(service, target, codec, options).await?;
         // Queued whole (HTTP/2 buffers it): one request message needs no flow control here.
         opened
             .send
@@ -587,19 +620,24 @@ impl Client {
     }
 
     /// Opens the HTTP/2 stream of a streaming call, retrying while nothing was sent.
-    async fn open(&self, service: &str, method: &Method, options: &CallOptions) -> Result<Opened> {
+    async fn open(
+        &self,
+        service: &str,
+        target: &Target<'_>,
+        codec: Codec,
+        options: &CallOptions,
+    ) -> Result<Opened> {
         let o = &self.inner.options;
         if let Some(bad) = &options.bad_metadata {
             return Err(Error::bad_request("go.micro.client", bad.clone()));
         }
-        let codec = options.codec.unwrap_or(o.codec);
         let deadline = options.timeout.map(transport::deadline_in);
         let retries = options.retries.unwrap_or(o.retries);
         let mut failed: Vec<String> = Vec::new();
         let mut attempt = 0;
         loop {
             let err = match self
-                .open_attempt(service, method, options, codec, deadline, &mut failed)
+                .open_attempt(service, target, options, codec, deadline, &mut failed)
                 .await
             {
                 Ok((response, send)) => {
@@ -621,7 +659,7 @@ impl Client {
             if deadline.is_some_and(|d| tokio::time::Instant::now() + backoff >= d) {
                 return Err(err);
             }
-            tracing::debug!(service, endpoint = method.endpoint, attempt, ?backoff, error = %err, "retrying");
+            tracing::debug!(service, endpoint = target.endpoint, attempt, ?backoff, error = %err, "retrying");
             tokio::time::sleep(backoff).await;
         }
     }
@@ -629,7 +667,7 @@ impl Client {
     async fn open_attempt(
         &self,
         service: &str,
-        method: &Method,
+        target: &Target<'_>,
         options: &CallOptions,
         codec: Codec,
         deadline: Option<tokio::time::Instant>,
@@ -641,7 +679,7 @@ impl Client {
         let opened = match request_head(
             &self.inner.pool,
             address,
-            PathAndQuery::from_static(method.path),
+            target.path.clone(),
             codec,
             &options.metadata,
             timeout,

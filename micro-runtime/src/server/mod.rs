@@ -10,6 +10,7 @@
 
 mod endpoints;
 mod handler;
+mod health;
 mod router;
 mod subscriber;
 
@@ -26,6 +27,7 @@ use tokio::task::JoinHandle;
 
 pub use endpoints::{EndpointResult, Endpoints, IntoHandler, SubscriberResult};
 pub use handler::Handler;
+use health::Health;
 use router::{ConnService, ResponseBody, Router};
 pub use subscriber::{Subscriber, SubscriberWrapper, register_subscriber};
 
@@ -107,6 +109,8 @@ struct State {
 
 struct Running {
     addr: SocketAddr,
+    /// What `grpc.health.v1.Health/Check` answers.
+    health: Arc<Health>,
     record: registry::Service,
     stop: watch::Sender<bool>,
     accept: JoinHandle<()>,
@@ -348,9 +352,10 @@ impl Server {
     async fn serve(&self, listener: TcpListener) -> Result<SocketAddr> {
         let addr = listener.local_addr()?;
         self.not_running()?;
-        let (router, record, subscribers) = {
+        let (router, health, record, subscribers) = {
             let state = self.state();
-            let router = Router::new(&self.inner.options, &state.handlers);
+            let health = Arc::new(Health::new(self.health_names(&state)));
+            let router = Router::new(&self.inner.options, &state.handlers, &health);
             let subscribers = match (&state.broker, state.subscribers.is_empty()) {
                 (_, true) => None,
                 (Some(b), false) => {
@@ -363,7 +368,7 @@ impl Server {
                     ));
                 }
             };
-            (router, self.record(addr, &state), subscribers)
+            (router, health, self.record(addr, &state), subscribers)
         };
         let subscriptions = match subscribers {
             Some((broker, subs, wrappers)) => {
@@ -393,6 +398,7 @@ impl Server {
         tracing::info!(service = %record.name, %addr, registry = self.inner.registry.name(), "server started");
         self.state().running = Some(Running {
             addr,
+            health,
             record,
             stop,
             accept,
@@ -415,6 +421,9 @@ impl Server {
         let Some(running) = self.state().running.take() else {
             return Ok(());
         };
+        // Health checks say so from the start of the stop: before the node leaves the
+        // registry and while its calls drain.
+        running.health.stopping();
         // No re-registration after the deregistration below.
         if let Some(heartbeat) = running.heartbeat {
             heartbeat.end().await;
@@ -433,6 +442,22 @@ impl Server {
         }
         tracing::info!(service = %running.record.name, "server stopped");
         deregistered
+    }
+
+    /// The service names health checks answer for besides the empty one: the registered
+    /// name and each handled service's full name (`greeter.Greeter`).
+    fn health_names(&self, state: &State) -> Vec<String> {
+        let mut names = vec![self.inner.options.name.clone()];
+        for h in &state.handlers {
+            let name = match h.package() {
+                "" => h.service().to_owned(),
+                package => format!("{package}.{}", h.service()),
+            };
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
     }
 
     /// The registry record of this node.
@@ -709,12 +734,38 @@ mod tests {
         server.stop().await.unwrap();
     }
 
-    /// A memory registry whose registrations, once stored, wait for a permit: a start held
-    /// midway, its node already findable.
+    /// A memory registry whose registrations, once stored, wait for a permit (a start held
+    /// midway, its node already findable), or whose deregistrations wait for one before the
+    /// node leaves (a stop held before it deregisters).
     struct Gated {
         inner: MemoryRegistry,
         permits: tokio::sync::Semaphore,
         entered: tokio::sync::Notify,
+        holds: Held,
+    }
+
+    #[derive(PartialEq)]
+    enum Held {
+        Register,
+        Deregister,
+    }
+
+    impl Gated {
+        fn new(holds: Held) -> Arc<Gated> {
+            Arc::new(Gated {
+                inner: MemoryRegistry::new(),
+                permits: tokio::sync::Semaphore::new(0),
+                entered: tokio::sync::Notify::new(),
+                holds,
+            })
+        }
+
+        async fn hold(&self, step: Held) {
+            if self.holds == step {
+                self.entered.notify_one();
+                self.permits.acquire().await.unwrap().forget();
+            }
+        }
     }
 
     #[async_trait::async_trait]
@@ -724,11 +775,11 @@ mod tests {
         }
         async fn register(&self, service: &registry::Service, o: RegisterOptions) -> Result<()> {
             self.inner.register(service, o).await?;
-            self.entered.notify_one();
-            self.permits.acquire().await.unwrap().forget();
+            self.hold(Held::Register).await;
             Ok(())
         }
         async fn deregister(&self, service: &registry::Service) -> Result<()> {
+            self.hold(Held::Deregister).await;
             self.inner.deregister(service).await
         }
         async fn get_service(&self, name: &str) -> Result<Vec<registry::Service>> {
@@ -743,11 +794,11 @@ mod tests {
     }
 
     fn gated_server(address: &str) -> (Server, Arc<Gated>) {
-        let registry = Arc::new(Gated {
-            inner: MemoryRegistry::new(),
-            permits: tokio::sync::Semaphore::new(0),
-            entered: tokio::sync::Notify::new(),
-        });
+        gated(address, Held::Register)
+    }
+
+    fn gated(address: &str, holds: Held) -> (Server, Arc<Gated>) {
+        let registry = Gated::new(holds);
         let options = ServerOptions {
             name: "t".into(),
             address: address.into(),
@@ -838,5 +889,63 @@ mod tests {
         let err = server.start().await.expect_err("started twice");
         assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
         server.stop().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn health_checks_say_not_serving_from_the_start_of_a_stop() {
+        use crate::health::{CHECK, HealthCheckRequest, HealthCheckResponse, ServingStatus};
+        use crate::{CallOptions, Client, ClientOptions, Codec};
+
+        let (server, registry) = gated("127.0.0.1:0", Held::Deregister);
+        let addr = server.start().await.unwrap();
+        let client = Client::new(
+            ClientOptions::default(),
+            registry.clone(),
+            crate::selector::from_name("random").unwrap(),
+        );
+        let check = |service: &str, codec: Codec| {
+            let request = HealthCheckRequest {
+                service: service.into(),
+            };
+            let client = client.clone();
+            async move {
+                let options = CallOptions::new()
+                    .address(addr.to_string())
+                    .codec(codec)
+                    .retries(0);
+                client
+                    .call::<_, HealthCheckResponse>("t", &CHECK, &request, &options)
+                    .await
+                    .map(|r| r.status())
+            }
+        };
+        for codec in [Codec::Proto, Codec::Json] {
+            for service in ["", "t"] {
+                assert_eq!(
+                    check(service, codec).await.unwrap(),
+                    ServingStatus::Serving,
+                    "{service:?} in {codec:?}"
+                );
+            }
+            let err = check("other", codec).await.unwrap_err();
+            assert_eq!(err.code(), Code::NotFound, "{err}");
+        }
+
+        let stop = tokio::spawn({
+            let server = server.clone();
+            async move { server.stop().await }
+        });
+        registry.entered.notified().await;
+        // Still registered and accepting, but on its way out.
+        assert!(registry.get_service("t").await.is_ok());
+        for codec in [Codec::Proto, Codec::Json] {
+            assert_eq!(
+                check("", codec).await.unwrap(),
+                ServingStatus::NotServing,
+                "{codec:?}"
+            );
+        }
+        registry.permits.add_permits(1);
+        stop.await.unwrap().unwrap();
     }
 }

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use futures_util::{FutureExt, Stream};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 
+use super::health::Health;
 use super::{Handler, ServerOptions};
 use crate::codec::Codec;
 use crate::context::Context;
@@ -214,7 +215,11 @@ pub(crate) struct Router {
 }
 
 impl Router {
-    pub(crate) fn new(options: &ServerOptions, handlers: &[Handler]) -> Router {
+    pub(crate) fn new(
+        options: &ServerOptions,
+        handlers: &[Handler],
+        health: &Arc<Health>,
+    ) -> Router {
         let mut routes: HashMap<Box<str>, Arc<dyn Route>> = HashMap::new();
         for h in handlers {
             for m in h.methods() {
@@ -228,6 +233,9 @@ impl Router {
                 }
             }
         }
+        routes
+            .entry(crate::health::CHECK.path.into())
+            .or_insert_with(|| health.route());
         let limits = Limits {
             max_recv: options.max_message_size,
             max_send: options.max_message_size,

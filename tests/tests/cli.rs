@@ -1,0 +1,321 @@
+//! The `micro` command line against the example services as separate processes, found
+//! through the default `local` registry (each test in its own registry directory), and the
+//! standard gRPC health service every server answers, asked by `micro health` and by
+//! grpcio-health-checking's client.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use micro_tests::broker::{EventSubscriber, PATIENCE};
+use micro_tests::etcd::Etcd;
+use micro_tests::{Proc, example_binary, python};
+use serde_json::Value;
+
+/// The flags that name a registry: the local one in a directory, or an etcd.
+struct Reg(Vec<String>);
+
+impl Reg {
+    fn local(dir: &Path) -> Reg {
+        Reg::of("local", dir.to_str().expect("a UTF-8 path"))
+    }
+
+    fn of(kind: &str, address: &str) -> Reg {
+        Reg(["--registry", kind, "--registry_address", address]
+            .map(str::to_owned)
+            .to_vec())
+    }
+}
+
+/// Runs `micro` on the registry `dir`.
+fn micro(dir: &Reg, args: &[&str]) -> Output {
+    Command::new(example_binary("micro"))
+        .args(&dir.0)
+        .args(["--client_request_timeout", "10s"])
+        .args(args)
+        .output()
+        .expect("run micro")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).trim().to_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).trim().to_owned()
+}
+
+/// `micro ARGS` succeeded; its stdout.
+fn ok(dir: &Reg, args: &[&str]) -> String {
+    let o = micro(dir, args);
+    assert!(o.status.success(), "micro {args:?} failed: {}", stderr(&o));
+    stdout(&o)
+}
+
+/// `micro ARGS` failed with exit status 1 and nothing on stdout; its stderr.
+fn fails(dir: &Reg, args: &[&str]) -> String {
+    let o = micro(dir, args);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "micro {args:?}: {} / {}",
+        stdout(&o),
+        stderr(&o)
+    );
+    stderr(&o)
+}
+
+/// Starts example server `bin` on a free loopback port in the registry in `dir`; returns it
+/// once `service` lists one more node, with that node's address.
+fn start(bin: &str, service: &str, dir: &Reg) -> (Proc, String) {
+    let before = addresses(dir, service);
+    let child = Command::new(example_binary(bin))
+        .args(["--server_address", "127.0.0.1:0"])
+        .args(&dir.0)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {bin}: {e}"));
+    let proc = Proc(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(new) = addresses(dir, service)
+            .into_iter()
+            .find(|a| !before.contains(a))
+        {
+            return (proc, new);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{bin} did not register {service}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The node addresses of `service`, as `micro get service` prints them.
+fn addresses(dir: &Reg, service: &str) -> Vec<String> {
+    let o = micro(dir, &["get", "service", service]);
+    if !o.status.success() {
+        return Vec::new();
+    }
+    records(&stdout(&o))
+        .iter()
+        .flat_map(|r| r["nodes"].as_array().cloned().unwrap_or_default())
+        .filter_map(|n| n["address"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The JSON values printed one after another (pretty-printed or one per line).
+fn records(out: &str) -> Vec<Value> {
+    serde_json::Deserializer::from_str(out)
+        .into_iter::<Value>()
+        .map(|v| v.expect("micro printed JSON"))
+        .collect()
+}
+
+#[test]
+fn micro_lists_describes_and_calls_services() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &Reg::local(tmp.path());
+    let (_greeter, address) = start("greeter-server", "greeter", dir);
+    let (_echo, _) = start("echo-server", "echo", dir);
+
+    assert_eq!(ok(dir, &["list", "services"]), "echo\ngreeter");
+
+    let described = records(&ok(dir, &["get", "service", "greeter"]));
+    assert_eq!(described.len(), 1, "one version: {described:?}");
+    let record = &described[0];
+    assert_eq!(record["name"], "greeter");
+    assert_eq!(record["version"], "latest");
+    assert_eq!(record["nodes"][0]["address"], address.as_str());
+    assert_eq!(record["nodes"][0]["metadata"]["protocol"], "grpc");
+    let endpoint = &record["endpoints"][0];
+    assert_eq!(endpoint["name"], "Greeter.Hello");
+    assert_eq!(endpoint["request"]["values"][0]["name"], "name");
+    assert_eq!(endpoint["response"]["values"][0]["name"], "greeting");
+
+    let rsp = records(&ok(
+        dir,
+        &["call", "greeter", "Greeter.Hello", r#"{"name": "John"}"#],
+    ));
+    assert_eq!(rsp, [serde_json::json!({ "greeting": "Hello, John!" })]);
+    // No request is the empty message; metadata goes along; a node address is called as is.
+    let rsp = records(&ok(
+        dir,
+        &[
+            "call",
+            "--address",
+            &address,
+            "--metadata",
+            "trace=1,user=ada",
+            "greeter",
+            "Greeter.Hello",
+        ],
+    ));
+    assert_eq!(rsp, [serde_json::json!({ "greeting": "Hello, !" })]);
+
+    let replies = ok(
+        dir,
+        &[
+            "stream",
+            "echo",
+            "Echo.ServerStream",
+            r#"{"message": "hi", "count": 3}"#,
+        ],
+    );
+    let lines: Vec<&str> = replies.lines().collect();
+    assert_eq!(lines.len(), 3, "{replies}");
+    for (i, line) in lines.iter().enumerate() {
+        let reply: Value = serde_json::from_str(line).expect("one JSON per line");
+        assert_eq!(reply["message"], "hi");
+        assert_eq!(reply["index"].as_u64().unwrap_or(0), i as u64, "{line}");
+    }
+}
+
+#[test]
+fn micro_reports_bad_calls_with_their_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &Reg::local(tmp.path());
+    let (_greeter, _) = start("greeter-server", "greeter", dir);
+
+    let err = fails(dir, &["call", "greeter", "Greeter.Nope", "{}"]);
+    assert!(err.starts_with("error: Unimplemented"), "{err}");
+    let err = fails(dir, &["call", "nosuch", "Greeter.Hello", "{}"]);
+    assert!(err.starts_with("error: NotFound"), "{err}");
+    assert!(err.contains("nosuch"), "{err}");
+    let err = fails(dir, &["call", "greeter", "Greeter.Hello", "{bad"]);
+    assert!(err.starts_with("error: InvalidArgument"), "{err}");
+    assert!(err.contains("not JSON"), "{err}");
+    // Decoded by the server, which says what is wrong.
+    let err = fails(dir, &["call", "greeter", "Greeter.Hello", r#"{"name": 5}"#]);
+    assert!(err.starts_with("error: InvalidArgument"), "{err}");
+    let err = fails(dir, &["call", "greeter", "Hello", "{}"]);
+    assert!(err.contains("expected Handler.Method"), "{err}");
+    let err = fails(
+        dir,
+        &["call", "--metadata", "novalue", "greeter", "Greeter.Hello"],
+    );
+    assert!(err.contains("not key=value"), "{err}");
+    let err = fails(dir, &["get", "service", "nosuch"]);
+    assert!(err.starts_with("error: NotFound"), "{err}");
+    let err = fails(
+        dir,
+        &["register", "service", r#"{"name": "", "nodes": []}"#],
+    );
+    assert!(err.starts_with("error: InvalidArgument"), "{err}");
+    assert!(err.contains("empty service name"), "{err}");
+}
+
+/// On etcd, where a record outlives the command that wrote it: `micro register` adds a node
+/// that is gone, `micro health` names it, `micro deregister` removes it.
+#[test]
+fn micro_health_checks_every_node_and_names_a_dead_one() {
+    let etcd = Etcd::single();
+    let dir = &Reg::of("etcd", &etcd.endpoints());
+    let (_greeter, address) = start("greeter-server", "greeter", dir);
+
+    let out = ok(dir, &["health", "greeter"]);
+    let fields: Vec<&str> = out.split('\t').collect();
+    assert_eq!(fields.len(), 4, "{out}");
+    assert_eq!(
+        (fields[0], fields[2], fields[3]),
+        ("latest", address.as_str(), "SERVING")
+    );
+
+    // A node that is registered but gone (nothing listens on port 1).
+    let ghost = r#"{"name": "greeter", "version": "latest", "nodes": [{"id": "greeter-ghost", "address": "127.0.0.1:1"}]}"#;
+    ok(dir, &["register", "service", ghost]);
+    let stored = etcd.etcdctl_ok(&[
+        "get",
+        "--print-value-only",
+        "/micro/registry/greeter/greeter-ghost",
+    ]);
+    assert!(stored.contains(r#""address":"127.0.0.1:1""#), "{stored}");
+    let o = micro(dir, &["health", "greeter", "--timeout", "3s"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("latest\tgreeter-ghost\t127.0.0.1:1\tUnavailable")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.ends_with(&format!("{address}\tSERVING"))),
+        "{out}"
+    );
+
+    ok(dir, &["deregister", "service", ghost]);
+    assert_eq!(addresses(dir, "greeter"), [address]);
+    ok(dir, &["health", "greeter"]);
+}
+
+/// The local registry removes a record when the process that wrote it exits, so a record
+/// `micro register` wrote would be gone as the command ends: it says so instead.
+#[test]
+fn micro_register_refuses_registries_whose_records_die_with_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let record = r#"{"name": "svc", "nodes": [{"id": "svc-1", "address": "127.0.0.1:1"}]}"#;
+    for reg in [Reg::local(tmp.path()), Reg::of("memory", "")] {
+        let err = fails(&reg, &["register", "service", record]);
+        assert!(err.starts_with("error: FailedPrecondition"), "{err}");
+        assert!(err.contains("etcd"), "{err}");
+    }
+}
+
+/// grpcio-health-checking's client, the reference implementation of the protocol.
+fn python_health(address: &str, service: &str) -> String {
+    let o = python()
+        .args(["tests/python/health_check.py", "--address", address])
+        .args(["--service", service])
+        .output()
+        .expect("run health_check.py");
+    assert_ne!(o.status.code(), Some(2), "{}", stderr(&o));
+    stdout(&o)
+}
+
+#[test]
+fn standard_grpc_health_clients_see_the_server_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &Reg::local(tmp.path());
+    let (_greeter, address) = start("greeter-server", "greeter", dir);
+    for service in ["", "greeter", "greeter.Greeter"] {
+        assert_eq!(
+            python_health(&address, service),
+            "STATUS SERVING",
+            "service {service:?}"
+        );
+    }
+    let out = python_health(&address, "greeter.Nope");
+    assert!(out.starts_with("ERROR NOT_FOUND"), "{out}");
+}
+
+#[test]
+fn micro_publishes_json_to_subscribers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &Reg::local(tmp.path());
+    let registry = tmp.path().to_str().unwrap();
+    let topic = micro_tests::broker::unique_topic("cli");
+    let subscriber = EventSubscriber::start(&[
+        "--registry",
+        "local",
+        "--registry_address",
+        registry,
+        "--topic",
+        &topic,
+    ]);
+    ok(
+        dir,
+        &[
+            "publish",
+            "--metadata",
+            "source=cli",
+            &topic,
+            r#"{"id": 7, "text": "from the command line"}"#,
+        ],
+    );
+    assert_eq!(subscriber.next(PATIENCE), Some(7));
+    let err = fails(dir, &["publish", &topic, "not json"]);
+    assert!(err.starts_with("error: InvalidArgument"), "{err}");
+}
