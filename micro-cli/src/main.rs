@@ -15,7 +15,7 @@
 //! ```
 //!
 //! Output goes to stdout (JSON for messages and records); errors to stderr as
-//! `error: <code>: <detail>`, with exit status 1.
+//! `error: <Code>: <detail>`, with exit status 1 (usage errors: 2).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -62,15 +62,19 @@ enum Command {
         topic: String,
         /// The message, JSON.
         message: String,
-        /// Message headers, key=value (repeatable, or comma-separated).
-        #[arg(long, value_delimiter = ',')]
+        /// A message header, key=value (repeatable).
+        #[arg(long)]
         metadata: Vec<String>,
     },
     /// Ask each node of a service whether it serves (the standard gRPC health check); exits
-    /// with 1 unless every node answers SERVING.
+    /// with 1 unless there are nodes and every one answers SERVING.
     Health {
         /// The service name.
         service: String,
+        /// The name each node is asked about (`grpc.health.v1.HealthCheckRequest.service`);
+        /// by default the empty name, the server as a whole, as gRPC probes ask.
+        #[arg(long, default_value = "")]
+        check: String,
         /// How long each node has to answer.
         #[arg(long, value_parser = parse_duration, default_value = "5s")]
         timeout: Duration,
@@ -121,8 +125,8 @@ struct CallArgs {
     /// The request, JSON.
     #[arg(default_value = "{}")]
     request: String,
-    /// Call metadata, key=value (repeatable, or comma-separated).
-    #[arg(long, value_delimiter = ',')]
+    /// Call metadata, key=value (repeatable).
+    #[arg(long)]
     metadata: Vec<String>,
     /// Call this node address instead of one from the registry.
     #[arg(long)]
@@ -215,21 +219,22 @@ async fn run(cli: Cli) -> micro_runtime::Result<ExitCode> {
             client
                 .publish_with(&topic, &parse_json(&message)?, &options)
                 .await?;
+            // A broker may only have queued the message (core NATS): it goes out before the
+            // command ends.
+            if let Some(broker) = client.broker() {
+                broker.disconnect().await?;
+            }
         }
-        Command::Health { service, timeout } => return health(&client, &service, timeout).await,
+        Command::Health {
+            service,
+            check,
+            timeout,
+        } => return health(&client, &service, &check, timeout).await,
         Command::Register {
             what: Record::Service { record },
         } => {
             let record = parse_record(&record)?;
-            let registry = client.registry().name();
-            if matches!(registry, "local" | "memory" | "mdns") {
-                return Err(Error::new(
-                    Code::FailedPrecondition,
-                    format!(
-                        "the {registry} registry keeps a record only while the process that registered it runs: register with --registry etcd"
-                    ),
-                ));
-            }
+            lasting(&client, &["local", "memory", "mdns"])?;
             let ttl = Duration::from_secs(register_ttl.unwrap_or(0));
             client
                 .registry()
@@ -240,47 +245,73 @@ async fn run(cli: Cli) -> micro_runtime::Result<ExitCode> {
             what: Record::Service { record },
         } => {
             let record = parse_record(&record)?;
+            // The local registry's records are files any process may remove.
+            lasting(&client, &["memory", "mdns"])?;
             client.registry().deregister(&record).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Checks every node of every version of `service`; prints `node address status` lines.
+/// Fails on the registries in `fleeting`, which keep a record only while the process that
+/// registered it runs: what this command registers, or another's record it removes, means
+/// nothing once it ends.
+fn lasting(client: &Client, fleeting: &[&str]) -> micro_runtime::Result<()> {
+    let registry = client.registry().name();
+    if fleeting.contains(&registry) {
+        return Err(Error::new(
+            Code::FailedPrecondition,
+            format!(
+                "the {registry} registry keeps a record only while the process that registered it runs: use --registry etcd"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks every node of every version of `service`, all at once; prints a line per node:
+/// version, node id, address and its status or the error.
 async fn health(
     client: &Client,
     service: &str,
+    check: &str,
     timeout: Duration,
 ) -> micro_runtime::Result<ExitCode> {
-    let mut healthy = true;
     let request = HealthCheckRequest {
-        service: service.to_owned(),
+        service: check.to_owned(),
     };
-    for version in client.registry().get_service(service).await? {
-        for node in &version.nodes {
-            let options = CallOptions::new()
-                .address(node.address.clone())
-                .timeout(timeout)
-                .retries(0);
-            let status = match client
-                .call::<_, HealthCheckResponse>(service, &CHECK, &request, &options)
+    let versions = client.registry().get_service(service).await?;
+    let nodes: Vec<_> = versions
+        .iter()
+        .flat_map(|v| v.nodes.iter().map(move |n| (v.version.as_str(), n)))
+        .collect();
+    if nodes.is_empty() {
+        return Err(Error::new(
+            Code::NotFound,
+            format!("service {service}: no nodes"),
+        ));
+    }
+    let answers = futures_util::future::join_all(nodes.iter().map(|(_, node)| {
+        let options = CallOptions::new()
+            .address(node.address.clone())
+            .timeout(timeout)
+            .retries(0);
+        let request = &request;
+        async move {
+            client
+                .call::<_, HealthCheckResponse>(service, &CHECK, request, &options)
                 .await
-            {
-                Ok(rsp) if rsp.status() == ServingStatus::Serving => "SERVING".to_owned(),
-                Ok(rsp) => {
-                    healthy = false;
-                    rsp.status().to_string()
-                }
-                Err(e) => {
-                    healthy = false;
-                    e.to_string()
-                }
-            };
-            println!(
-                "{}\t{}\t{}\t{status}",
-                version.version, node.id, node.address
-            );
         }
+    }))
+    .await;
+    let mut healthy = true;
+    for ((version, node), answer) in nodes.iter().zip(answers) {
+        let status = match answer {
+            Ok(rsp) => rsp.status().to_string(),
+            Err(e) => e.to_string(),
+        };
+        healthy &= status == ServingStatus::Serving.as_str();
+        println!("{version}\t{}\t{}\t{status}", node.id, node.address);
     }
     Ok(if healthy {
         ExitCode::SUCCESS

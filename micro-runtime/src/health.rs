@@ -3,9 +3,10 @@
 //! ask it whether a node serves.
 //!
 //! A server answers `SERVING` for the empty service name (the server as a whole), for its
-//! registered name (`greeter`) and for each service it handles (`greeter.Greeter`), from
-//! its start until its stop begins; from then on, while it deregisters and drains,
-//! `NOT_SERVING`. Any other name is `NOT_FOUND`, as the protocol asks. The health service is
+//! registered name (`greeter`) and for each service it handles, by the names its paths use
+//! (`greeter.Greeter`, and go-micro's `<registered name>.Greeter`), from its start until
+//! [`Server::stop`](crate::Server::stop) begins (a [`Service`](crate::Service) runs its
+//! before-stop hooks first); from then on, while it deregisters and drains, `NOT_SERVING`. Any other name is `NOT_FOUND`, as the protocol asks. The health service is
 //! not one of the node's registry endpoints, and `Health/Watch` is not served
 //! (`UNIMPLEMENTED`, which the protocol allows). A handler of the same path registered by
 //! the program takes its place.
@@ -37,12 +38,18 @@ pub const CHECK: Method = Method {
 };
 
 /// `grpc.health.v1.HealthCheckRequest`: the service asked about, empty for the server.
-#[derive(Clone, PartialEq, Eq, prost::Message, serde::Deserialize)]
+#[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct HealthCheckRequest {
     /// The service name, empty for the server as a whole.
     #[prost(string, tag = "1")]
-    #[serde(default)]
     pub service: String,
+}
+
+/// The proto3 JSON of a [`HealthCheckRequest`]: a field left out or `null` is the default.
+#[derive(serde::Deserialize)]
+struct RequestJson {
+    #[serde(default)]
+    service: Option<String>,
 }
 
 /// `grpc.health.v1.HealthCheckResponse`.
@@ -114,7 +121,12 @@ impl Message for HealthCheckRequest {
 
     fn decode(codec: Codec, buf: Bytes) -> Result<HealthCheckRequest> {
         match codec {
-            Codec::Json => json::decode_serde(&buf),
+            Codec::Json => {
+                let json: RequestJson = json::decode_serde(&buf)?;
+                Ok(HealthCheckRequest {
+                    service: json.service.unwrap_or_default(),
+                })
+            }
             _ => crate::codegen::decode_prost(buf),
         }
     }
@@ -173,4 +185,43 @@ fn bad_status(status: &dyn std::fmt::Display) -> Error {
         Code::InvalidArgument,
         format!("decode json: unknown serving status {status}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_requests_take_a_missing_or_null_name_as_the_server() {
+        for json in [&b""[..], b"{}", br#"{"service": null}"#] {
+            let req = HealthCheckRequest::decode(Codec::Json, Bytes::from_static(json)).unwrap();
+            assert_eq!(req.service, "", "{}", String::from_utf8_lossy(json));
+        }
+        let req =
+            HealthCheckRequest::decode(Codec::Json, Bytes::from_static(br#"{"service": "a.B"}"#))
+                .unwrap();
+        assert_eq!(req.service, "a.B");
+        let err = HealthCheckRequest::decode(Codec::Json, Bytes::from_static(br#"{"service": 1}"#))
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+    }
+
+    #[test]
+    fn json_responses_name_the_status() {
+        for status in [ServingStatus::Serving, ServingStatus::NotServing] {
+            let mut buf = BytesMut::new();
+            let rsp = HealthCheckResponse {
+                status: status as i32,
+            };
+            rsp.encode(Codec::Json, &mut buf).unwrap();
+            assert_eq!(
+                std::str::from_utf8(&buf).unwrap(),
+                format!(r#"{{"status":"{status}"}}"#)
+            );
+            assert_eq!(
+                HealthCheckResponse::decode(Codec::Json, buf.freeze()).unwrap(),
+                rsp
+            );
+        }
+    }
 }

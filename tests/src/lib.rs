@@ -381,7 +381,7 @@ pub fn example_binary(name: &str) -> PathBuf {
         let path = PathBuf::from(dir).join(name);
         assert!(
             path.exists(),
-            "{} is missing: build it (`cargo build --release -p examples`) or run scripts/test",
+            "{} is missing: build it (`cargo build --release -p examples -p micro-cli --all-features`) or run scripts/test",
             path.display()
         );
         return path;
@@ -397,7 +397,7 @@ pub fn example_binary(name: &str) -> PathBuf {
         .map(|(_, p)| p)
         .unwrap_or_else(|| {
             panic!(
-                "{name} is not built: run scripts/test, or `cargo build -p examples` (MICRO_BIN_DIR may name the directory)"
+                "{name} is not built: run scripts/test, or `cargo build -p examples -p micro-cli --all-features` (MICRO_BIN_DIR may name the directory)"
             )
         })
 }

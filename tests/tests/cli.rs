@@ -62,6 +62,7 @@ fn fails(dir: &Reg, args: &[&str]) -> String {
         stdout(&o),
         stderr(&o)
     );
+    assert_eq!(stdout(&o), "", "micro {args:?}");
     stderr(&o)
 }
 
@@ -76,7 +77,7 @@ fn start(bin: &str, service: &str, dir: &Reg) -> (Proc, String) {
         .spawn()
         .unwrap_or_else(|e| panic!("start {bin}: {e}"));
     let proc = Proc(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + PATIENCE;
     loop {
         if let Some(new) = addresses(dir, service)
             .into_iter()
@@ -139,15 +140,22 @@ fn micro_lists_describes_and_calls_services() {
         &["call", "greeter", "Greeter.Hello", r#"{"name": "John"}"#],
     ));
     assert_eq!(rsp, [serde_json::json!({ "greeting": "Hello, John!" })]);
-    // No request is the empty message; metadata goes along; a node address is called as is.
+    // No request is the empty message; a node address is called as is, without the registry
+    // (here one where greeter is not registered).
+    let elsewhere = tempfile::tempdir().unwrap();
+    let elsewhere = &Reg::local(elsewhere.path());
+    let err = fails(elsewhere, &["call", "greeter", "Greeter.Hello"]);
+    assert!(err.starts_with("error: NotFound"), "{err}");
     let rsp = records(&ok(
-        dir,
+        elsewhere,
         &[
             "call",
             "--address",
             &address,
             "--metadata",
-            "trace=1,user=ada",
+            "trace=1",
+            "--metadata",
+            "user=ada,lovelace",
             "greeter",
             "Greeter.Hello",
         ],
@@ -214,13 +222,24 @@ fn micro_health_checks_every_node_and_names_a_dead_one() {
     let dir = &Reg::of("etcd", &etcd.endpoints());
     let (_greeter, address) = start("greeter-server", "greeter", dir);
 
-    let out = ok(dir, &["health", "greeter"]);
-    let fields: Vec<&str> = out.split('\t').collect();
-    assert_eq!(fields.len(), 4, "{out}");
-    assert_eq!(
-        (fields[0], fields[2], fields[3]),
-        ("latest", address.as_str(), "SERVING")
+    for check in [&[][..], &["--check", "greeter.Greeter"]] {
+        let out = ok(dir, &[&["health", "greeter"][..], check].concat());
+        let fields: Vec<&str> = out.split('\t').collect();
+        assert_eq!(fields.len(), 4, "{out}");
+        assert_eq!(
+            (fields[0], fields[2], fields[3]),
+            ("latest", address.as_str(), "SERVING")
+        );
+    }
+    let o = micro(dir, &["health", "greeter", "--check", "greeter.Nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).ends_with("\tNotFound: unknown service \"greeter.Nope\""),
+        "{}",
+        stdout(&o)
     );
+    let err = fails(dir, &["health", "nosuch"]);
+    assert!(err.starts_with("error: NotFound"), "{err}");
 
     // A node that is registered but gone (nothing listens on port 1).
     let ghost = r#"{"name": "greeter", "version": "latest", "nodes": [{"id": "greeter-ghost", "address": "127.0.0.1:1"}]}"#;
@@ -252,7 +271,8 @@ fn micro_health_checks_every_node_and_names_a_dead_one() {
 }
 
 /// The local registry removes a record when the process that wrote it exits, so a record
-/// `micro register` wrote would be gone as the command ends: it says so instead.
+/// `micro register` wrote would be gone as the command ends: it says so instead (and so
+/// for the memory registry, also for deregister).
 #[test]
 fn micro_register_refuses_registries_whose_records_die_with_it() {
     let tmp = tempfile::tempdir().unwrap();
@@ -262,6 +282,11 @@ fn micro_register_refuses_registries_whose_records_die_with_it() {
         assert!(err.starts_with("error: FailedPrecondition"), "{err}");
         assert!(err.contains("etcd"), "{err}");
     }
+    // Another process's record in memory is out of reach; local records are files any
+    // process may remove.
+    let err = fails(&Reg::of("memory", ""), &["deregister", "service", record]);
+    assert!(err.starts_with("error: FailedPrecondition"), "{err}");
+    ok(&Reg::local(tmp.path()), &["deregister", "service", record]);
 }
 
 /// grpcio-health-checking's client, the reference implementation of the protocol.
@@ -291,31 +316,36 @@ fn standard_grpc_health_clients_see_the_server_serving() {
     assert!(out.starts_with("ERROR NOT_FOUND"), "{out}");
 }
 
+/// Over the default HTTP broker (each publish waits for the subscriber) and over core NATS
+/// (where a publish is only queued: the command flushes it before it ends).
 #[test]
 fn micro_publishes_json_to_subscribers() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = &Reg::local(tmp.path());
-    let registry = tmp.path().to_str().unwrap();
-    let topic = micro_tests::broker::unique_topic("cli");
-    let subscriber = EventSubscriber::start(&[
-        "--registry",
-        "local",
-        "--registry_address",
-        registry,
-        "--topic",
-        &topic,
-    ]);
-    ok(
-        dir,
+    for broker in [
+        &[][..],
         &[
-            "publish",
-            "--metadata",
-            "source=cli",
-            &topic,
-            r#"{"id": 7, "text": "from the command line"}"#,
+            "--broker",
+            "nats",
+            "--broker_address",
+            "nats://127.0.0.1:4222",
         ],
-    );
-    assert_eq!(subscriber.next(PATIENCE), Some(7));
-    let err = fails(dir, &["publish", &topic, "not json"]);
-    assert!(err.starts_with("error: InvalidArgument"), "{err}");
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut reg = Reg::local(tmp.path());
+        reg.0.extend(broker.iter().map(|s| s.to_string()));
+        let topic = micro_tests::broker::unique_topic("cli");
+        let args: Vec<&str> = reg.0.iter().map(String::as_str).collect();
+        let subscriber = EventSubscriber::start(&[&args[..], &["--topic", &topic]].concat());
+        for id in 1..=3 {
+            let message = format!(r#"{{"id": {id}, "text": "from the command line"}}"#);
+            ok(
+                &reg,
+                &["publish", "--metadata", "source=cli", &topic, &message],
+            );
+        }
+        for id in 1..=3 {
+            assert_eq!(subscriber.next(PATIENCE), Some(id), "{broker:?}");
+        }
+        let err = fails(&reg, &["publish", &topic, "not json"]);
+        assert!(err.starts_with("error: InvalidArgument"), "{err}");
+    }
 }

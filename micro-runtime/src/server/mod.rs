@@ -445,16 +445,20 @@ impl Server {
     }
 
     /// The service names health checks answer for besides the empty one: the registered
-    /// name and each handled service's full name (`greeter.Greeter`).
+    /// name and each handled service by the names its paths use, `<package>.<Service>` and
+    /// go-micro's `<registered name>.<Service>`.
     fn health_names(&self, state: &State) -> Vec<String> {
-        let mut names = vec![self.inner.options.name.clone()];
+        let registered = &self.inner.options.name;
+        let mut names = vec![registered.clone()];
         for h in &state.handlers {
-            let name = match h.package() {
-                "" => h.service().to_owned(),
-                package => format!("{package}.{}", h.service()),
-            };
-            if !names.contains(&name) {
-                names.push(name);
+            for prefix in [h.package(), registered.as_str()] {
+                let name = match prefix {
+                    "" => h.service().to_owned(),
+                    p => format!("{p}.{}", h.service()),
+                };
+                if !names.contains(&name) {
+                    names.push(name);
+                }
             }
         }
         names
