@@ -12,10 +12,13 @@
 //! micro health greeter
 //! micro register service '<registry record JSON>'
 //! micro deregister service '<registry record JSON>'
+//! micro api --address 127.0.0.1:8080 --namespace go.micro.api
 //! ```
 //!
 //! Output goes to stdout (JSON for messages and records); errors to stderr as
 //! `error: <Code>: <detail>`, with exit status 1 (usage errors: 2).
+
+mod api;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -89,6 +92,16 @@ enum Command {
     Deregister {
         #[command(subcommand)]
         what: Record,
+    },
+    /// Run the API gateway: HTTP/JSON in, RPC out (go-micro's `micro api`, rpc handler).
+    Api {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        address: String,
+        /// Prefixed to the service a path names: `/greeter/hello` calls `<namespace>.greeter`
+        /// (none when empty).
+        #[arg(long, default_value = "go.micro.api")]
+        namespace: String,
     },
 }
 
@@ -230,6 +243,12 @@ async fn run(cli: Cli) -> micro_runtime::Result<ExitCode> {
             check,
             timeout,
         } => return health(&client, &service, &check, timeout).await,
+        Command::Api { address, namespace } => {
+            let (listener, bound) = api::bind(&address).await?;
+            eprintln!("micro api: listening on {bound}");
+            let shutdown = micro_runtime::service::shutdown_signal();
+            api::serve(client, namespace, listener, shutdown).await?;
+        }
         Command::Register {
             what: Record::Service { record },
         } => {

@@ -349,3 +349,185 @@ fn micro_publishes_json_to_subscribers() {
         assert!(err.starts_with("error: InvalidArgument"), "{err}");
     }
 }
+
+/// `micro api` on a free loopback port, with `extra` flags; returns it with its address.
+fn start_api(dir: &Reg, extra: &[&str]) -> (Proc, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(example_binary("micro"))
+        .args(&dir.0)
+        .args(["api", "--address", "127.0.0.1:0"])
+        .args(extra)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start micro api");
+    let stderr = child.stderr.take().expect("stderr");
+    let proc = Proc(child);
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let address = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("micro api: listening on ")
+                .map(str::to_owned)
+        })
+        .expect("micro api exited before listening");
+    // Keep reading, so the gateway never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (proc, address)
+}
+
+/// One HTTP/1.1 request; the response's status and body.
+fn http(
+    address: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(address).expect("connect to the gateway");
+    conn.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut request = format!(
+        "{method} {target} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    conn.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status code");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{head}"
+    );
+    (status, body.to_owned())
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+
+/// go-micro's API gateway: paths resolved under the namespace, `/rpc`, requests from JSON
+/// bodies, form fields and query parameters, errors as go-micro's error JSON with their
+/// HTTP status.
+#[test]
+fn micro_api_turns_http_into_calls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &Reg::local(tmp.path());
+    // Named in the default namespace, as go-micro's API expects its services.
+    let child = Command::new(example_binary("greeter-server"))
+        .args([
+            "--server_address",
+            "127.0.0.1:0",
+            "--server_name",
+            "go.micro.api.greeter",
+        ])
+        .args(&dir.0)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start greeter-server");
+    let _greeter = Proc(child);
+    let deadline = Instant::now() + PATIENCE;
+    while addresses(dir, "go.micro.api.greeter").is_empty() {
+        assert!(Instant::now() < deadline, "the greeter did not register");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A dead node fails at once, not after the client's retries.
+    let mut gateway = Reg::local(tmp.path());
+    gateway
+        .0
+        .extend(["--client_retries", "0"].map(str::to_owned));
+    let (_api, api) = start_api(&gateway, &[]);
+
+    let hello = |name: &str| serde_json::json!({ "greeting": format!("Hello, {name}!") });
+    let (status, body) = http(
+        &api,
+        "POST",
+        "/greeter/hello",
+        &[JSON],
+        r#"{"name": "John"}"#,
+    );
+    assert_eq!((status, json(&body)), (200, hello("John")));
+    let (status, body) = http(&api, "GET", "/greeter/hello?name=Ada", &[], "");
+    assert_eq!((status, json(&body)), (200, hello("Ada")));
+    let (status, body) = http(&api, "POST", "/greeter/hello", &[FORM], "name=B%C3%B8+B");
+    assert_eq!((status, json(&body)), (200, hello("Bø B")));
+    let (status, body) = http(&api, "POST", "/greeter/hello", &[("timeout", "5")], "");
+    assert_eq!((status, json(&body)), (200, hello("")));
+
+    let rpc = r#"{"service": "go.micro.api.greeter", "endpoint": "Greeter.Hello", "request": {"name": "Cy"}}"#;
+    let (status, body) = http(&api, "POST", "/rpc", &[JSON], rpc);
+    assert_eq!((status, json(&body)), (200, hello("Cy")));
+    let rpc = r#"{"service": "go.micro.api.greeter", "method": "Greeter.Hello", "request": "{\"name\": \"Di\"}"}"#;
+    let (status, body) = http(&api, "POST", "/rpc", &[JSON], rpc);
+    assert_eq!((status, json(&body)), (200, hello("Di")));
+    let form =
+        "service=go.micro.api.greeter&endpoint=Greeter.Hello&request=%7B%22name%22%3A%22Ed%22%7D";
+    let (status, body) = http(&api, "POST", "/rpc", &[FORM], form);
+    assert_eq!((status, json(&body)), (200, hello("Ed")));
+
+    // Errors: go-micro's JSON, its code as the status.
+    let expect = |status: u16, body: &str, code: u16, detail: &str| {
+        let err = json(body);
+        assert_eq!(
+            (status, err["code"].as_u64()),
+            (code, Some(code as u64)),
+            "{body}"
+        );
+        assert!(
+            err["detail"].as_str().unwrap_or_default().contains(detail),
+            "{body}"
+        );
+        assert!(err["status"].is_string(), "{body}");
+    };
+    let (status, body) = http(&api, "GET", "/nosuch/hello", &[], "");
+    expect(status, &body, 404, "go.micro.api.nosuch");
+    let (status, body) = http(&api, "GET", "/greeter/nope", &[], "");
+    expect(status, &body, 501, "Nope");
+    let (status, body) = http(&api, "POST", "/greeter/hello", &[JSON], "{oops");
+    expect(status, &body, 400, "not JSON");
+    let (status, body) = http(&api, "POST", "/greeter/hello", &[JSON], r#"{"name": 5}"#);
+    expect(status, &body, 400, "decode json");
+    let (status, body) = http(&api, "POST", "/greeter/hello", &[("timeout", "soon")], "");
+    expect(status, &body, 400, "Timeout");
+    let (status, body) = http(
+        &api,
+        "POST",
+        "/rpc",
+        &[JSON],
+        r#"{"endpoint": "Greeter.Hello"}"#,
+    );
+    expect(status, &body, 400, "service and endpoint");
+    let dead = r#"{"service": "go.micro.api.greeter", "endpoint": "Greeter.Hello", "address": "127.0.0.1:1"}"#;
+    let (status, body) = http(&api, "POST", "/rpc", &[JSON], dead);
+    expect(status, &body, 503, "");
+    let (status, body) = http(&api, "GET", "/", &[], "");
+    expect(status, &body, 400, "no service");
+}
+
+/// With no namespace the path names the registered service itself.
+#[test]
+fn micro_api_without_a_namespace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &Reg::local(tmp.path());
+    let (_greeter, _) = start("greeter-server", "greeter", dir);
+    let (_api, api) = start_api(dir, &["--namespace", ""]);
+    let (status, body) = http(&api, "GET", "/greeter/hello?name=Flo", &[], "");
+    assert_eq!(
+        (status, json(&body)),
+        (200, serde_json::json!({ "greeting": "Hello, Flo!" }))
+    );
+}

@@ -1,0 +1,341 @@
+//! `micro api`: go-micro's API gateway, HTTP in and RPC out, with its `rpc` handler.
+//!
+//! - `/rpc`: a JSON object (or form fields) `service`, `endpoint` (or `method`), `request` (an
+//!   object, or a string holding one) and optionally `address` (a node to call as is).
+//! - Any other path is resolved as go-micro's `micro` resolver does, the namespace
+//!   (`--namespace`, default `go.micro.api`) prefixed to the service: `/foo/bar` calls
+//!   `Foo.Bar` of `go.micro.api.foo`, `/foo/bar/baz` `Bar.Baz` of `go.micro.api.foo`,
+//!   `/foo/bar/baz/cat` `Baz.Cat` of `go.micro.api.foo.bar`, `/v1/foo/bar` `Foo.Bar` of
+//!   `go.micro.api.v1.foo`; dashes become CamelCase (`/greeter/say-hello` is `Greeter.SayHello`).
+//!   The request is the JSON body, form fields, or the query's parameters when there is no
+//!   body.
+//!
+//! The reply is the response message as JSON with status 200; an error is go-micro's error
+//! JSON (`{"id","code","detail","status"}`) with its code as the HTTP status. A `Timeout`
+//! header (seconds) bounds the call; other request headers go along as call metadata.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use micro_runtime::{CallOptions, Client, Code, Error, Result};
+use serde_json::{Map, Value};
+use tokio::net::TcpListener;
+
+/// The gateway's state: the client it calls through and the namespace of its services.
+struct Gateway {
+    client: Client,
+    namespace: String,
+}
+
+/// Serves the gateway on `listener` until `shutdown`, then lets the requests under way
+/// finish.
+pub(crate) async fn serve(
+    client: Client,
+    namespace: String,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let limit = client.options().max_message_size;
+    let app = axum::Router::new()
+        .fallback(handle)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(Arc::new(Gateway { client, namespace }));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| Error::new(Code::Unavailable, format!("api: {e}")))
+}
+
+/// Binds `address` for [`serve`].
+pub(crate) async fn bind(address: &str) -> Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|e| Error::new(Code::Unavailable, format!("api: listen on {address}: {e}")))?;
+    let bound = listener.local_addr()?;
+    Ok((listener, bound))
+}
+
+async fn handle(
+    State(gateway): State<Arc<Gateway>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let answer = if uri.path() == "/rpc" {
+        gateway.rpc(&headers, &body).await
+    } else {
+        gateway.route(&uri, &headers, &body).await
+    };
+    match answer {
+        Ok(reply) => json_response(StatusCode::OK, reply.to_string()),
+        Err(e) => {
+            let status =
+                StatusCode::from_u16(e.http_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            json_response(status, e.to_json())
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    let content_type = HeaderValue::from_static("application/json");
+    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+impl Gateway {
+    /// A call resolved from the path.
+    async fn route(&self, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Value> {
+        let (service, endpoint) = resolve(uri.path())
+            .ok_or_else(|| bad_request(format!("no service in the path {:?}", uri.path())))?;
+        let service = match self.namespace.as_str() {
+            "" => service,
+            namespace => format!("{namespace}.{service}"),
+        };
+        let request = request_of(uri, headers, body)?;
+        let options = call_options(headers)?;
+        self.client
+            .call_endpoint_with(&service, &endpoint, &request, &options)
+            .await
+    }
+
+    /// A call named in the body of `/rpc`.
+    async fn rpc(&self, headers: &HeaderMap, body: &[u8]) -> Result<Value> {
+        let fields = match parsed_body(headers, body)? {
+            Some(Value::Object(fields)) => fields,
+            _ => return Err(bad_request("expected an object with service and endpoint")),
+        };
+        let text = |key: &str| fields.get(key).and_then(Value::as_str).unwrap_or_default();
+        let service = text("service");
+        let endpoint = match text("endpoint") {
+            "" => text("method"),
+            endpoint => endpoint,
+        };
+        if service.is_empty() || endpoint.is_empty() {
+            return Err(bad_request("service and endpoint are required"));
+        }
+        let request = match fields.get("request") {
+            None | Some(Value::Null) => Value::Object(Map::new()),
+            // Form fields (and some clients) carry the request as JSON text.
+            Some(Value::String(s)) if s.is_empty() => Value::Object(Map::new()),
+            Some(Value::String(s)) => serde_json::from_str(s)
+                .map_err(|e| bad_request(format!("request is not JSON: {e}")))?,
+            Some(other) => other.clone(),
+        };
+        let mut options = call_options(headers)?;
+        if let Some(address) = fields.get("address").and_then(Value::as_str) {
+            if !address.is_empty() {
+                options = options.address(address);
+            }
+        }
+        self.client
+            .call_endpoint_with(service, endpoint, &request, &options)
+            .await
+    }
+}
+
+/// go-micro's `micro` resolver: the service name and endpoint of a path, before the
+/// namespace; `None` for a path with no service in it.
+///
+/// ```text
+/// /foo/bar          -> foo,     Foo.Bar
+/// /foo/bar/baz      -> foo,     Bar.Baz
+/// /foo/bar/baz/cat  -> foo.bar, Baz.Cat
+/// /v1/foo/bar       -> v1.foo,  Foo.Bar
+/// ```
+pub(crate) fn resolve(path: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let (service, method) = match parts.as_slice() {
+        [] => return None,
+        // One or two parts: the first is the service, all of them the method.
+        [first] | [first, _] => (first.to_string(), &parts[..]),
+        // /v1/foo/bar: versioned.
+        [version, name, _] if is_version(version) => (format!("{version}.{name}"), &parts[1..]),
+        // Everything but the last two parts is the service, those two the method.
+        _ => (
+            parts[..parts.len() - 2].join("."),
+            &parts[parts.len() - 2..],
+        ),
+    };
+    let endpoint = method
+        .iter()
+        .map(|p| camel(p))
+        .collect::<Vec<_>>()
+        .join(".");
+    Some((service, endpoint))
+}
+
+/// `v1`, `v22`: a version part of a path.
+fn is_version(part: &str) -> bool {
+    part.strip_prefix('v')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `say-hello` -> `SayHello`: each dash-separated word with its first letter upper-cased.
+fn camel(part: &str) -> String {
+    part.split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            match chars.next() {
+                Some(first) => first.to_uppercase().chain(chars).collect(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+/// The request message of a resolved call: the body (JSON or form fields), else the query's
+/// parameters, else the empty message.
+fn request_of(uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Value> {
+    if let Some(request) = parsed_body(headers, body)? {
+        return Ok(request);
+    }
+    Ok(Value::Object(form(
+        uri.query().unwrap_or_default().as_bytes(),
+    )))
+}
+
+/// The body as JSON: form fields become an object of strings; anything else must be JSON.
+/// `None` for an empty body.
+fn parsed_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<Value>> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        return Ok(Some(Value::Object(form(body))));
+    }
+    serde_json::from_slice(body)
+        .map(Some)
+        .map_err(|e| bad_request(format!("the body is not JSON: {e}")))
+}
+
+/// Form or query parameters as a JSON object of strings (the first of repeated keys).
+fn form(bytes: &[u8]) -> Map<String, Value> {
+    let mut fields = Map::new();
+    for (key, value) in form_urlencoded::parse(bytes) {
+        fields
+            .entry(key.into_owned())
+            .or_insert_with(|| Value::String(value.into_owned()));
+    }
+    fields
+}
+
+/// Headers that describe the HTTP exchange itself, not the call: not passed on as metadata.
+const NOT_METADATA: &[&str] = &[
+    "accept-encoding",
+    "connection",
+    "content-length",
+    "content-type",
+    "host",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "timeout",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The call's options from the request's headers: `Timeout` (seconds) and the metadata.
+fn call_options(headers: &HeaderMap) -> Result<CallOptions> {
+    let mut options = CallOptions::new();
+    for (name, value) in headers {
+        let name = name.as_str();
+        if NOT_METADATA.contains(&name) || name.starts_with("grpc-") {
+            continue;
+        }
+        if let Ok(value) = value.to_str() {
+            options = options.metadata(name, value);
+        }
+    }
+    if let Some(timeout) = headers.get("timeout") {
+        let seconds = timeout
+            .to_str()
+            .ok()
+            .and_then(|t| t.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .ok_or_else(|| bad_request("the Timeout header is not a number of seconds"))?;
+        options = options.timeout(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX));
+    }
+    Ok(options)
+}
+
+fn bad_request(detail: impl Into<String>) -> Error {
+    Error::bad_request("go.micro.api", detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_as_go_micros_micro_resolver() {
+        for (path, service, endpoint) in [
+            ("/foo/bar", "foo", "Foo.Bar"),
+            ("/foo/bar/baz", "foo", "Bar.Baz"),
+            ("/foo/bar/baz/cat", "foo.bar", "Baz.Cat"),
+            ("/v1/foo/bar", "v1.foo", "Foo.Bar"),
+            ("/v1/foo/bar/baz", "v1.foo", "Bar.Baz"),
+            ("/greeter/say-hello", "greeter", "Greeter.SayHello"),
+            ("/greeter/hello/", "greeter", "Greeter.Hello"),
+            ("/foo", "foo", "Foo"),
+            ("/vx/foo/bar", "vx", "Foo.Bar"),
+        ] {
+            assert_eq!(
+                resolve(path),
+                Some((service.to_owned(), endpoint.to_owned())),
+                "{path}"
+            );
+        }
+        assert_eq!(resolve("/"), None);
+        assert_eq!(resolve("//"), None);
+    }
+
+    #[test]
+    fn requests_come_from_the_body_the_form_or_the_query() {
+        let uri: Uri = "/greeter/hello?name=Ada&name=Bob&x=%C3%A9+y"
+            .parse()
+            .unwrap();
+        let mut headers = HeaderMap::new();
+        assert_eq!(
+            request_of(&uri, &headers, b"").unwrap(),
+            serde_json::json!({ "name": "Ada", "x": "é y" })
+        );
+        assert_eq!(
+            request_of(&uri, &headers, br#"{"name": "Cy"}"#).unwrap(),
+            serde_json::json!({ "name": "Cy" })
+        );
+        let err = request_of(&uri, &headers, b"{oops").unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        assert_eq!(
+            request_of(&uri, &headers, b"name=Di").unwrap(),
+            serde_json::json!({ "name": "Di" })
+        );
+    }
+
+    #[test]
+    fn headers_become_metadata_and_a_timeout() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-user", HeaderValue::from_static("ada"));
+        headers.insert("host", HeaderValue::from_static("example"));
+        headers.insert("timeout", HeaderValue::from_static("2.5"));
+        let options = call_options(&headers).unwrap();
+        assert_eq!(options.get_timeout(), Some(Duration::from_millis(2500)));
+        for bad in ["soon", "-1", "0", "NaN"] {
+            headers.insert("timeout", HeaderValue::from_static(bad));
+            assert!(call_options(&headers).is_err(), "{bad}");
+        }
+    }
+}
