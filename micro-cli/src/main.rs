@@ -12,6 +12,7 @@
 //! micro health greeter
 //! micro register service '<registry record JSON>'
 //! micro deregister service '<registry record JSON>'
+//! micro watch [SERVICE]
 //! micro api --address 127.0.0.1:8080 --namespace go.micro.api
 //! ```
 //!
@@ -92,6 +93,12 @@ enum Command {
     Deregister {
         #[command(subcommand)]
         what: Record,
+    },
+    /// Print the registry's changes as they happen, one JSON per line:
+    /// `{"action": "create|update|delete", "service": <record with the nodes concerned>}`.
+    Watch {
+        /// Only this service's changes.
+        service: Option<String>,
     },
     /// Run the API gateway: HTTP/JSON in, RPC out (go-micro's `micro api`, rpc handler).
     Api {
@@ -243,6 +250,39 @@ async fn run(cli: Cli) -> micro_runtime::Result<ExitCode> {
             check,
             timeout,
         } => return health(&client, &service, &check, timeout).await,
+        Command::Watch { service } => {
+            use std::io::Write;
+            let mut watcher = client.registry().watch(service.as_deref()).await?;
+            eprintln!(
+                "micro watch: watching {}",
+                service.as_deref().unwrap_or("every service")
+            );
+            let shutdown = micro_runtime::service::shutdown_signal();
+            tokio::pin!(shutdown);
+            loop {
+                let event = tokio::select! {
+                    event = watcher.next() => event,
+                    () = &mut shutdown => break,
+                };
+                let Some(event) = event else {
+                    return Err(Error::new(
+                        Code::Unavailable,
+                        "the registry ended the watch",
+                    ));
+                };
+                let event = event?;
+                let action = match event.action {
+                    registry::Action::Create => "create",
+                    registry::Action::Update => "update",
+                    registry::Action::Delete => "delete",
+                };
+                let line = serde_json::json!({ "action": action, "service": event.service });
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{line}")
+                    .and_then(|()| out.flush())
+                    .map_err(internal)?;
+            }
+        }
         Command::Api { address, namespace } => {
             let (listener, bound) = api::bind(&address).await?;
             eprintln!("micro api: listening on {bound}");

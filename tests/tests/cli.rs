@@ -531,3 +531,58 @@ fn micro_api_without_a_namespace() {
         (200, serde_json::json!({ "greeting": "Hello, Flo!" }))
     );
 }
+
+/// `micro watch greeter`: a node that starts is a create event, one killed a delete event
+/// (the local registry drops a dead process's record at once); other services are not
+/// shown.
+#[test]
+fn micro_watch_prints_registry_changes() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &Reg::local(tmp.path());
+    let mut child = Command::new(example_binary("micro"))
+        .args(&dir.0)
+        .args(["watch", "greeter"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start micro watch");
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let _watch = Proc(child);
+    let mut log = std::io::BufReader::new(stderr).lines();
+    assert!(
+        log.by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.starts_with("micro watch: watching greeter")),
+        "micro watch exited before watching"
+    );
+    std::thread::spawn(move || log.for_each(drop));
+    let (tx, events) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || -> Value { json(&events.recv_timeout(PATIENCE).expect("no event")) };
+
+    let (_echo, _) = start("echo-server", "echo", dir);
+    let (greeter, address) = start("greeter-server", "greeter", dir);
+    let created = next();
+    assert_eq!(created["action"], "create", "{created}");
+    assert_eq!(created["service"]["name"], "greeter", "{created}");
+    assert_eq!(created["service"]["nodes"][0]["address"], address.as_str());
+    drop(greeter);
+    let deleted = next();
+    assert_eq!(deleted["action"], "delete", "{deleted}");
+    assert_eq!(deleted["service"]["nodes"][0]["address"], address.as_str());
+    assert!(
+        events.recv_timeout(Duration::from_millis(500)).is_err(),
+        "an event for another service"
+    );
+}
