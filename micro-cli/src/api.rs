@@ -1,7 +1,8 @@
 //! `micro api`: go-micro's API gateway, HTTP in and RPC out, with its `rpc` handler.
 //!
-//! - `/rpc`: a JSON object (or form fields) `service`, `endpoint` (or `method`), `request` (an
-//!   object, or a string holding one) and optionally `address` (a node to call as is).
+//! - `/rpc`: a JSON object (or form fields, or query parameters) `service`, `endpoint` (or
+//!   `method`), `request` (an object, or a string holding one) and optionally `address` (a
+//!   node to call as is).
 //! - Any other path is resolved as go-micro's `micro` resolver does, the namespace
 //!   (`--namespace`, default `go.micro.api`) prefixed to the service: `/foo/bar` calls
 //!   `Foo.Bar` of `go.micro.api.foo`, `/foo/bar/baz` `Bar.Baz` of `go.micro.api.foo`,
@@ -11,16 +12,18 @@
 //!   body.
 //!
 //! The reply is the response message as JSON with status 200; an error is go-micro's error
-//! JSON (`{"id","code","detail","status"}`) with its code as the HTTP status. A `Timeout`
-//! header (seconds) bounds the call; other request headers go along as call metadata.
+//! JSON (`{"id","code","detail","status"}`) with its code as the HTTP status (a body over
+//! `--max_message_size` is a 413). A `Timeout` header (seconds) bounds the call; other
+//! request headers go along as call metadata. `OPTIONS` (a CORS preflight) calls nothing.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use micro_runtime::{CallOptions, Client, Code, Error, Result};
 use serde_json::{Map, Value};
@@ -62,14 +65,23 @@ pub(crate) async fn bind(address: &str) -> Result<(TcpListener, SocketAddr)> {
 
 async fn handle(
     State(gateway): State<Arc<Gateway>>,
+    method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
-    let answer = if uri.path() == "/rpc" {
-        gateway.rpc(&headers, &body).await
-    } else {
-        gateway.route(&uri, &headers, &body).await
+    // A browser's CORS preflight calls nothing.
+    if method == Method::OPTIONS {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    let answer = match body {
+        Err(rejected) => Err(Error::with_http_code(
+            rejected.status().as_u16(),
+            "go.micro.api",
+            rejected.body_text(),
+        )),
+        Ok(body) if uri.path() == "/rpc" => gateway.rpc(&uri, &headers, &body).await,
+        Ok(body) => gateway.route(&uri, &headers, &body).await,
     };
     match answer {
         Ok(reply) => json_response(StatusCode::OK, reply.to_string()),
@@ -102,10 +114,10 @@ impl Gateway {
             .await
     }
 
-    /// A call named in the body of `/rpc`.
-    async fn rpc(&self, headers: &HeaderMap, body: &[u8]) -> Result<Value> {
-        let fields = match parsed_body(headers, body)? {
-            Some(Value::Object(fields)) => fields,
+    /// A call named in the body of `/rpc`, or in its query when it has no body.
+    async fn rpc(&self, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Value> {
+        let fields = match request_of(uri, headers, body)? {
+            Value::Object(fields) => fields,
             _ => return Err(bad_request("expected an object with service and endpoint")),
         };
         let text = |key: &str| fields.get(key).and_then(Value::as_str).unwrap_or_default();

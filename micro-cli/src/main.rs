@@ -14,12 +14,14 @@
 //! micro deregister service '<registry record JSON>'
 //! micro watch [SERVICE]
 //! micro api --address 127.0.0.1:8080 --namespace go.micro.api
+//! micro web --address 127.0.0.1:8082
 //! ```
 //!
 //! Output goes to stdout (JSON for messages and records); errors to stderr as
 //! `error: <Code>: <detail>`, with exit status 1 (usage errors: 2).
 
 mod api;
+mod web;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -99,6 +101,12 @@ enum Command {
     Watch {
         /// Only this service's changes.
         service: Option<String>,
+    },
+    /// Run the dashboard: the registry's services, their nodes and endpoints, a call form.
+    Web {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8082")]
+        address: String,
     },
     /// Run the API gateway: HTTP/JSON in, RPC out (go-micro's `micro api`, rpc handler).
     Api {
@@ -283,6 +291,11 @@ async fn run(cli: Cli) -> micro_runtime::Result<ExitCode> {
                     .map_err(internal)?;
             }
         }
+        Command::Web { address } => {
+            let (listener, bound) = web::bind(&address).await?;
+            eprintln!("micro web: listening on {bound}");
+            web::serve(client, listener, micro_runtime::service::shutdown_signal()).await?;
+        }
         Command::Api { address, namespace } => {
             let (listener, bound) = api::bind(&address).await?;
             eprintln!("micro api: listening on {bound}");
@@ -336,9 +349,6 @@ async fn health(
     check: &str,
     timeout: Duration,
 ) -> micro_runtime::Result<ExitCode> {
-    let request = HealthCheckRequest {
-        service: check.to_owned(),
-    };
     let versions = client.registry().get_service(service).await?;
     let nodes: Vec<_> = versions
         .iter()
@@ -350,25 +360,9 @@ async fn health(
             format!("service {service}: no nodes"),
         ));
     }
-    let answers = futures_util::future::join_all(nodes.iter().map(|(_, node)| {
-        let options = CallOptions::new()
-            .address(node.address.clone())
-            .timeout(timeout)
-            .retries(0);
-        let request = &request;
-        async move {
-            client
-                .call::<_, HealthCheckResponse>(service, &CHECK, request, &options)
-                .await
-        }
-    }))
-    .await;
+    let statuses = node_statuses(client, &versions, check, timeout).await;
     let mut healthy = true;
-    for ((version, node), answer) in nodes.iter().zip(answers) {
-        let status = match answer {
-            Ok(rsp) => rsp.status().to_string(),
-            Err(e) => e.to_string(),
-        };
+    for ((version, node), status) in nodes.iter().zip(statuses) {
         healthy &= status == ServingStatus::Serving.as_str();
         println!("{version}\t{}\t{}\t{status}", node.id, node.address);
     }
@@ -377,6 +371,37 @@ async fn health(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The health of each node of `versions` (in order), asked all at once about `check`: the
+/// serving status's name (`SERVING`), or the error of a node that did not answer.
+pub(crate) async fn node_statuses(
+    client: &Client,
+    versions: &[registry::Service],
+    check: &str,
+    timeout: Duration,
+) -> Vec<String> {
+    let request = &HealthCheckRequest {
+        service: check.to_owned(),
+    };
+    let checks = versions.iter().flat_map(|v| {
+        v.nodes.iter().map(move |node| {
+            let options = CallOptions::new()
+                .address(node.address.clone())
+                .timeout(timeout)
+                .retries(0);
+            async move {
+                match client
+                    .call::<_, HealthCheckResponse>(&v.name, &CHECK, request, &options)
+                    .await
+                {
+                    Ok(rsp) => rsp.status().to_string(),
+                    Err(e) => e.to_string(),
+                }
+            }
+        })
+    });
+    futures_util::future::join_all(checks).await
 }
 
 fn call_options(args: &CallArgs) -> micro_runtime::Result<CallOptions> {

@@ -47,6 +47,7 @@ ensure_tools() {
         ip:iproute2
         unshare:util-linux
         nsenter:util-linux
+        chromium:chromium
     )
     local pair cmd pkg missing=()
     for pair in "${pairs[@]}"; do

@@ -411,3 +411,42 @@ impl Drop for Proc {
         let _ = self.0.wait();
     }
 }
+
+/// The DOM of `url` as headless Chromium renders it (`--dump-dom`); fails (never skips) when
+/// Chromium is missing, saying how to get it.
+pub fn chromium_dom(url: &str) -> String {
+    let chromium = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| {
+            std::process::Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .expect("Chromium is required: run scripts/test, or `apt-get install chromium`");
+    let profile = tempfile::tempdir().expect("a profile directory");
+    // No background traffic: the browser talks to the page's loopback server only.
+    let out = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(url)
+        .output()
+        .expect("run chromium");
+    assert!(
+        out.status.success(),
+        "chromium failed on {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

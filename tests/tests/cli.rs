@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use micro_tests::broker::{EventSubscriber, PATIENCE};
 use micro_tests::etcd::Etcd;
-use micro_tests::{Proc, example_binary, python};
+use micro_tests::{Proc, chromium_dom, example_binary, python};
 use serde_json::Value;
 
 /// The flags that name a registry: the local one in a directory, or an etcd.
@@ -352,26 +352,30 @@ fn micro_publishes_json_to_subscribers() {
 
 /// `micro api` on a free loopback port, with `extra` flags; returns it with its address.
 fn start_api(dir: &Reg, extra: &[&str]) -> (Proc, String) {
+    start_server("api", dir, extra)
+}
+
+/// `micro COMMAND` (api or web) on a free loopback port, with `extra` flags; returns it
+/// with its address once it listens.
+fn start_server(command: &str, dir: &Reg, extra: &[&str]) -> (Proc, String) {
     use std::io::BufRead;
     let mut child = Command::new(example_binary("micro"))
         .args(&dir.0)
-        .args(["api", "--address", "127.0.0.1:0"])
+        .args([command, "--address", "127.0.0.1:0"])
         .args(extra)
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start micro api");
+        .expect("start micro");
     let stderr = child.stderr.take().expect("stderr");
     let proc = Proc(child);
     let mut lines = std::io::BufReader::new(stderr).lines();
+    let ready = format!("micro {command}: listening on ");
     let address = lines
         .by_ref()
         .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("micro api: listening on ")
-                .map(str::to_owned)
-        })
-        .expect("micro api exited before listening");
-    // Keep reading, so the gateway never blocks on a full pipe.
+        .find_map(|l| l.strip_prefix(&ready).map(str::to_owned))
+        .unwrap_or_else(|| panic!("micro {command} exited before listening"));
+    // Keep reading, so the server never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
     (proc, address)
 }
@@ -406,8 +410,10 @@ fn http(
         .and_then(|s| s.parse().ok())
         .expect("a status code");
     assert!(
-        head.to_ascii_lowercase()
-            .contains("content-type: application/json"),
+        status == 204
+            || head
+                .to_ascii_lowercase()
+                .contains("content-type: application/json"),
         "{head}"
     );
     (status, body.to_owned())
@@ -449,7 +455,7 @@ fn micro_api_turns_http_into_calls() {
     let mut gateway = Reg::local(tmp.path());
     gateway
         .0
-        .extend(["--client_retries", "0"].map(str::to_owned));
+        .extend(["--client_retries", "0", "--max_message_size", "1000"].map(str::to_owned));
     let (_api, api) = start_api(&gateway, &[]);
 
     let hello = |name: &str| serde_json::json!({ "greeting": format!("Hello, {name}!") });
@@ -478,6 +484,11 @@ fn micro_api_turns_http_into_calls() {
         "service=go.micro.api.greeter&endpoint=Greeter.Hello&request=%7B%22name%22%3A%22Ed%22%7D";
     let (status, body) = http(&api, "POST", "/rpc", &[FORM], form);
     assert_eq!((status, json(&body)), (200, hello("Ed")));
+    let (status, body) = http(&api, "GET", &format!("/rpc?{form}"), &[], "");
+    assert_eq!((status, json(&body)), (200, hello("Ed")));
+    // A CORS preflight calls nothing.
+    let (status, body) = http(&api, "OPTIONS", "/greeter/hello", &[], "");
+    assert_eq!((status, body.as_str()), (204, ""));
 
     // Errors: go-micro's JSON, its code as the status.
     let expect = |status: u16, body: &str, code: u16, detail: &str| {
@@ -516,6 +527,9 @@ fn micro_api_turns_http_into_calls() {
     expect(status, &body, 503, "");
     let (status, body) = http(&api, "GET", "/", &[], "");
     expect(status, &body, 400, "no service");
+    let big = format!(r#"{{"name": "{}"}}"#, "x".repeat(2000));
+    let (status, body) = http(&api, "POST", "/greeter/hello", &[JSON], &big);
+    expect(status, &body, 413, "");
 }
 
 /// With no namespace the path names the registered service itself.
@@ -585,4 +599,113 @@ fn micro_watch_prints_registry_changes() {
         events.recv_timeout(Duration::from_millis(500)).is_err(),
         "an event for another service"
     );
+}
+
+/// The text between `start` (the first after `after`) and the next `end` in `dom`.
+fn between<'a>(dom: &'a str, after: &str, start: &str, end: &str) -> &'a str {
+    let from = dom
+        .find(after)
+        .unwrap_or_else(|| panic!("no {after:?} in {dom}"));
+    let rest = &dom[from..];
+    let begin = rest
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start:?} after {after:?}"))
+        + start.len();
+    let len = rest[begin..]
+        .find(end)
+        .unwrap_or_else(|| panic!("no {end:?}"));
+    &rest[begin..begin + len]
+}
+
+/// The dashboard in headless Chromium: the services, a service's nodes (health, escaped
+/// metadata) and endpoints, its call form submitted as the browser submits it, errors.
+#[test]
+fn micro_web_shows_services_and_calls_them_in_a_browser() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &Reg::local(tmp.path());
+    let mut greeter = Reg::local(tmp.path());
+    greeter
+        .0
+        .extend(["--server_metadata", "note=<b>bold</b>"].map(str::to_owned));
+    let (_greeter, address) = start("greeter-server", "greeter", &greeter);
+    let (_echo, _) = start("echo-server", "echo", dir);
+    let (_web, web) = start_server("web", dir, &[]);
+    let url = |path: &str| format!("http://{web}{path}");
+
+    let dom = chromium_dom(&url("/"));
+    assert!(dom.contains(r#"<a href="/service/echo">echo</a>"#), "{dom}");
+    assert!(
+        dom.contains(r#"<a href="/service/greeter">greeter</a>"#),
+        "{dom}"
+    );
+
+    let dom = chromium_dom(&url("/service/greeter"));
+    assert!(dom.contains("<h4>Greeter.Hello</h4>"), "{dom}");
+    assert!(
+        dom.contains(r#"<code class="field">name string</code>"#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"<code class="field">greeting string</code>"#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(&format!(r#"<td class="address">{address}</td>"#)),
+        "{dom}"
+    );
+    assert!(dom.contains(r#"<td class="health">SERVING</td>"#), "{dom}");
+    // Metadata is text, never markup.
+    assert!(dom.contains("note=&lt;b&gt;bold&lt;/b&gt;"), "{dom}");
+    assert!(!dom.contains("<b>bold</b>"), "{dom}");
+    // The form, filled in as a user would and submitted as a browser does (GET).
+    assert!(
+        dom.contains(r#"<input type="hidden" name="service" value="greeter">"#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"<input type="hidden" name="endpoint" value="Greeter.Hello">"#),
+        "{dom}"
+    );
+    let example = between(&dom, "Greeter.Hello", "<textarea", "</textarea>");
+    let example = &example[example.find('>').expect("textarea") + 1..];
+    let mut request: Value = json(example);
+    assert_eq!(request, serde_json::json!({ "name": "" }));
+    request["name"] = "Ada & Bo".into();
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("service", "greeter")
+        .append_pair("endpoint", "Greeter.Hello")
+        .append_pair("request", &request.to_string())
+        .finish();
+    let dom = chromium_dom(&url(&format!("/call?{query}")));
+    let result = between(&dom, "<h2>Response</h2>", r#"<pre id="result">"#, "</pre>");
+    assert_eq!(
+        json(&result.replace("&amp;", "&")),
+        serde_json::json!({ "greeting": "Hello, Ada & Bo!" })
+    );
+
+    // Streams are shown, without a form.
+    let dom = chromium_dom(&url("/service/echo"));
+    assert!(dom.contains("micro stream echo Echo.ServerStream"), "{dom}");
+    assert_eq!(
+        dom.matches("<form").count(),
+        1,
+        "only Echo.Unary has a form: {dom}"
+    );
+
+    for (path, error) in [
+        (
+            "/call?service=greeter&endpoint=Greeter.Nope",
+            "Unimplemented",
+        ),
+        (
+            "/call?service=greeter&endpoint=Greeter.Hello&request=%7Boops",
+            "not JSON",
+        ),
+        ("/service/nosuch", "NotFound"),
+        ("/nope", "No page at"),
+    ] {
+        let dom = chromium_dom(&url(path));
+        let shown = between(&dom, "<main>", r#"id="error""#, "</p>");
+        assert!(shown.contains(error), "{path}: {shown}");
+    }
 }
