@@ -29,29 +29,69 @@ use micro_runtime::{CallOptions, Client, Code, Error, Result};
 use serde_json::{Map, Value};
 use tokio::net::TcpListener;
 
-/// The gateway's state: the client it calls through and the namespace of its services.
+/// The gateway's state: the client it calls through and the namespace of its services;
+/// as a sidecar, also the records registered through it.
 struct Gateway {
     client: Client,
     namespace: String,
+    sidecar: Option<Sidecar>,
+}
+
+/// What the sidecar adds: `/registry` and `/broker`, and the records registered through it,
+/// deregistered when it stops.
+#[derive(Default)]
+struct Sidecar {
+    registered: tokio::sync::Mutex<Vec<micro_runtime::registry::Service>>,
+    ttl: Duration,
+}
+
+/// Which front to serve.
+pub(crate) enum Front {
+    /// `micro api`.
+    Api,
+    /// `micro sidecar`: records registered through `/registry` live `ttl` (zero: until
+    /// deregistered).
+    Sidecar { ttl: Duration },
 }
 
 /// Serves the gateway on `listener` until `shutdown`, then lets the requests under way
-/// finish.
+/// finish (a sidecar then deregisters what was registered through it).
 pub(crate) async fn serve(
     client: Client,
     namespace: String,
+    front: Front,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let limit = client.options().max_message_size;
+    let sidecar = match front {
+        Front::Api => None,
+        Front::Sidecar { ttl } => Some(Sidecar {
+            ttl,
+            ..Sidecar::default()
+        }),
+    };
+    let gateway = Arc::new(Gateway {
+        client,
+        namespace,
+        sidecar,
+    });
     let app = axum::Router::new()
         .fallback(handle)
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(Arc::new(Gateway { client, namespace }));
-    axum::serve(listener, app)
+        .with_state(gateway.clone());
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|e| Error::new(Code::Unavailable, format!("api: {e}")))
+        .map_err(|e| Error::new(Code::Unavailable, format!("api: {e}")));
+    if let Some(sidecar) = &gateway.sidecar {
+        for record in sidecar.registered.lock().await.drain(..) {
+            if let Err(e) = gateway.client.registry().deregister(&record).await {
+                tracing::warn!(service = %record.name, error = %e, "deregistration failed");
+            }
+        }
+    }
+    served
 }
 
 /// Binds `address` for [`serve`].
@@ -81,7 +121,15 @@ async fn handle(
             rejected.body_text(),
         )),
         Ok(body) if uri.path() == "/rpc" => gateway.rpc(&uri, &headers, &body).await,
-        Ok(body) => gateway.route(&uri, &headers, &body).await,
+        Ok(body) => match (&gateway.sidecar, uri.path()) {
+            (Some(sidecar), "/registry") => {
+                sidecar
+                    .registry(&gateway.client, &method, &uri, &body)
+                    .await
+            }
+            (Some(_), "/broker") => gateway.publish(&method, &uri, &headers, &body).await,
+            _ => gateway.route(&uri, &headers, &body).await,
+        },
     };
     match answer {
         Ok(reply) => json_response(StatusCode::OK, reply.to_string()),
@@ -146,6 +194,83 @@ impl Gateway {
         self.client
             .call_endpoint_with(service, endpoint, &request, &options)
             .await
+    }
+}
+
+impl Sidecar {
+    /// `/registry`: `GET` lists the services, or with `?service=NAME` gets one (its
+    /// versions); `POST` registers the record in the body, `DELETE` deregisters it.
+    async fn registry(
+        &self,
+        client: &Client,
+        method: &Method,
+        uri: &Uri,
+        body: &[u8],
+    ) -> Result<Value> {
+        let registry = client.registry();
+        match *method {
+            Method::GET => {
+                let query = form(uri.query().unwrap_or_default().as_bytes());
+                match query.get("service").and_then(Value::as_str) {
+                    Some(name) => to_json(&registry.get_service(name).await?),
+                    None => to_json(&registry.list_services().await?),
+                }
+            }
+            Method::POST | Method::DELETE => {
+                let record = micro_runtime::registry::Service::from_json(body)
+                    .map_err(|e| bad_request(e.detail()))?;
+                let mut registered = self.registered.lock().await;
+                if *method == Method::POST {
+                    let ttl = micro_runtime::registry::RegisterOptions { ttl: self.ttl };
+                    registry.register(&record, ttl).await?;
+                    registered.push(record);
+                } else {
+                    registry.deregister(&record).await?;
+                    let ids: Vec<&str> = record.nodes.iter().map(|n| n.id.as_str()).collect();
+                    registered.retain(|r| {
+                        r.name != record.name
+                            || !r.nodes.iter().any(|n| ids.contains(&n.id.as_str()))
+                    });
+                }
+                Ok(Value::Object(Map::new()))
+            }
+            _ => Err(Error::with_http_code(
+                405,
+                "go.micro.sidecar",
+                "the registry takes GET, POST and DELETE",
+            )),
+        }
+    }
+}
+
+impl Gateway {
+    /// `/broker`: `POST ?topic=T` publishes the JSON body to the broker, the request's
+    /// headers as the message's.
+    async fn publish(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Value> {
+        if *method != Method::POST {
+            return Err(Error::with_http_code(
+                405,
+                "go.micro.sidecar",
+                "the broker takes POST ?topic=...",
+            ));
+        }
+        let query = form(uri.query().unwrap_or_default().as_bytes());
+        let topic = query
+            .get("topic")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| bad_request("publish needs ?topic="))?;
+        let message = parsed_body(headers, body)?.unwrap_or_else(|| Value::Object(Map::new()));
+        self.client
+            .publish_with(topic, &message, &call_options(headers)?)
+            .await?;
+        Ok(Value::Object(Map::new()))
     }
 }
 
@@ -282,6 +407,10 @@ fn call_options(headers: &HeaderMap) -> Result<CallOptions> {
 
 fn bad_request(detail: impl Into<String>) -> Error {
     Error::bad_request("go.micro.api", detail)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Value> {
+    serde_json::to_value(value).map_err(|e| Error::new(Code::Internal, e.to_string()))
 }
 
 #[cfg(test)]

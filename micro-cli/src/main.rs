@@ -15,6 +15,7 @@
 //! micro watch [SERVICE]
 //! micro api --address 127.0.0.1:8080 --namespace go.micro.api
 //! micro web --address 127.0.0.1:8082
+//! micro sidecar --address 127.0.0.1:8081
 //! ```
 //!
 //! Output goes to stdout (JSON for messages and records); errors to stderr as
@@ -107,6 +108,17 @@ enum Command {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:8082")]
         address: String,
+    },
+    /// Run the sidecar for programs in other languages: the API gateway's `/rpc` and paths,
+    /// plus `/registry` (GET, POST and DELETE records; what it registered is deregistered
+    /// when it stops) and `/broker` (POST ?topic= publishes).
+    Sidecar {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        address: String,
+        /// Prefixed to the service a path names (none by default).
+        #[arg(long, default_value = "")]
+        namespace: String,
     },
     /// Run the API gateway: HTTP/JSON in, RPC out (go-micro's `micro api`, rpc handler).
     Api {
@@ -296,11 +308,20 @@ async fn run(cli: Cli) -> micro_runtime::Result<ExitCode> {
             eprintln!("micro web: listening on {bound}");
             web::serve(client, listener, micro_runtime::service::shutdown_signal()).await?;
         }
+        Command::Sidecar { address, namespace } => {
+            let (listener, bound) = api::bind(&address).await?;
+            eprintln!("micro sidecar: listening on {bound}");
+            let front = api::Front::Sidecar {
+                ttl: Duration::from_secs(register_ttl.unwrap_or(0)),
+            };
+            let shutdown = micro_runtime::service::shutdown_signal();
+            api::serve(client, namespace, front, listener, shutdown).await?;
+        }
         Command::Api { address, namespace } => {
             let (listener, bound) = api::bind(&address).await?;
             eprintln!("micro api: listening on {bound}");
             let shutdown = micro_runtime::service::shutdown_signal();
-            api::serve(client, namespace, listener, shutdown).await?;
+            api::serve(client, namespace, api::Front::Api, listener, shutdown).await?;
         }
         Command::Register {
             what: Record::Service { record },

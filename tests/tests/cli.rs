@@ -423,6 +423,22 @@ fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
+/// The response is go-micro's error JSON with `code` as its status, its detail holding
+/// `detail`.
+fn expect_error((status, body): (u16, String), code: u16, detail: &str) {
+    let err = json(&body);
+    assert_eq!(
+        (status, err["code"].as_u64()),
+        (code, Some(code as u64)),
+        "{body}"
+    );
+    assert!(
+        err["detail"].as_str().unwrap_or_default().contains(detail),
+        "{body}"
+    );
+    assert!(err["status"].is_string(), "{body}");
+}
+
 const JSON: (&str, &str) = ("content-type", "application/json");
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
 
@@ -491,29 +507,16 @@ fn micro_api_turns_http_into_calls() {
     assert_eq!((status, body.as_str()), (204, ""));
 
     // Errors: go-micro's JSON, its code as the status.
-    let expect = |status: u16, body: &str, code: u16, detail: &str| {
-        let err = json(body);
-        assert_eq!(
-            (status, err["code"].as_u64()),
-            (code, Some(code as u64)),
-            "{body}"
-        );
-        assert!(
-            err["detail"].as_str().unwrap_or_default().contains(detail),
-            "{body}"
-        );
-        assert!(err["status"].is_string(), "{body}");
-    };
     let (status, body) = http(&api, "GET", "/nosuch/hello", &[], "");
-    expect(status, &body, 404, "go.micro.api.nosuch");
+    expect_error((status, body), 404, "go.micro.api.nosuch");
     let (status, body) = http(&api, "GET", "/greeter/nope", &[], "");
-    expect(status, &body, 501, "Nope");
+    expect_error((status, body), 501, "Nope");
     let (status, body) = http(&api, "POST", "/greeter/hello", &[JSON], "{oops");
-    expect(status, &body, 400, "not JSON");
+    expect_error((status, body), 400, "not JSON");
     let (status, body) = http(&api, "POST", "/greeter/hello", &[JSON], r#"{"name": 5}"#);
-    expect(status, &body, 400, "decode json");
+    expect_error((status, body), 400, "decode json");
     let (status, body) = http(&api, "POST", "/greeter/hello", &[("timeout", "soon")], "");
-    expect(status, &body, 400, "Timeout");
+    expect_error((status, body), 400, "Timeout");
     let (status, body) = http(
         &api,
         "POST",
@@ -521,15 +524,15 @@ fn micro_api_turns_http_into_calls() {
         &[JSON],
         r#"{"endpoint": "Greeter.Hello"}"#,
     );
-    expect(status, &body, 400, "service and endpoint");
+    expect_error((status, body), 400, "service and endpoint");
     let dead = r#"{"service": "go.micro.api.greeter", "endpoint": "Greeter.Hello", "address": "127.0.0.1:1"}"#;
     let (status, body) = http(&api, "POST", "/rpc", &[JSON], dead);
-    expect(status, &body, 503, "");
+    expect_error((status, body), 503, "");
     let (status, body) = http(&api, "GET", "/", &[], "");
-    expect(status, &body, 400, "no service");
+    expect_error((status, body), 400, "no service");
     let big = format!(r#"{{"name": "{}"}}"#, "x".repeat(2000));
     let (status, body) = http(&api, "POST", "/greeter/hello", &[JSON], &big);
-    expect(status, &body, 413, "");
+    expect_error((status, body), 413, "");
 }
 
 /// With no namespace the path names the registered service itself.
@@ -708,4 +711,125 @@ fn micro_web_shows_services_and_calls_them_in_a_browser() {
         let shown = between(&dom, "<main>", r#"id="error""#, "</p>");
         assert!(shown.contains(error), "{path}: {shown}");
     }
+}
+
+/// The sidecar fronts a program in another language (Python's grpcio greeter), on etcd:
+/// the program registers through `/registry` and micro clients call it; it calls micro
+/// services and publishes through the sidecar; on SIGTERM the sidecar deregisters what it
+/// registered.
+#[test]
+fn micro_sidecar_fronts_a_program_in_another_language() {
+    use std::io::BufRead;
+    let etcd = Etcd::single();
+    let dir = &Reg::of("etcd", &etcd.endpoints());
+
+    let mut child = python()
+        .args(["tests/python/greeter_server.py", "--address", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start greeter_server.py");
+    let python_log = child.stderr.take().expect("stderr");
+    let _python = Proc(child);
+    let mut log = std::io::BufReader::new(python_log).lines();
+    let python_address = log
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("bound ").map(str::to_owned))
+        .expect("greeter_server.py exited before listening");
+    std::thread::spawn(move || log.for_each(drop));
+
+    let (mut sidecar, address) = start_server("sidecar", dir, &[]);
+    let record = serde_json::json!({
+        "name": "greeter",
+        "version": "python",
+        "nodes": [{ "id": "greeter-python-1", "address": python_address }],
+    })
+    .to_string();
+    let (status, body) = http(&address, "POST", "/registry", &[JSON], &record);
+    assert_eq!((status, json(&body)), (200, serde_json::json!({})));
+    let (status, body) = http(&address, "GET", "/registry?service=greeter", &[], "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        json(&body)[0]["nodes"][0]["address"],
+        python_address.as_str()
+    );
+    let (status, body) = http(&address, "GET", "/registry", &[], "");
+    assert_eq!(
+        (status, json(&body)[0]["name"].as_str()),
+        (200, Some("greeter"))
+    );
+
+    // A micro client finds the Python program and calls it (protobuf, the standard path).
+    let o = Command::new(example_binary("greeter-client"))
+        .args(&dir.0)
+        .args(["--name", "Py", "--client_request_timeout", "10s"])
+        .output()
+        .expect("run greeter-client");
+    assert_eq!(stdout(&o), "Hello, Py!", "{}", stderr(&o));
+
+    // The program calls a micro service through the sidecar.
+    let (_echo, _) = start("echo-server", "echo", dir);
+    let (status, body) = http(
+        &address,
+        "POST",
+        "/echo/unary",
+        &[JSON],
+        r#"{"message": "hi"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["message"], "hi");
+
+    // And publishes.
+    let topic = micro_tests::broker::unique_topic("sidecar");
+    let args: Vec<&str> = dir.0.iter().map(String::as_str).collect();
+    let subscriber = EventSubscriber::start(&[&args[..], &["--topic", &topic]].concat());
+    let (status, body) = http(
+        &address,
+        "POST",
+        &format!("/broker?topic={topic}"),
+        &[JSON],
+        r#"{"id": 5}"#,
+    );
+    assert_eq!((status, body.as_str()), (200, "{}"));
+    assert_eq!(subscriber.next(PATIENCE), Some(5));
+
+    // Bad requests.
+    expect_error(
+        http(&address, "POST", "/registry", &[JSON], "{oops"),
+        400,
+        "broken registry record",
+    );
+    expect_error(
+        http(&address, "PUT", "/registry", &[JSON], &record),
+        405,
+        "GET, POST and DELETE",
+    );
+    expect_error(
+        http(&address, "POST", "/broker", &[JSON], "{}"),
+        400,
+        "topic",
+    );
+    expect_error(
+        http(&address, "GET", "/broker?topic=x", &[], ""),
+        405,
+        "POST",
+    );
+
+    // Stopped with SIGTERM, the sidecar takes the program's record out of etcd.
+    let key = "/micro/registry/greeter/greeter-python-1";
+    assert!(
+        !etcd
+            .etcdctl_ok(&["get", "--keys-only", key])
+            .trim()
+            .is_empty()
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &sidecar.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let exited = sidecar.0.wait().expect("wait for the sidecar");
+    assert!(exited.success(), "{exited}");
+    assert_eq!(etcd.etcdctl_ok(&["get", "--keys-only", key]).trim(), "");
 }
