@@ -133,12 +133,18 @@ async fn handle(
     };
     match answer {
         Ok(reply) => json_response(StatusCode::OK, reply.to_string()),
-        Err(e) => {
-            let status =
-                StatusCode::from_u16(e.http_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            json_response(status, e.to_json())
-        }
+        Err(e) => json_response(error_status(&e), e.to_json()),
     }
+}
+
+/// The HTTP status of an error: its go-micro code when that is an error status (4xx, 5xx),
+/// else 502: a remote service may send any number as its code, and a 204 or 304 would
+/// lose the body.
+pub(crate) fn error_status(e: &Error) -> StatusCode {
+    StatusCode::from_u16(e.http_code())
+        .ok()
+        .filter(|s| s.is_client_error() || s.is_server_error())
+        .unwrap_or(StatusCode::BAD_GATEWAY)
 }
 
 fn json_response(status: StatusCode, body: String) -> Response {

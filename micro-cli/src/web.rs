@@ -85,6 +85,12 @@ struct NotFoundPage {
     path: String,
 }
 
+#[derive(Template)]
+#[template(path = "forbidden.html")]
+struct ForbiddenPage {
+    reason: String,
+}
+
 /// Serves the dashboard on `listener` until `shutdown`.
 pub(crate) async fn serve(
     client: Client,
@@ -96,6 +102,7 @@ pub(crate) async fn serve(
         .route("/service/{name}", get(service))
         .route("/call", get(call))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(guard))
         .with_state(Arc::new(client));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -106,6 +113,39 @@ pub(crate) async fn serve(
 /// Binds `address` for [`serve`].
 pub(crate) async fn bind(address: &str) -> Result<(TcpListener, SocketAddr)> {
     crate::api::bind(address).await
+}
+
+/// Refuses what a browser sends on another site's behalf: a request it marks cross-site
+/// (`Sec-Fetch-Site`, so another page can't make calls through an `<img>` or a form), and
+/// one for a host name other than an address or `localhost` (a DNS name rebound to this
+/// machine). Tools that send neither header (curl) pass.
+async fn guard(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let headers = request.headers();
+    let fetched_from = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("none");
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    if !matches!(fetched_from, "none" | "same-origin") || !local_host(host) {
+        let view = ForbiddenPage {
+            reason: format!("a request from {fetched_from} for host {host}"),
+        };
+        return page(StatusCode::FORBIDDEN, &view);
+    }
+    next.run(request).await
+}
+
+/// `127.0.0.1:8082`, `[::1]:8082`, `localhost:8082`: a host the dashboard answers.
+fn local_host(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
 }
 
 fn page(status: StatusCode, template: &impl Template) -> Response {
@@ -273,9 +313,10 @@ async fn not_found(uri: axum::http::Uri) -> Response {
     page(StatusCode::NOT_FOUND, &view)
 }
 
-/// A page's HTTP status for an error: go-micro's code for it.
+/// A page's HTTP status for an error: go-micro's code for it (a code that is not an error
+/// status, as a remote service may send, is a 502).
 fn status_of(e: &Error) -> StatusCode {
-    StatusCode::from_u16(e.http_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    crate::api::error_status(e)
 }
 
 #[cfg(test)]
@@ -287,6 +328,27 @@ mod tests {
             name: name.into(),
             kind: kind.into(),
             values,
+        }
+    }
+
+    #[test]
+    fn only_addresses_and_localhost_are_local_hosts() {
+        for host in [
+            "127.0.0.1:8082",
+            "[::1]:8082",
+            "localhost:1",
+            "LOCALHOST",
+            "10.0.0.1",
+        ] {
+            assert!(local_host(host), "{host}");
+        }
+        for host in [
+            "evil.example:8082",
+            "127.0.0.1.nip.io",
+            "localhost.evil",
+            "",
+        ] {
+            assert!(!local_host(host), "{host}");
         }
     }
 

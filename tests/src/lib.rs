@@ -425,28 +425,58 @@ pub fn chromium_dom(url: &str) -> String {
         })
         .expect("Chromium is required: run scripts/test, or `apt-get install chromium`");
     let profile = tempfile::tempdir().expect("a profile directory");
-    // No background traffic: the browser talks to the page's loopback server only.
-    let out = std::process::Command::new(chromium)
+    // No background traffic, and every host name but loopback's unresolvable: the browser
+    // talks to the page's loopback server only.
+    let mut child = std::process::Command::new(chromium)
         .args([
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
             "--disable-quic",
             "--no-first-run",
+            "--no-proxy-server",
             "--disable-background-networking",
             "--disable-component-update",
+            "--disable-domain-reliability",
             "--disable-sync",
             "--disable-extensions",
+            "--disable-features=OptimizationHints,Translate,MediaRouter",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg("--dump-dom")
         .arg(url)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run chromium");
+    let read = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = read(Box::new(child.stderr.take().expect("stderr")));
+    // Bounded: a browser that hangs fails the test instead of holding the run.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for chromium") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium did not render {url} within 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let dom = stdout.join().unwrap_or_default();
     assert!(
-        out.status.success(),
+        status.success(),
         "chromium failed on {url}: {}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr.join().unwrap_or_default()
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    dom
 }

@@ -604,6 +604,31 @@ fn micro_watch_prints_registry_changes() {
     );
 }
 
+/// The status of a `GET` of `target`, with `headers` (a `host` among them replaces the
+/// address).
+fn page_status(address: &str, target: &str, headers: &[(&str, &str)]) -> u16 {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(address).expect("connect");
+    conn.set_read_timeout(Some(PATIENCE)).unwrap();
+    let host = headers
+        .iter()
+        .find(|(k, _)| *k == "host")
+        .map_or(address, |(_, v)| *v);
+    let mut request = format!("GET {target} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n");
+    for (name, value) in headers.iter().filter(|(k, _)| *k != "host") {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    conn.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status code")
+}
+
 /// The text between `start` (the first after `after`) and the next `end` in `dom`.
 fn between<'a>(dom: &'a str, after: &str, start: &str, end: &str) -> &'a str {
     let from = dom
@@ -661,6 +686,12 @@ fn micro_web_shows_services_and_calls_them_in_a_browser() {
     assert!(dom.contains("note=&lt;b&gt;bold&lt;/b&gt;"), "{dom}");
     assert!(!dom.contains("<b>bold</b>"), "{dom}");
     // The form, filled in as a user would and submitted as a browser does (GET).
+    let form = between(&dom, "<h4>Greeter.Hello</h4>", "<form", "</form>");
+    assert!(
+        form.starts_with(r#" action="/call" method="get">"#),
+        "{form}"
+    );
+    assert!(form.contains(r#"<textarea name="request""#), "{form}");
     assert!(
         dom.contains(r#"<input type="hidden" name="service" value="greeter">"#),
         "{dom}"
@@ -688,13 +719,34 @@ fn micro_web_shows_services_and_calls_them_in_a_browser() {
 
     // Streams are shown, without a form.
     let dom = chromium_dom(&url("/service/echo"));
-    assert!(dom.contains("micro stream echo Echo.ServerStream"), "{dom}");
+    assert_eq!(dom.matches(r#"<p class="stream">"#).count(), 3, "{dom}");
     assert_eq!(
         dom.matches("<form").count(),
         1,
         "only Echo.Unary has a form: {dom}"
     );
 
+    // Statuses, and what a browser sends on another site's behalf.
+    let cross_site = [("sec-fetch-site", "cross-site")];
+    let same_origin = [("sec-fetch-site", "same-origin")];
+    let rebound = [("host", "rebound.example:8082")];
+    let hello = "/call?service=greeter&endpoint=Greeter.Hello";
+    for (path, headers, status) in [
+        ("/", &[][..], 200),
+        ("/service/greeter", &[], 200),
+        ("/service/nosuch", &[], 404),
+        ("/call?service=greeter&endpoint=Greeter.Nope", &[], 501),
+        ("/nope", &[], 404),
+        (hello, &cross_site, 403),
+        (hello, &same_origin, 200),
+        ("/", &rebound, 403),
+    ] {
+        assert_eq!(
+            page_status(&web, path, headers),
+            status,
+            "{path} {headers:?}"
+        );
+    }
     for (path, error) in [
         (
             "/call?service=greeter&endpoint=Greeter.Nope",
