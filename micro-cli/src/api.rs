@@ -94,11 +94,11 @@ pub(crate) async fn serve(
     served
 }
 
-/// Binds `address` for [`serve`].
+/// Binds `address` for [`serve`] (or the dashboard's).
 pub(crate) async fn bind(address: &str) -> Result<(TcpListener, SocketAddr)> {
     let listener = TcpListener::bind(address)
         .await
-        .map_err(|e| Error::new(Code::Unavailable, format!("api: listen on {address}: {e}")))?;
+        .map_err(|e| Error::new(Code::Unavailable, format!("listen on {address}: {e}")))?;
     let bound = listener.local_addr()?;
     Ok((listener, bound))
 }
@@ -232,11 +232,13 @@ impl Sidecar {
                     registered.push(record);
                 } else {
                     registry.deregister(&record).await?;
-                    let ids: Vec<&str> = record.nodes.iter().map(|n| n.id.as_str()).collect();
-                    registered.retain(|r| {
-                        r.name != record.name
-                            || !r.nodes.iter().any(|n| ids.contains(&n.id.as_str()))
-                    });
+                    // Only the nodes deregistered are forgotten: the others of a record
+                    // are still deregistered when the sidecar stops.
+                    let gone: Vec<&str> = record.nodes.iter().map(|n| n.id.as_str()).collect();
+                    for kept in registered.iter_mut().filter(|r| r.name == record.name) {
+                        kept.nodes.retain(|n| !gone.contains(&n.id.as_str()));
+                    }
+                    registered.retain(|r| !r.nodes.is_empty());
                 }
                 Ok(Value::Object(Map::new()))
             }

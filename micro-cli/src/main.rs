@@ -22,13 +22,13 @@
 //! `error: <Code>: <detail>`, with exit status 1 (usage errors: 2).
 
 mod api;
+mod health;
 mod web;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use micro_runtime::health::{CHECK, HealthCheckRequest, HealthCheckResponse, ServingStatus};
 use micro_runtime::options::parse_duration;
 use micro_runtime::registry::{self, RegisterOptions};
 use micro_runtime::{CallOptions, Client, Code, Error, Service};
@@ -304,7 +304,7 @@ async fn run(cli: Cli) -> micro_runtime::Result<ExitCode> {
             }
         }
         Command::Web { address } => {
-            let (listener, bound) = web::bind(&address).await?;
+            let (listener, bound) = api::bind(&address).await?;
             eprintln!("micro web: listening on {bound}");
             web::serve(client, listener, micro_runtime::service::shutdown_signal()).await?;
         }
@@ -371,58 +371,29 @@ async fn health(
     timeout: Duration,
 ) -> micro_runtime::Result<ExitCode> {
     let versions = client.registry().get_service(service).await?;
-    let nodes: Vec<_> = versions
-        .iter()
-        .flat_map(|v| v.nodes.iter().map(move |n| (v.version.as_str(), n)))
-        .collect();
-    if nodes.is_empty() {
+    if versions.iter().all(|v| v.nodes.is_empty()) {
         return Err(Error::new(
             Code::NotFound,
             format!("service {service}: no nodes"),
         ));
     }
-    let statuses = node_statuses(client, &versions, check, timeout).await;
+    let answers = health::check_nodes(client, &versions, check, timeout).await;
     let mut healthy = true;
-    for ((version, node), status) in nodes.iter().zip(statuses) {
-        healthy &= status == ServingStatus::Serving.as_str();
-        println!("{version}\t{}\t{}\t{status}", node.id, node.address);
+    for (version, answers) in versions.iter().zip(&answers) {
+        for (node, answer) in version.nodes.iter().zip(answers) {
+            healthy &= health::serving(answer);
+            let status = health::text(answer);
+            println!(
+                "{}\t{}\t{}\t{status}",
+                version.version, node.id, node.address
+            );
+        }
     }
     Ok(if healthy {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// The health of each node of `versions` (in order), asked all at once about `check`: the
-/// serving status's name (`SERVING`), or the error of a node that did not answer.
-pub(crate) async fn node_statuses(
-    client: &Client,
-    versions: &[registry::Service],
-    check: &str,
-    timeout: Duration,
-) -> Vec<String> {
-    let request = &HealthCheckRequest {
-        service: check.to_owned(),
-    };
-    let checks = versions.iter().flat_map(|v| {
-        v.nodes.iter().map(move |node| {
-            let options = CallOptions::new()
-                .address(node.address.clone())
-                .timeout(timeout)
-                .retries(0);
-            async move {
-                match client
-                    .call::<_, HealthCheckResponse>(&v.name, &CHECK, request, &options)
-                    .await
-                {
-                    Ok(rsp) => rsp.status().to_string(),
-                    Err(e) => e.to_string(),
-                }
-            }
-        })
-    });
-    futures_util::future::join_all(checks).await
 }
 
 fn call_options(args: &CallArgs) -> micro_runtime::Result<CallOptions> {

@@ -8,7 +8,6 @@
 //! - `/call?service=&endpoint=&request=`: the call form, and the call's response (JSON) or
 //!   error when a service and endpoint are given.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,11 +109,6 @@ pub(crate) async fn serve(
         .map_err(|e| Error::new(Code::Unavailable, format!("web: {e}")))
 }
 
-/// Binds `address` for [`serve`].
-pub(crate) async fn bind(address: &str) -> Result<(TcpListener, SocketAddr)> {
-    crate::api::bind(address).await
-}
-
 /// Refuses what a browser sends on another site's behalf: a request it marks cross-site
 /// (`Sec-Fetch-Site`, so another page can't make calls through an `<img>` or a form), and
 /// one for a host name other than an address or `localhost` (a DNS name rebound to this
@@ -168,7 +162,11 @@ async fn index(State(client): State<Arc<Client>>) -> Response {
             names.dedup();
             (names, None, StatusCode::OK)
         }
-        Err(e) => (Vec::new(), Some(e.to_string()), status_of(&e)),
+        Err(e) => (
+            Vec::new(),
+            Some(e.to_string()),
+            crate::api::error_status(&e),
+        ),
     };
     let view = IndexPage {
         registry,
@@ -187,23 +185,23 @@ async fn service(State(client): State<Arc<Client>>, Path(name): Path<String>) ->
                 versions: Vec::new(),
                 error: Some(e.to_string()),
             };
-            return page(status_of(&e), &view);
+            return page(crate::api::error_status(&e), &view);
         }
     };
-    let mut statuses = crate::node_statuses(&client, &versions, "", HEALTH_TIMEOUT)
-        .await
-        .into_iter();
+    let answers = crate::health::check_nodes(&client, &versions, "", HEALTH_TIMEOUT).await;
     let versions = versions
         .iter()
-        .map(|v| VersionView {
+        .zip(&answers)
+        .map(|(v, answers)| VersionView {
             version: v.version.clone(),
             nodes: v
                 .nodes
                 .iter()
-                .map(|n| NodeView {
+                .zip(answers)
+                .map(|(n, answer)| NodeView {
                     id: n.id.clone(),
                     address: n.address.clone(),
-                    status: statuses.next().unwrap_or_default(),
+                    status: crate::health::text(answer),
                     metadata: n
                         .metadata
                         .iter()
@@ -286,7 +284,7 @@ async fn call(State(client): State<Arc<Client>>, Query(q): Query<CallQuery>) -> 
         match call_once(&client, &view.service, &view.endpoint, &view.request).await {
             Ok(rsp) => view.result = Some(serde_json::to_string_pretty(&rsp).unwrap_or_default()),
             Err(e) => {
-                status = status_of(&e);
+                status = crate::api::error_status(&e);
                 view.error = Some(e.to_string());
             }
         }
@@ -311,12 +309,6 @@ async fn not_found(uri: axum::http::Uri) -> Response {
         path: uri.path().to_owned(),
     };
     page(StatusCode::NOT_FOUND, &view)
-}
-
-/// A page's HTTP status for an error: go-micro's code for it (a code that is not an error
-/// status, as a remote service may send, is a 502).
-fn status_of(e: &Error) -> StatusCode {
-    crate::api::error_status(e)
 }
 
 #[cfg(test)]

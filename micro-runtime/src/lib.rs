@@ -27,6 +27,7 @@
 //! - [`codec`]: protobuf and JSON;
 //! - [`transport`]: gRPC framing, bodies and headers over HTTP/2;
 //! - [`error`]: [`Error`], convertible to gRPC status and go-micro's JSON error;
+//! - [`health`]: the standard gRPC health service every server answers;
 //! - [`options`]: go-micro's flags and `MICRO_*` variables;
 //! - [`codegen`]: what generated code uses.
 //!

@@ -480,3 +480,17 @@ pub fn chromium_dom(url: &str) -> String {
     );
     dom
 }
+
+/// Reads `pipe` (a child's output) line by line until one starts with `prefix`; returns the
+/// rest of that line, or `None` when the output ends first. The lines after it are read and
+/// dropped in the background, so the child never blocks on a full pipe.
+pub fn line_after(pipe: impl std::io::Read + Send + 'static, prefix: &str) -> Option<String> {
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(pipe).lines();
+    let rest = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix(prefix).map(str::to_owned))?;
+    std::thread::spawn(move || lines.for_each(drop));
+    Some(rest)
+}

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use micro_tests::broker::{EventSubscriber, PATIENCE};
 use micro_tests::etcd::Etcd;
-use micro_tests::{Proc, chromium_dom, example_binary, python};
+use micro_tests::{Proc, chromium_dom, example_binary, line_after, python};
 use serde_json::Value;
 
 /// The flags that name a registry: the local one in a directory, or an etcd.
@@ -358,7 +358,6 @@ fn start_api(dir: &Reg, extra: &[&str]) -> (Proc, String) {
 /// `micro COMMAND` (api or web) on a free loopback port, with `extra` flags; returns it
 /// with its address once it listens.
 fn start_server(command: &str, dir: &Reg, extra: &[&str]) -> (Proc, String) {
-    use std::io::BufRead;
     let mut child = Command::new(example_binary("micro"))
         .args(&dir.0)
         .args([command, "--address", "127.0.0.1:0"])
@@ -368,15 +367,8 @@ fn start_server(command: &str, dir: &Reg, extra: &[&str]) -> (Proc, String) {
         .expect("start micro");
     let stderr = child.stderr.take().expect("stderr");
     let proc = Proc(child);
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let ready = format!("micro {command}: listening on ");
-    let address = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| l.strip_prefix(&ready).map(str::to_owned))
+    let address = line_after(stderr, &format!("micro {command}: listening on "))
         .unwrap_or_else(|| panic!("micro {command} exited before listening"));
-    // Keep reading, so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
     (proc, address)
 }
 
@@ -567,14 +559,8 @@ fn micro_watch_prints_registry_changes() {
     let stdout = child.stdout.take().expect("stdout");
     let stderr = child.stderr.take().expect("stderr");
     let _watch = Proc(child);
-    let mut log = std::io::BufReader::new(stderr).lines();
-    assert!(
-        log.by_ref()
-            .map_while(Result::ok)
-            .any(|l| l.starts_with("micro watch: watching greeter")),
-        "micro watch exited before watching"
-    );
-    std::thread::spawn(move || log.for_each(drop));
+    line_after(stderr, "micro watch: watching greeter")
+        .expect("micro watch exited before watching");
     let (tx, events) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stdout)
@@ -771,7 +757,6 @@ fn micro_web_shows_services_and_calls_them_in_a_browser() {
 /// registered.
 #[test]
 fn micro_sidecar_fronts_a_program_in_another_language() {
-    use std::io::BufRead;
     let etcd = Etcd::single();
     let dir = &Reg::of("etcd", &etcd.endpoints());
 
@@ -783,13 +768,8 @@ fn micro_sidecar_fronts_a_program_in_another_language() {
         .expect("start greeter_server.py");
     let python_log = child.stderr.take().expect("stderr");
     let _python = Proc(child);
-    let mut log = std::io::BufReader::new(python_log).lines();
-    let python_address = log
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| l.strip_prefix("bound ").map(str::to_owned))
-        .expect("greeter_server.py exited before listening");
-    std::thread::spawn(move || log.for_each(drop));
+    let python_address =
+        line_after(python_log, "bound ").expect("greeter_server.py exited before listening");
 
     let (mut sidecar, address) = start_server("sidecar", dir, &[]);
     let record = serde_json::json!({
@@ -868,7 +848,35 @@ fn micro_sidecar_fronts_a_program_in_another_language() {
         "POST",
     );
 
-    // Stopped with SIGTERM, the sidecar takes the program's record out of etcd.
+    // A record of two nodes, one deregistered through the sidecar.
+    let pair = |ids: &[&str]| {
+        let nodes: Vec<Value> = ids
+            .iter()
+            .map(|id| serde_json::json!({ "id": id, "address": "127.0.0.1:1" }))
+            .collect();
+        serde_json::json!({ "name": "other", "nodes": nodes }).to_string()
+    };
+    let (status, _) = http(
+        &address,
+        "POST",
+        "/registry",
+        &[JSON],
+        &pair(&["other-1", "other-2"]),
+    );
+    assert_eq!(status, 200);
+    let (status, _) = http(
+        &address,
+        "DELETE",
+        "/registry",
+        &[JSON],
+        &pair(&["other-1"]),
+    );
+    assert_eq!(status, 200);
+    let other = "/micro/registry/other/";
+    let left = etcd.etcdctl_ok(&["get", "--prefix", "--keys-only", other]);
+    assert_eq!(left.trim(), "/micro/registry/other/other-2");
+
+    // Stopped with SIGTERM, the sidecar takes what it registered out of etcd.
     let key = "/micro/registry/greeter/greeter-python-1";
     assert!(
         !etcd
@@ -884,4 +892,10 @@ fn micro_sidecar_fronts_a_program_in_another_language() {
     let exited = sidecar.0.wait().expect("wait for the sidecar");
     assert!(exited.success(), "{exited}");
     assert_eq!(etcd.etcdctl_ok(&["get", "--keys-only", key]).trim(), "");
+    let left = etcd.etcdctl_ok(&["get", "--prefix", "--keys-only", other]);
+    assert_eq!(
+        left.trim(),
+        "",
+        "the node left of a partly deregistered record"
+    );
 }

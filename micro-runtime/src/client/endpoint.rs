@@ -49,11 +49,7 @@ impl Client {
         request: &Req,
         options: &CallOptions,
     ) -> Result<Rsp> {
-        let target = Target {
-            path: endpoint_path(service, endpoint)?,
-            endpoint,
-            idempotent: false,
-        };
+        let target = Target::endpoint(service, endpoint)?;
         self.call_target(service, target, request, options).await
     }
 
@@ -82,11 +78,7 @@ impl Client {
         request: &Req,
         options: &CallOptions,
     ) -> Result<Streaming<Rsp>> {
-        let target = Target {
-            path: endpoint_path(service, endpoint)?,
-            endpoint,
-            idempotent: false,
-        };
+        let target = Target::endpoint(service, endpoint)?;
         self.server_stream_target(service, &target, request, options)
             .await
     }
@@ -99,12 +91,19 @@ impl Client {
         endpoint: &str,
         options: &CallOptions,
     ) -> Result<CallStream<Req, Rsp>> {
-        let target = Target {
+        let target = Target::endpoint(service, endpoint)?;
+        self.stream_target(service, &target, options).await
+    }
+}
+
+impl<'a> Target<'a> {
+    /// Endpoint `endpoint` of `service`, at go-micro's path; not idempotent.
+    fn endpoint(service: &str, endpoint: &'a str) -> Result<Target<'a>> {
+        Ok(Target {
             path: endpoint_path(service, endpoint)?,
             endpoint,
             idempotent: false,
-        };
-        self.stream_target(service, &target, options).await
+        })
     }
 }
 

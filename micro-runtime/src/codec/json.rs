@@ -108,23 +108,11 @@ pub fn decode_proto<M: prost::Message + Default>(desc: MessageDescriptor, buf: &
 /// ```
 impl super::Message for serde_json::Value {
     fn encode(&self, codec: super::Codec, buf: &mut BytesMut) -> Result<()> {
-        match codec {
-            super::Codec::Json => encode_serde(self, buf),
-            other => Err(crate::codegen::unsupported_codec(
-                "serde_json::Value",
-                other,
-            )),
-        }
+        crate::codegen::encode_serde(self, codec, "serde_json::Value", buf)
     }
 
     fn decode(codec: super::Codec, buf: Bytes) -> Result<serde_json::Value> {
-        match codec {
-            super::Codec::Json => decode_serde(&buf),
-            other => Err(crate::codegen::unsupported_codec(
-                "serde_json::Value",
-                other,
-            )),
-        }
+        crate::codegen::decode_serde(codec, "serde_json::Value", buf)
     }
 
     fn size_hint(&self, _: super::Codec) -> usize {

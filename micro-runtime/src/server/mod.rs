@@ -354,8 +354,8 @@ impl Server {
         self.not_running()?;
         let (router, health, record, subscribers) = {
             let state = self.state();
-            let health = Arc::new(Health::new(self.health_names(&state)));
-            let router = Router::new(&self.inner.options, &state.handlers, &health);
+            let router = Router::new(&self.inner.options, &state.handlers);
+            let health = router.health().clone();
             let subscribers = match (&state.broker, state.subscribers.is_empty()) {
                 (_, true) => None,
                 (Some(b), false) => {
@@ -442,26 +442,6 @@ impl Server {
         }
         tracing::info!(service = %running.record.name, "server stopped");
         deregistered
-    }
-
-    /// The service names health checks answer for besides the empty one: the registered
-    /// name and each handled service by the names its paths use, `<package>.<Service>` and
-    /// go-micro's `<registered name>.<Service>`.
-    fn health_names(&self, state: &State) -> Vec<String> {
-        let registered = &self.inner.options.name;
-        let mut names = vec![registered.clone()];
-        for h in &state.handlers {
-            for prefix in [h.package(), registered.as_str()] {
-                let name = match prefix {
-                    "" => h.service().to_owned(),
-                    p => format!("{p}.{}", h.service()),
-                };
-                if !names.contains(&name) {
-                    names.push(name);
-                }
-            }
-        }
-        names
     }
 
     /// The registry record of this node.

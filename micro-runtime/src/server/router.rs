@@ -212,27 +212,34 @@ impl Stream for Guarded {
 pub(crate) struct Router {
     routes: HashMap<Box<str>, Arc<dyn Route>>,
     limits: Limits,
+    health: Arc<Health>,
 }
 
 impl Router {
-    pub(crate) fn new(
-        options: &ServerOptions,
-        handlers: &[Handler],
-        health: &Arc<Health>,
-    ) -> Router {
+    /// The routes of `handlers`, and the health service answering for the services they
+    /// serve.
+    pub(crate) fn new(options: &ServerOptions, handlers: &[Handler]) -> Router {
         let mut routes: HashMap<Box<str>, Arc<dyn Route>> = HashMap::new();
+        // What health checks answer for besides the empty name: the registered name and each
+        // handled service by the names its paths use.
+        let mut names = vec![options.name.clone()];
         for h in handlers {
-            for m in h.methods() {
-                // The standard path, and go-micro's, which uses the registered service name.
-                for prefix in [h.package(), options.name.as_str()] {
-                    let path = match prefix {
-                        "" => format!("/{}/{}", h.service(), m.name),
-                        p => format!("/{p}.{}/{}", h.service(), m.name),
-                    };
+            // The standard path, and go-micro's, which uses the registered service name.
+            for prefix in [h.package(), options.name.as_str()] {
+                let service = match prefix {
+                    "" => h.service().to_owned(),
+                    p => format!("{p}.{}", h.service()),
+                };
+                for m in h.methods() {
+                    let path = format!("/{service}/{}", m.name);
                     routes.entry(path.into()).or_insert_with(|| m.route.clone());
+                }
+                if !names.contains(&service) {
+                    names.push(service);
                 }
             }
         }
+        let health = Arc::new(Health::new(names));
         routes
             .entry(crate::health::CHECK.path.into())
             .or_insert_with(|| health.route());
@@ -240,7 +247,16 @@ impl Router {
             max_recv: options.max_message_size,
             max_send: options.max_message_size,
         };
-        Router { routes, limits }
+        Router {
+            routes,
+            limits,
+            health,
+        }
+    }
+
+    /// What `grpc.health.v1.Health/Check` answers.
+    pub(crate) fn health(&self) -> &Arc<Health> {
+        &self.health
     }
 }
 
