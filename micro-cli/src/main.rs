@@ -8,6 +8,7 @@
 //! micro get service greeter
 //! micro call greeter Greeter.Hello '{"name": "John"}' [--metadata k=v] [--address HOST:PORT]
 //! micro stream echo Echo.ServerStream '{"message": "hi", "count": 3}'
+//! printf '{"message": "a"}\n{"message": "b"}\n' | micro stream --stdin echo Echo.Bidi
 //! micro publish events '{"id": 1}'
 //! micro health greeter
 //! micro register service '<registry record JSON>'
@@ -61,8 +62,16 @@ enum Command {
     },
     /// Call an endpoint with a JSON request and print the JSON response.
     Call(CallArgs),
-    /// Call a server-streaming endpoint and print each response, one JSON per line.
-    Stream(CallArgs),
+    /// Call a streaming endpoint and print each response, one JSON per line: a server stream
+    /// with the one request given, or, with --stdin, a client or bidirectional stream whose
+    /// requests are stdin's lines (one JSON each).
+    Stream {
+        #[command(flatten)]
+        call: CallArgs,
+        /// Send stdin's lines as the requests (the request argument is then not taken).
+        #[arg(long, conflicts_with = "request")]
+        stdin: bool,
+    },
     /// Publish a JSON message to a topic on the broker.
     Publish {
         /// The topic.
@@ -162,9 +171,8 @@ struct CallArgs {
     service: String,
     /// The endpoint, `Handler.Method`.
     endpoint: String,
-    /// The request, JSON.
-    #[arg(default_value = "{}")]
-    request: String,
+    /// The request, JSON (default `{}`).
+    request: Option<String>,
     /// Call metadata, key=value (repeatable).
     #[arg(long)]
     metadata: Vec<String>,
@@ -229,15 +237,18 @@ async fn run(cli: Cli) -> micro_runtime::Result<ExitCode> {
         }
         Command::Call(args) => {
             let options = call_options(&args)?;
-            let request = parse_json(&args.request)?;
+            let request = parse_json(args.request.as_deref().unwrap_or("{}"))?;
             let rsp: Value = client
                 .call_endpoint_with(&args.service, &args.endpoint, &request, &options)
                 .await?;
             println!("{}", pretty(&rsp));
         }
-        Command::Stream(args) => {
+        Command::Stream { call: args, stdin } => {
             let options = call_options(&args)?;
-            let request = parse_json(&args.request)?;
+            if stdin {
+                return stream_stdin(&client, &args, &options).await;
+            }
+            let request = parse_json(args.request.as_deref().unwrap_or("{}"))?;
             let mut replies = client
                 .server_stream_endpoint::<Value, Value>(
                     &args.service,
@@ -394,6 +405,57 @@ async fn health(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// A client or bidirectional stream: stdin's lines (one JSON request each, blank lines
+/// skipped) go out as they are read, responses are printed as they come; the requests end
+/// with stdin.
+async fn stream_stdin(
+    client: &Client,
+    args: &CallArgs,
+    options: &CallOptions,
+) -> micro_runtime::Result<ExitCode> {
+    use tokio::io::AsyncBufReadExt;
+    let stream = client
+        .stream_endpoint::<Value, Value>(&args.service, &args.endpoint, options)
+        .await?;
+    let (mut sender, mut replies) = stream.split();
+    // Ok(Err(_)): a send failed, the stream is over (the server's answer tells why);
+    // Err(_): stdin failed us, the call is abandoned.
+    let send = async move {
+        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        while let Some(line) = lines.next_line().await.map_err(internal)? {
+            if !line.trim().is_empty() {
+                if let Err(e) = sender.send(parse_json(&line)?).await {
+                    return Ok(Err(e));
+                }
+            }
+        }
+        sender.close_send();
+        Ok::<_, Error>(Ok(()))
+    };
+    let receive = async {
+        while let Some(reply) = replies.recv().await? {
+            println!("{reply}");
+        }
+        Ok::<_, Error>(())
+    };
+    let (mut send, mut receive) = (std::pin::pin!(send), std::pin::pin!(receive));
+    let (mut sending, mut sent) = (true, Ok(()));
+    loop {
+        tokio::select! {
+            result = &mut send, if sending => {
+                sending = false;
+                sent = result?;
+            }
+            // The stream is over (stdin may still be open): the server's answer says more
+            // than a send it cut short.
+            received = &mut receive => {
+                received?;
+                return sent.map(|()| ExitCode::SUCCESS);
+            }
+        }
+    }
 }
 
 fn call_options(args: &CallArgs) -> micro_runtime::Result<CallOptions> {

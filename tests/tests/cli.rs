@@ -180,6 +180,48 @@ fn micro_lists_describes_and_calls_services() {
     }
 }
 
+/// `micro stream --stdin`: client and bidirectional streams from stdin's lines.
+#[test]
+fn micro_streams_stdin_to_client_and_bidirectional_streams() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &Reg::local(tmp.path());
+    let (_echo, _) = start("echo-server", "echo", dir);
+    let run = |endpoint: &str, input: &str| {
+        let mut child = Command::new(example_binary("micro"))
+            .args(&dir.0)
+            .args(["stream", "--stdin", "echo", endpoint])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start micro stream");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input.as_bytes()).unwrap();
+        drop(stdin);
+        child.wait_with_output().expect("micro stream")
+    };
+    let input = "{\"message\": \"a\"}\n\n{\"message\": \"b\"}\n{\"message\": \"c\"}\n";
+    let o = run("Echo.Bidi", input);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let replies = records(&stdout(&o));
+    let messages: Vec<&str> = replies
+        .iter()
+        .filter_map(|r| r["message"].as_str())
+        .collect();
+    assert_eq!(messages, ["a", "b", "c"], "{replies:?}");
+    let o = run("Echo.ClientStream", input);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        records(&stdout(&o)),
+        [serde_json::json!({ "message": "a,b,c", "index": 3 })]
+    );
+    // A line that is not JSON ends the call with an error, and nothing more is sent.
+    let o = run("Echo.ClientStream", "{\"message\": \"a\"}\nnot json\n");
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stderr(&o).contains("not JSON"), "{}", stderr(&o));
+}
+
 #[test]
 fn micro_reports_bad_calls_with_their_code() {
     let tmp = tempfile::tempdir().unwrap();
