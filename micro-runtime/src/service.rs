@@ -108,19 +108,24 @@ impl ServiceBuilder {
         self
     }
 
-    /// A registry instance, instead of the one `--registry` names.
+    /// A registry instance. As in go-micro, `--registry` (or `MICRO_REGISTRY`) naming another
+    /// kind replaces it; naming its own kind keeps it (and its settings: `--registry_address`
+    /// does not re-address an instance set here).
     pub fn registry(mut self, registry: Arc<dyn Registry>) -> ServiceBuilder {
         self.registry = Some(registry);
         self
     }
 
-    /// A selector instance, instead of the one `--selector` names.
+    /// A selector instance. As in go-micro, `--selector` (or `MICRO_SELECTOR`) naming another
+    /// kind replaces it; naming its own kind keeps it.
     pub fn selector(mut self, selector: Arc<dyn Selector>) -> ServiceBuilder {
         self.selector = Some(selector);
         self
     }
 
-    /// A broker instance, instead of the one `--broker` names.
+    /// A broker instance. As in go-micro, `--broker` (or `MICRO_BROKER`) naming another
+    /// kind replaces it; naming its own kind keeps it (and its settings: `--broker_address`
+    /// does not re-address an instance set here).
     pub fn broker(mut self, broker: Arc<dyn Broker>) -> ServiceBuilder {
         self.broker = Some(broker);
         self
@@ -195,21 +200,30 @@ impl ServiceBuilder {
                 format!("unknown transport {t:?} (expected grpc)"),
             ));
         }
-        let registry = match self.registry {
-            Some(r) => r,
-            None => registry::from_name(
-                o.registry.as_deref().unwrap_or(""),
+        // As go-micro's flags do, a name given by flag or environment replaces an instance
+        // set in code, unless that instance is already of the kind named.
+        fn named(v: &Option<String>) -> Option<&str> {
+            v.as_deref().filter(|v| !v.is_empty())
+        }
+        let registry = match (self.registry, named(&o.registry)) {
+            (Some(r), name) if name.is_none_or(|n| n == r.name()) => r,
+            (_, name) => registry::from_name(
+                name.unwrap_or(""),
                 o.registry_address.as_deref().unwrap_or(""),
             )?,
         };
-        let selector = match self.selector {
-            Some(s) => s,
-            None => selector::from_name(o.selector.as_deref().unwrap_or(""))?,
+        let selector = match (self.selector, named(&o.selector)) {
+            (Some(s), None) => s,
+            (code, name) => {
+                let flagged = selector::from_name(name.unwrap_or(""))?;
+                code.filter(|s| s.name() == flagged.name())
+                    .unwrap_or(flagged)
+            }
         };
-        let broker = match self.broker {
-            Some(b) => b,
-            None => broker::from_name(
-                o.broker.as_deref().unwrap_or(""),
+        let broker = match (self.broker, named(&o.broker)) {
+            (Some(b), name) if name.is_none_or(|n| n == b.name()) => b,
+            (_, name) => broker::from_name(
+                name.unwrap_or(""),
                 o.broker_address.as_deref().unwrap_or(""),
                 registry.clone(),
             )?,
@@ -343,5 +357,113 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
             let _ = tokio::signal::ctrl_c().await;
         }
         tracing::info!("shutdown signal received");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::memory::MemoryBroker;
+    use crate::registry::memory::MemoryRegistry;
+    use crate::selector::{Random, RoundRobin};
+
+    fn built(flags: &[&str]) -> (Service, Arc<dyn Registry>, Arc<dyn Broker>) {
+        let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
+        let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
+        let options =
+            Options::parse_from(std::iter::once("t").chain(flags.iter().copied())).unwrap();
+        let service = Service::builder()
+            .name("t")
+            .registry(registry.clone())
+            .selector(Arc::new(RoundRobin))
+            .broker(broker.clone())
+            .options(options)
+            .build()
+            .unwrap();
+        (service, registry, broker)
+    }
+
+    #[test]
+    fn parts_set_in_code_are_used_when_no_flag_names_another() {
+        for flags in [
+            &[][..],
+            &[
+                "--registry",
+                "memory",
+                "--selector",
+                "round_robin",
+                "--broker",
+                "memory",
+            ],
+        ] {
+            let (service, registry, broker) = built(flags);
+            assert!(
+                Arc::ptr_eq(service.server().registry(), &registry),
+                "{flags:?}"
+            );
+            assert!(
+                Arc::ptr_eq(service.client().registry(), &registry),
+                "{flags:?}"
+            );
+            assert!(
+                Arc::ptr_eq(&service.broker().unwrap(), &broker),
+                "{flags:?}"
+            );
+            assert_eq!(
+                service.client().selector().name(),
+                "roundrobin",
+                "{flags:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_flag_naming_another_kind_replaces_the_part_set_in_code() {
+        let dir = std::env::temp_dir().join(format!("micro-service-test-{}", std::process::id()));
+        let dir = dir.to_str().unwrap();
+        let (service, registry, broker) = built(&[
+            "--registry",
+            "local",
+            "--registry_address",
+            dir,
+            "--selector",
+            "random",
+            "--broker",
+            "http",
+            "--broker_address",
+            "127.0.0.1:0",
+        ]);
+        assert_eq!(service.server().registry().name(), "local");
+        assert!(Arc::ptr_eq(
+            service.server().registry(),
+            service.client().registry()
+        ));
+        assert!(!Arc::ptr_eq(service.server().registry(), &registry));
+        assert_eq!(service.client().selector().name(), Random.name());
+        let flagged = service.broker().unwrap();
+        assert_eq!(flagged.name(), "http");
+        assert!(!Arc::ptr_eq(&flagged, &broker));
+        assert!(Arc::ptr_eq(&flagged, service.client().broker().unwrap()));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_unknown_name_is_an_error_even_with_a_part_set_in_code() {
+        for flags in [
+            ["--registry", "consul"],
+            ["--selector", "fastest"],
+            ["--broker", "kafka"],
+        ] {
+            let options = Options::parse_from(std::iter::once("t").chain(flags)).unwrap();
+            let err = Service::builder()
+                .registry(Arc::new(MemoryRegistry::new()))
+                .selector(Arc::new(RoundRobin))
+                .broker(Arc::new(MemoryBroker::new()))
+                .options(options)
+                .build()
+                .err()
+                .unwrap();
+            assert_eq!(err.code(), Code::InvalidArgument, "{flags:?}: {err}");
+        }
     }
 }

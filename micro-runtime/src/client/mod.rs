@@ -391,6 +391,11 @@ impl Client {
         self.inner.cache.registry()
     }
 
+    /// The selector that picks a node for each call.
+    pub fn selector(&self) -> &Arc<dyn Selector> {
+        &self.inner.selector
+    }
+
     /// Whether the registry answered the last lookup or watch: clients keep calling the nodes
     /// they know while it does not.
     pub fn registry_health(&self) -> crate::registry::cache::Health {
