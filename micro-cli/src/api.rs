@@ -15,6 +15,15 @@
 //! JSON (`{"id","code","detail","status"}`) with its code as the HTTP status (a body over
 //! `--max_message_size` is a 413). A `Timeout` header (seconds) bounds the call; other
 //! request headers go along as call metadata. `OPTIONS` (a CORS preflight) calls nothing.
+//!
+//! Streaming endpoints (registered with `stream: true`) are served over WebSocket, as
+//! go-micro's rpc handler does: a WebSocket request to a resolved path opens the stream.
+//! When the request carries a message (query parameters or a body), it is the stream's one
+//! request (a server stream); otherwise each text or binary message from the socket is a
+//! JSON request (a bidirectional stream). Each response goes back as a text message of
+//! JSON. The socket is closed with 1000 when the stream ends, 1011 and `Code: detail` as
+//! the reason when it fails, 1007 when a message is not JSON; closing the socket cancels
+//! the call.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,10 +31,13 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use micro_runtime::{CallOptions, Client, Code, Error, Result};
+use futures_util::{SinkExt, StreamExt};
+use micro_runtime::{CallOptions, CallStream, Client, Code, Error, Result};
 use serde_json::{Map, Value};
 use tokio::net::TcpListener;
 
@@ -108,11 +120,17 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    upgrade: std::result::Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
     // A browser's CORS preflight calls nothing.
     if method == Method::OPTIONS {
         return StatusCode::NO_CONTENT.into_response();
+    }
+    if let Ok(upgrade) = upgrade {
+        if let Some(streamed) = gateway.stream(upgrade, &uri, &headers).await {
+            return streamed;
+        }
     }
     let answer = match body {
         Err(rejected) => Err(Error::with_http_code(
@@ -153,14 +171,20 @@ fn json_response(status: StatusCode, body: String) -> Response {
 }
 
 impl Gateway {
-    /// A call resolved from the path.
-    async fn route(&self, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Value> {
-        let (service, endpoint) = resolve(uri.path())
-            .ok_or_else(|| bad_request(format!("no service in the path {:?}", uri.path())))?;
+    /// The service (in the namespace) and endpoint a path names.
+    fn resolved(&self, path: &str) -> Result<(String, String)> {
+        let (service, endpoint) =
+            resolve(path).ok_or_else(|| bad_request(format!("no service in the path {path:?}")))?;
         let service = match self.namespace.as_str() {
             "" => service,
             namespace => format!("{namespace}.{service}"),
         };
+        Ok((service, endpoint))
+    }
+
+    /// A call resolved from the path.
+    async fn route(&self, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Value> {
+        let (service, endpoint) = self.resolved(uri.path())?;
         let request = request_of(uri, headers, body)?;
         let options = call_options(headers)?;
         self.client
@@ -200,6 +224,139 @@ impl Gateway {
         self.client
             .call_endpoint_with(service, endpoint, &request, &options)
             .await
+    }
+}
+
+impl Gateway {
+    /// A WebSocket request for a streaming endpoint: the upgrade, with the stream relayed
+    /// over the socket (see the module docs); or, when it failed to open, its error as a
+    /// call's. `None` when the path names no streaming endpoint: the request is then
+    /// answered as a call, as go-micro does.
+    async fn stream(
+        &self,
+        upgrade: WebSocketUpgrade,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Option<Response> {
+        let own = matches!(uri.path(), "/rpc")
+            || (self.sidecar.is_some() && matches!(uri.path(), "/registry" | "/broker"));
+        if own {
+            return None;
+        }
+        let (service, endpoint) = self.resolved(uri.path()).ok()?;
+        if !self.is_stream(&service, &endpoint).await {
+            return None;
+        }
+        let opened = async {
+            let request = request_of(uri, headers, &[])?;
+            let options = call_options(headers)?;
+            let stream = self
+                .client
+                .stream_endpoint::<Value, Value>(&service, &endpoint, &options)
+                .await?;
+            Ok::<_, Error>((request, stream))
+        };
+        Some(match opened.await {
+            Ok((request, stream)) => upgrade
+                .max_message_size(self.client.options().max_message_size)
+                .on_upgrade(move |socket| relay(socket, stream, request)),
+            Err(e) => json_response(error_status(&e), e.to_json()),
+        })
+    }
+
+    /// Whether a version of `service` in the registry has `endpoint` as a stream.
+    async fn is_stream(&self, service: &str, endpoint: &str) -> bool {
+        let Ok(versions) = self.client.registry().get_service(service).await else {
+            return false;
+        };
+        versions
+            .iter()
+            .flat_map(|v| &v.endpoints)
+            .filter(|e| e.name == endpoint)
+            .any(|e| e.metadata.get("stream").is_some_and(|s| s == "true"))
+    }
+}
+
+/// Relays a stream over a WebSocket: `request`, unless it is an empty object, is the one
+/// request; else the socket's messages are. Ends when the stream ends (the socket closed
+/// with its outcome) or the socket closes (the call dropped, so cancelled).
+async fn relay(socket: WebSocket, stream: CallStream<Value, Value>, request: Value) {
+    let (mut requests, mut replies) = stream.split();
+    let (mut out, mut incoming) = socket.split();
+    let given = request.as_object().is_none_or(|fields| !fields.is_empty());
+    // Ends only when the socket closes (None) or sends what is not JSON.
+    let send = async {
+        let mut open = true;
+        if given {
+            // Its failure shows in the stream's answer.
+            let _ = requests.send(request).await;
+            requests.close_send();
+            open = false;
+        }
+        while let Some(Ok(message)) = incoming.next().await {
+            let parsed = match &message {
+                Message::Text(text) => serde_json::from_str::<Value>(text),
+                Message::Binary(bytes) => serde_json::from_slice(bytes),
+                Message::Close(_) => break,
+                // Pings are answered by the socket itself.
+                Message::Ping(_) | Message::Pong(_) => continue,
+            };
+            match parsed {
+                Err(e) => {
+                    let e = bad_request(format!("request is not JSON: {e}"));
+                    return Some(close_frame(close_code::INVALID, &e));
+                }
+                // Once the request side is over, the stream's answer says why.
+                Ok(request) if open => open = requests.send(request).await.is_ok(),
+                Ok(_) => {}
+            }
+        }
+        None
+    };
+    let receive = async {
+        loop {
+            match replies.recv().await {
+                Ok(Some(reply)) => {
+                    let text = Message::Text(reply.to_string().into());
+                    if out.send(text).await.is_err() {
+                        return None;
+                    }
+                }
+                Ok(None) => {
+                    return Some(CloseFrame {
+                        code: close_code::NORMAL,
+                        reason: "".into(),
+                    });
+                }
+                Err(e) => return Some(close_frame(close_code::ERROR, &e)),
+            }
+        }
+    };
+    let close = tokio::select! {
+        close = send => close,
+        close = receive => close,
+    };
+    // Sent and flushed: ours, or the reply to the peer's close the socket queued.
+    let _ = match close {
+        Some(frame) => out.send(Message::Close(Some(frame))).await,
+        None => out.close().await,
+    };
+}
+
+/// A close frame for `error`: `Code: detail` as the reason, cut to the 123 bytes a close
+/// frame holds.
+fn close_frame(code: u16, error: &Error) -> CloseFrame {
+    let mut reason = format!("{:?}: {}", error.code(), error.detail());
+    if reason.len() > 123 {
+        let mut end = 123;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+    }
+    CloseFrame {
+        code,
+        reason: reason.into(),
     }
 }
 

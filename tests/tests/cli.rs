@@ -583,6 +583,98 @@ fn micro_api_without_a_namespace() {
     );
 }
 
+/// `micro api` serves streaming endpoints over WebSocket, as go-micro's rpc handler does:
+/// a server stream takes its request from the query, a bidirectional one from the socket's
+/// messages; each response is a text message, the stream's end a close frame (1000), its
+/// failure 1011 with the error, a message that is not JSON 1007. A WebSocket request for
+/// a unary endpoint is answered as a call.
+#[test]
+fn micro_api_streams_over_websocket() {
+    use tungstenite::Message;
+    use tungstenite::protocol::CloseFrame;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &Reg::local(tmp.path());
+    let (_echo, _) = start("echo-server", "echo", dir);
+    let (_api, api) = start_api(dir, &["--namespace", ""]);
+    let open = |path: &str| {
+        let stream = std::net::TcpStream::connect(&api).expect("connect to the gateway");
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        tungstenite::client(format!("ws://{api}{path}"), stream).map_err(Box::new)
+    };
+    let echo = |message: &Message| -> (String, u64) {
+        let Message::Text(text) = message else {
+            panic!("expected a text message, got {message:?}");
+        };
+        let reply = json(text);
+        let index = reply.get("index").and_then(Value::as_u64).unwrap_or(0);
+        (
+            reply["message"].as_str().unwrap_or_default().to_owned(),
+            index,
+        )
+    };
+    let closed = |message: Message| -> (u16, String) {
+        match message {
+            Message::Close(Some(CloseFrame { code, reason })) => (code.into(), reason.to_string()),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+
+    // Server stream: the request from the query (values as strings, as go-micro's).
+    let (mut socket, _) = open("/echo/server-stream?message=hi&count=3").expect("upgrade");
+    for i in 0..3 {
+        assert_eq!(echo(&socket.read().unwrap()), ("hi".to_owned(), i));
+    }
+    assert_eq!(closed(socket.read().unwrap()), (1000, String::new()));
+
+    // Bidirectional: each message a request, text or binary, answered as it comes.
+    let (mut socket, _) = open("/echo/bidi").expect("upgrade");
+    socket.send(Message::text(r#"{"message": "a"}"#)).unwrap();
+    assert_eq!(echo(&socket.read().unwrap()), ("a".to_owned(), 0));
+    socket
+        .send(Message::binary(br#"{"message": "b"}"#.to_vec()))
+        .unwrap();
+    assert_eq!(echo(&socket.read().unwrap()), ("b".to_owned(), 1));
+    socket.send(Message::text("not json")).unwrap();
+    let (code, reason) = closed(socket.read().unwrap());
+    assert_eq!(code, 1007, "{reason}");
+    assert!(
+        reason.starts_with("InvalidArgument: request is not JSON"),
+        "{reason}"
+    );
+
+    // The stream's failure (after its first reply) closes the socket with its error.
+    let (mut socket, _) = open("/echo/server-stream?message=fail&count=2").expect("upgrade");
+    assert_eq!(echo(&socket.read().unwrap()), ("fail".to_owned(), 0));
+    let (code, reason) = closed(socket.read().unwrap());
+    assert_eq!(code, 1011, "{reason}");
+    assert!(reason.starts_with("InvalidArgument"), "{reason}");
+
+    // The client closing the socket ends the relay at once.
+    let (mut socket, _) = open("/echo/bidi").expect("upgrade");
+    socket.close(None).unwrap();
+    let end = loop {
+        match socket.read() {
+            Ok(Message::Close(_)) => continue,
+            Ok(other) => panic!("a message after the close: {other:?}"),
+            Err(end) => break end,
+        }
+    };
+    assert!(matches!(end, tungstenite::Error::ConnectionClosed), "{end}");
+
+    // A unary endpoint: no upgrade, the call's answer.
+    match open("/echo/unary?message=u").map_err(|e| *e) {
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+            assert_eq!(response.status(), 200);
+            let body = response.body().as_deref().unwrap_or_default();
+            assert_eq!(json(&String::from_utf8_lossy(body))["message"], "u");
+        }
+        other => panic!(
+            "expected the call's answer, not an upgrade: {:?}",
+            other.map(|_| ())
+        ),
+    }
+}
+
 /// `micro watch greeter`: a node that starts is a create event, one killed a delete event
 /// (the local registry drops a dead process's record at once); other services are not
 /// shown.
