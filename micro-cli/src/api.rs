@@ -36,7 +36,9 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use base64::prelude::{BASE64_STANDARD, Engine as _};
 use futures_util::{SinkExt, StreamExt};
+use micro_runtime::broker::{self, Event, SubscribeOptions};
 use micro_runtime::{CallOptions, CallStream, Client, Code, Error, Result};
 use serde_json::{Map, Value};
 use tokio::net::TcpListener;
@@ -128,8 +130,12 @@ async fn handle(
         return StatusCode::NO_CONTENT.into_response();
     }
     if let Ok(upgrade) = upgrade {
-        if let Some(streamed) = gateway.stream(upgrade, &uri, &headers).await {
-            return streamed;
+        let upgraded = match (&gateway.sidecar, uri.path()) {
+            (Some(_), "/broker") => Some(gateway.subscribe(upgrade, &uri, &headers)),
+            _ => gateway.stream(upgrade, &uri, &headers).await,
+        };
+        if let Some(response) = upgraded {
+            return response;
         }
     }
     let answer = match body {
@@ -436,6 +442,104 @@ impl Gateway {
             .publish_with(topic, &message, &call_options(headers)?)
             .await?;
         Ok(Value::Object(Map::new()))
+    }
+}
+
+impl Gateway {
+    /// `/broker?topic=T[&queue=Q]` as a WebSocket (go-micro's sidecar broker handler): each
+    /// message on the topic comes as a text message of go-micro's JSON of a broker message
+    /// (`{"Header": {...}, "Body": "<base64>"}`), and each message from the socket is
+    /// published to the topic, its `Content-Type` the request's (`text/plain` without one).
+    /// Subscribed once upgraded; unsubscribed when the socket closes. A failure to subscribe
+    /// closes the socket with 1011 and the error.
+    fn subscribe(&self, upgrade: WebSocketUpgrade, uri: &Uri, headers: &HeaderMap) -> Response {
+        let query = form(uri.query().unwrap_or_default().as_bytes());
+        let text = |key: &str| {
+            query
+                .get(key)
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let (Some(topic), Some(broker)) = (text("topic"), self.client.broker().cloned()) else {
+            let e = match self.client.broker() {
+                None => Error::new(Code::FailedPrecondition, "the sidecar has no broker"),
+                Some(_) => bad_request("subscribe needs ?topic="),
+            };
+            return json_response(error_status(&e), e.to_json());
+        };
+        let options = match text("queue") {
+            Some(queue) => SubscribeOptions::new().queue(queue),
+            None => SubscribeOptions::new(),
+        };
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("text/plain")
+            .to_owned();
+        upgrade
+            .max_message_size(self.client.options().max_message_size)
+            .on_upgrade(move |socket| async move {
+                let (mut out, mut incoming) = socket.split();
+                let (tx, mut events) = tokio::sync::mpsc::channel::<String>(64);
+                let deliver = broker::handler(move |event: Event| {
+                    let tx = tx.clone();
+                    async move {
+                        let message = event.message();
+                        let json = serde_json::json!({
+                            "Header": message
+                                .header
+                                .iter()
+                                .map(|(k, v)| (k.to_string(), Value::from(v.as_str())))
+                                .collect::<Map<_, _>>(),
+                            "Body": BASE64_STANDARD.encode(&message.body),
+                        });
+                        tx.send(json.to_string()).await.map_err(|_| {
+                            Error::new(Code::Unavailable, "the subscriber's socket closed")
+                        })
+                    }
+                });
+                let subscriber = match broker.subscribe(&topic, deliver, options).await {
+                    Ok(subscriber) => subscriber,
+                    Err(e) => {
+                        let frame = close_frame(close_code::ERROR, &e);
+                        let _ = out.send(Message::Close(Some(frame))).await;
+                        return;
+                    }
+                };
+                // Apart, so that a publish waiting for our own subscription's delivery
+                // (the http broker waits for its subscribers) never waits on itself.
+                let forward = async {
+                    while let Some(event) = events.recv().await {
+                        if out.send(Message::Text(event.into())).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                let publish = async {
+                    while let Some(Ok(message)) = incoming.next().await {
+                        let body = match message {
+                            Message::Text(text) => Bytes::from(text),
+                            Message::Binary(bytes) => bytes,
+                            Message::Ping(_) | Message::Pong(_) => continue,
+                            Message::Close(_) => break,
+                        };
+                        let message = broker::Message::new(body)
+                            .with_header("Content-Type", content_type.clone());
+                        if let Err(e) = broker.publish(&topic, message).await {
+                            tracing::warn!(%topic, error = %e, "publishing a socket's message failed");
+                        }
+                    }
+                };
+                tokio::select! {
+                    () = forward => {}
+                    () = publish => {}
+                }
+                if let Err(e) = subscriber.unsubscribe().await {
+                    tracing::warn!(%topic, error = %e, "unsubscribing failed");
+                }
+                let _ = out.close().await;
+            })
     }
 }
 

@@ -120,7 +120,7 @@ enum Command {
     },
     /// Run the sidecar for programs in other languages: the API gateway's `/rpc` and paths,
     /// plus `/registry` (GET, POST and DELETE records; what it registered is deregistered
-    /// when it stops) and `/broker` (POST ?topic= publishes).
+    /// when it stops) and `/broker` (POST ?topic= publishes; a WebSocket subscribes).
     Sidecar {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:8081")]

@@ -25,6 +25,12 @@ impl Reg {
             .map(str::to_owned)
             .to_vec())
     }
+
+    /// These flags added.
+    fn with(mut self, flags: &[&str]) -> Reg {
+        self.0.extend(flags.iter().map(|f| f.to_string()));
+        self
+    }
 }
 
 /// Runs `micro` on the registry `dir`.
@@ -358,22 +364,24 @@ fn standard_grpc_health_clients_see_the_server_serving() {
     assert!(out.starts_with("ERROR NOT_FOUND"), "{out}");
 }
 
+/// The brokers the toolkit's broker tests run over: the default HTTP broker and core NATS.
+const BROKERS: [&[&str]; 2] = [
+    &[],
+    &[
+        "--broker",
+        "nats",
+        "--broker_address",
+        "nats://127.0.0.1:4222",
+    ],
+];
+
 /// Over the default HTTP broker (each publish waits for the subscriber) and over core NATS
 /// (where a publish is only queued: the command flushes it before it ends).
 #[test]
 fn micro_publishes_json_to_subscribers() {
-    for broker in [
-        &[][..],
-        &[
-            "--broker",
-            "nats",
-            "--broker_address",
-            "nats://127.0.0.1:4222",
-        ],
-    ] {
+    for broker in BROKERS {
         let tmp = tempfile::tempdir().unwrap();
-        let mut reg = Reg::local(tmp.path());
-        reg.0.extend(broker.iter().map(|s| s.to_string()));
+        let reg = Reg::local(tmp.path()).with(broker);
         let topic = micro_tests::broker::unique_topic("cli");
         let args: Vec<&str> = reg.0.iter().map(String::as_str).collect();
         let subscriber = EventSubscriber::start(&[&args[..], &["--topic", &topic]].concat());
@@ -583,6 +591,19 @@ fn micro_api_without_a_namespace() {
     );
 }
 
+type Socket = tungstenite::WebSocket<std::net::TcpStream>;
+type Handshake = tungstenite::HandshakeError<tungstenite::ClientHandshake<std::net::TcpStream>>;
+
+/// A WebSocket to `path` at `address` (reads time out after PATIENCE).
+fn websocket(
+    address: &str,
+    path: &str,
+) -> Result<(Socket, tungstenite::handshake::client::Response), Box<Handshake>> {
+    let stream = std::net::TcpStream::connect(address).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    tungstenite::client(format!("ws://{address}{path}"), stream).map_err(Box::new)
+}
+
 /// `micro api` serves streaming endpoints over WebSocket, as go-micro's rpc handler does:
 /// a server stream takes its request from the query, a bidirectional one from the socket's
 /// messages; each response is a text message, the stream's end a close frame (1000), its
@@ -596,11 +617,7 @@ fn micro_api_streams_over_websocket() {
     let dir = &Reg::local(tmp.path());
     let (_echo, _) = start("echo-server", "echo", dir);
     let (_api, api) = start_api(dir, &["--namespace", ""]);
-    let open = |path: &str| {
-        let stream = std::net::TcpStream::connect(&api).expect("connect to the gateway");
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        tungstenite::client(format!("ws://{api}{path}"), stream).map_err(Box::new)
-    };
+    let open = |path: &str| websocket(&api, path);
     let echo = |message: &Message| -> (String, u64) {
         let Message::Text(text) = message else {
             panic!("expected a text message, got {message:?}");
@@ -672,6 +689,57 @@ fn micro_api_streams_over_websocket() {
             "expected the call's answer, not an upgrade: {:?}",
             other.map(|_| ())
         ),
+    }
+}
+
+/// `micro sidecar`'s `/broker?topic=` as a WebSocket, as go-micro's: messages on the topic
+/// come as go-micro's JSON of a broker message (body in base64), messages from the socket
+/// are published to it; over the HTTP broker and NATS, with `micro publish` as another
+/// process.
+#[test]
+fn micro_sidecar_subscribes_websockets_to_the_broker() {
+    use base64::prelude::{BASE64_STANDARD, Engine as _};
+    use tungstenite::Message;
+    for broker in BROKERS {
+        let tmp = tempfile::tempdir().unwrap();
+        let reg = Reg::local(tmp.path()).with(broker);
+        let (_sidecar, address) = start_server("sidecar", &reg, &[]);
+        let topic = micro_tests::broker::unique_topic("ws");
+        let (mut socket, _) = websocket(&address, &format!("/broker?topic={topic}"))
+            .unwrap_or_else(|e| panic!("{broker:?}: upgrade: {e}"));
+        let next = |socket: &mut Socket| -> (Value, String) {
+            let Message::Text(text) = socket.read().expect("a message") else {
+                panic!("{broker:?}: expected a text message");
+            };
+            let message = json(&text);
+            let body = BASE64_STANDARD
+                .decode(message["Body"].as_str().expect("Body"))
+                .expect("base64");
+            (message["Header"].clone(), String::from_utf8(body).unwrap())
+        };
+        // The socket's own message, published and delivered back: the subscription is on.
+        socket.send(Message::text("from the socket")).unwrap();
+        let (header, body) = next(&mut socket);
+        assert_eq!(body, "from the socket", "{broker:?}");
+        assert_eq!(header["Content-Type"], "text/plain", "{broker:?}: {header}");
+        // Another process's publish.
+        ok(&reg, &["publish", &topic, r#"{"id": 7}"#]);
+        let (header, body) = next(&mut socket);
+        assert_eq!(json(&body), serde_json::json!({ "id": 7 }), "{broker:?}");
+        assert_eq!(
+            header["Micro-Topic"],
+            topic.as_str(),
+            "{broker:?}: {header}"
+        );
+        socket.close(None).unwrap();
+
+        // No topic: refused before any upgrade.
+        match websocket(&address, "/broker").map_err(|e| *e) {
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+                assert_eq!(response.status(), 400, "{broker:?}");
+            }
+            other => panic!("{broker:?}: expected a 400, got {:?}", other.map(|_| ())),
+        }
     }
 }
 
