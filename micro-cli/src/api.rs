@@ -43,6 +43,8 @@ use micro_runtime::{CallOptions, CallStream, Client, Code, Error, Result};
 use serde_json::{Map, Value};
 use tokio::net::TcpListener;
 
+use crate::program::Program;
+
 /// The gateway's state: the client it calls through and the namespace of its services;
 /// as a sidecar, also the records registered through it.
 struct Gateway {
@@ -57,6 +59,8 @@ struct Gateway {
 struct Sidecar {
     registered: tokio::sync::Mutex<Vec<micro_runtime::registry::Service>>,
     ttl: Duration,
+    /// The program it registers and health-checks (`--server_name`), if any.
+    program: Option<Arc<Program>>,
 }
 
 /// Which front to serve.
@@ -64,8 +68,12 @@ pub(crate) enum Front {
     /// `micro api`.
     Api,
     /// `micro sidecar`: records registered through `/registry` live `ttl` (zero: until
-    /// deregistered).
-    Sidecar { ttl: Duration },
+    /// deregistered); `program` is registered while its health check passes, and its
+    /// check answers `/health`.
+    Sidecar {
+        ttl: Duration,
+        program: Option<Box<Program>>,
+    },
 }
 
 /// Serves the gateway on `listener` until `shutdown`, then lets the requests under way
@@ -80,11 +88,17 @@ pub(crate) async fn serve(
     let limit = client.options().max_message_size;
     let sidecar = match front {
         Front::Api => None,
-        Front::Sidecar { ttl } => Some(Sidecar {
+        Front::Sidecar { ttl, program } => Some(Sidecar {
             ttl,
+            program: program.map(|p| Arc::new(*p)),
             ..Sidecar::default()
         }),
     };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let program = sidecar
+        .as_ref()
+        .and_then(|s| s.program.clone())
+        .map(|program| tokio::spawn(program.keep_registered(client.registry().clone(), stopped)));
     let gateway = Arc::new(Gateway {
         client,
         namespace,
@@ -98,6 +112,10 @@ pub(crate) async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| Error::new(Code::Unavailable, format!("api: {e}")));
+    let _ = stop.send(true);
+    if let Some(program) = program {
+        let _ = program.await;
+    }
     if let Some(sidecar) = &gateway.sidecar {
         for record in sidecar.registered.lock().await.drain(..) {
             if let Err(e) = gateway.client.registry().deregister(&record).await {
@@ -152,6 +170,13 @@ async fn handle(
                     .await
             }
             (Some(_), "/broker") => gateway.publish(&method, &uri, &headers, &body).await,
+            (
+                Some(Sidecar {
+                    program: Some(program),
+                    ..
+                }),
+                "/health",
+            ) => program.check().await.map(|()| Value::Object(Map::new())),
             _ => gateway.route(&uri, &headers, &body).await,
         },
     };

@@ -16,7 +16,8 @@
 //! micro watch [SERVICE]
 //! micro api --address 127.0.0.1:8080 --namespace go.micro.api
 //! micro web --address 127.0.0.1:8082
-//! micro sidecar --address 127.0.0.1:8081
+//! micro sidecar --address 127.0.0.1:8081 [--server_name NAME --server_address HOST:PORT
+//!               [--healthcheck_url http://HOST:PORT/health]]
 //! ```
 //!
 //! Output goes to stdout (JSON for messages and records); errors to stderr as
@@ -24,6 +25,7 @@
 
 mod api;
 mod health;
+mod program;
 mod web;
 
 use std::process::ExitCode;
@@ -128,6 +130,20 @@ enum Command {
         /// Prefixed to the service a path names (none by default).
         #[arg(long, default_value = "")]
         namespace: String,
+        /// The name to register the program under (with --server_address), as go-micro's
+        /// sidecar does; deregistered when the sidecar stops.
+        #[arg(long = "server_name", requires = "program_address")]
+        program_name: Option<String>,
+        /// The program's address (`host:port`).
+        #[arg(long = "server_address", requires = "program_name")]
+        program_address: Option<String>,
+        /// An http:// URL that answers 200 while the program is healthy: it stays
+        /// registered only while it does (also asked by the sidecar's /health).
+        #[arg(long = "healthcheck_url", requires = "program_name")]
+        healthcheck_url: Option<String>,
+        /// How often the health check is asked.
+        #[arg(long = "healthcheck_interval", default_value = "30s", value_parser = parse_duration)]
+        healthcheck_interval: Duration,
     },
     /// Run the API gateway: HTTP/JSON in, RPC out (go-micro's `micro api`, rpc handler).
     Api {
@@ -319,12 +335,28 @@ async fn run(cli: Cli) -> micro_runtime::Result<ExitCode> {
             eprintln!("micro web: listening on {bound}");
             web::serve(client, listener, micro_runtime::service::shutdown_signal()).await?;
         }
-        Command::Sidecar { address, namespace } => {
+        Command::Sidecar {
+            address,
+            namespace,
+            program_name,
+            program_address,
+            healthcheck_url,
+            healthcheck_interval,
+        } => {
+            let ttl = Duration::from_secs(register_ttl.unwrap_or(0));
+            let program = match (program_name, program_address) {
+                (Some(name), Some(address)) => Some(Box::new(program::Program::new(
+                    &name,
+                    &address,
+                    healthcheck_url.as_deref(),
+                    healthcheck_interval,
+                    ttl,
+                )?)),
+                _ => None,
+            };
             let (listener, bound) = api::bind(&address).await?;
             eprintln!("micro sidecar: listening on {bound}");
-            let front = api::Front::Sidecar {
-                ttl: Duration::from_secs(register_ttl.unwrap_or(0)),
-            };
+            let front = api::Front::Sidecar { ttl, program };
             let shutdown = micro_runtime::service::shutdown_signal();
             api::serve(client, namespace, front, listener, shutdown).await?;
         }

@@ -422,6 +422,17 @@ fn start_server(command: &str, dir: &Reg, extra: &[&str]) -> (Proc, String) {
     (proc, address)
 }
 
+/// Stops `proc` with SIGTERM and waits for it to exit successfully.
+fn terminate(proc: &mut Proc) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &proc.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let exited = proc.0.wait().expect("wait for the process");
+    assert!(exited.success(), "{exited}");
+}
+
 /// One HTTP/1.1 request; the response's status and body.
 fn http(
     address: &str,
@@ -741,6 +752,66 @@ fn micro_sidecar_subscribes_websockets_to_the_broker() {
             other => panic!("{broker:?}: expected a 400, got {:?}", other.map(|_| ())),
         }
     }
+}
+
+/// `micro sidecar --server_name --server_address --healthcheck_url`, as go-micro's: the
+/// program (a Python HTTP server) is registered while its health check answers 200,
+/// deregistered while it does not, registered again when it does; `/health` asks the check;
+/// stopped with SIGTERM, the sidecar deregisters it (etcd keeps what a dead process wrote).
+#[test]
+fn micro_sidecar_registers_its_program_while_it_is_healthy() {
+    let etcd = Etcd::single();
+    let dir = &Reg::of("etcd", &etcd.endpoints());
+    let tmp = tempfile::tempdir().unwrap();
+    let healthy = tmp.path().join("healthy");
+    std::fs::write(&healthy, "").unwrap();
+    let mut child = python()
+        .args(["tests/python/health_http.py", healthy.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start health_http.py");
+    let log = child.stderr.take().expect("stderr");
+    let _program = Proc(child);
+    let program = line_after(log, "bound ").expect("health_http.py exited before listening");
+    let url = format!("http://{program}/health");
+    let (mut sidecar, address) = start_server(
+        "sidecar",
+        dir,
+        &[
+            "--server_name",
+            "pyprog",
+            "--server_address",
+            &program,
+            "--healthcheck_url",
+            &url,
+            "--healthcheck_interval",
+            "100ms",
+        ],
+    );
+    let registered = |expected: bool| {
+        let deadline = Instant::now() + PATIENCE;
+        while (addresses(dir, "pyprog") == [program.clone()]) != expected {
+            assert!(Instant::now() < deadline, "registered should be {expected}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    registered(true);
+    let (status, body) = http(&address, "GET", "/health", &[], "");
+    assert_eq!((status, json(&body)), (200, serde_json::json!({})));
+
+    std::fs::remove_file(&healthy).unwrap();
+    registered(false);
+    expect_error(http(&address, "GET", "/health", &[], ""), 503, "503");
+    std::fs::write(&healthy, "").unwrap();
+    registered(true);
+
+    terminate(&mut sidecar);
+    let left = etcd.etcdctl_ok(&["get", "--prefix", "--keys-only", "/micro/registry/pyprog/"]);
+    assert_eq!(left.trim(), "", "the program is still registered");
+
+    // A name without an address is a usage error.
+    let o = micro(dir, &["sidecar", "--server_name", "x"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 
 /// `micro watch greeter`: a node that starts is a create event, one killed a delete event
@@ -1086,13 +1157,7 @@ fn micro_sidecar_fronts_a_program_in_another_language() {
             .trim()
             .is_empty()
     );
-    let killed = Command::new("kill")
-        .args(["-TERM", &sidecar.0.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let exited = sidecar.0.wait().expect("wait for the sidecar");
-    assert!(exited.success(), "{exited}");
+    terminate(&mut sidecar);
     assert_eq!(etcd.etcdctl_ok(&["get", "--keys-only", key]).trim(), "");
     let left = etcd.etcdctl_ok(&["get", "--prefix", "--keys-only", other]);
     assert_eq!(

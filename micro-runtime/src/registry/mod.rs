@@ -235,6 +235,17 @@ pub trait Registry: Send + Sync + 'static {
     async fn watch(&self, service: Option<&str>) -> Result<Watcher>;
 }
 
+/// A fresh node id for `service`: `<service>-<v4 uuid>`, as servers make theirs (go-micro's
+/// form), for records registered on behalf of other programs.
+///
+/// ```
+/// let id = micro_runtime::registry::node_id("greeter");
+/// assert!(id.starts_with("greeter-") && id.len() == "greeter-".len() + 36);
+/// ```
+pub fn node_id(service: &str) -> String {
+    crate::id::prefixed(service)
+}
+
 /// The registry named by `--registry` (`local`, `memory`, `etcd` or `mdns`), at `--registry_address`.
 pub fn from_name(name: &str, address: &str) -> Result<Arc<dyn Registry>> {
     match name {
