@@ -14,7 +14,8 @@
 //! The reply is the response message as JSON with status 200; an error is go-micro's error
 //! JSON (`{"id","code","detail","status"}`) with its code as the HTTP status (a body over
 //! `--max_message_size` is a 413). A `Timeout` header (seconds) bounds the call; other
-//! request headers go along as call metadata. `OPTIONS` (a CORS preflight) calls nothing.
+//! request headers go along as call metadata. `OPTIONS` (a CORS preflight) calls nothing;
+//! responses to requests from an origin `--cors` allows carry go-micro's CORS headers.
 //!
 //! Streaming endpoints (registered with `stream: true`) are served over WebSocket, as
 //! go-micro's rpc handler does: a WebSocket request to a resolved path opens the stream.
@@ -51,6 +52,8 @@ struct Gateway {
     client: Client,
     namespace: String,
     sidecar: Option<Sidecar>,
+    /// The origins browsers may call from (`*`: any); none by default.
+    cors: Vec<String>,
 }
 
 /// What the sidecar adds: `/registry` and `/broker`, and the records registered through it,
@@ -82,6 +85,7 @@ pub(crate) async fn serve(
     client: Client,
     namespace: String,
     front: Front,
+    cors: &str,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
@@ -99,14 +103,25 @@ pub(crate) async fn serve(
         .as_ref()
         .and_then(|s| s.program.clone())
         .map(|program| tokio::spawn(program.keep_registered(client.registry().clone(), stopped)));
+    let cors = cors
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(str::to_owned)
+        .collect();
     let gateway = Arc::new(Gateway {
         client,
         namespace,
         sidecar,
+        cors,
     });
     let app = axum::Router::new()
         .fallback(handle)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            gateway.clone(),
+            cors_headers,
+        ))
         .with_state(gateway.clone());
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -184,6 +199,43 @@ async fn handle(
         Ok(reply) => json_response(StatusCode::OK, reply.to_string()),
         Err(e) => json_response(error_status(&e), e.to_json()),
     }
+}
+
+/// go-micro's CORS headers on every response to a request from an allowed origin (see
+/// `--cors`): the origin echoed, its methods and headers, credentials allowed.
+async fn cors_headers(
+    State(gateway): State<Arc<Gateway>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    let mut response = next.run(request).await;
+    let allowed = origin.filter(|origin| {
+        gateway
+            .cors
+            .iter()
+            .any(|o| o == "*" || o.as_bytes() == origin.as_bytes())
+    });
+    if let Some(origin) = allowed {
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("POST, GET, OPTIONS, PUT, DELETE"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(
+                "Content-Type, Content-Length, Accept-Encoding, X-CSRF-Token, Authorization",
+            ),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    response
 }
 
 /// The HTTP status of an error: its go-micro code when that is an error status (4xx, 5xx),

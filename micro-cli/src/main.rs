@@ -130,6 +130,9 @@ enum Command {
         /// Prefixed to the service a path names (none by default).
         #[arg(long, default_value = "")]
         namespace: String,
+        /// Origins browsers may call from, comma-separated (`*`: any); none by default.
+        #[arg(long, env = "MICRO_SIDECAR_CORS", default_value = "")]
+        cors: String,
         /// The name to register the program under (with --server_address), as go-micro's
         /// sidecar does; deregistered when the sidecar stops.
         #[arg(long = "server_name", requires = "program_address")]
@@ -154,6 +157,9 @@ enum Command {
         /// (none when empty).
         #[arg(long, default_value = "go.micro.api")]
         namespace: String,
+        /// Origins browsers may call from, comma-separated (`*`: any); none by default.
+        #[arg(long, env = "MICRO_API_CORS", default_value = "")]
+        cors: String,
     },
 }
 
@@ -338,6 +344,7 @@ async fn run(cli: Cli) -> micro_runtime::Result<ExitCode> {
         Command::Sidecar {
             address,
             namespace,
+            cors,
             program_name,
             program_address,
             healthcheck_url,
@@ -358,13 +365,25 @@ async fn run(cli: Cli) -> micro_runtime::Result<ExitCode> {
             eprintln!("micro sidecar: listening on {bound}");
             let front = api::Front::Sidecar { ttl, program };
             let shutdown = micro_runtime::service::shutdown_signal();
-            api::serve(client, namespace, front, listener, shutdown).await?;
+            api::serve(client, namespace, front, &cors, listener, shutdown).await?;
         }
-        Command::Api { address, namespace } => {
+        Command::Api {
+            address,
+            namespace,
+            cors,
+        } => {
             let (listener, bound) = api::bind(&address).await?;
             eprintln!("micro api: listening on {bound}");
             let shutdown = micro_runtime::service::shutdown_signal();
-            api::serve(client, namespace, api::Front::Api, listener, shutdown).await?;
+            api::serve(
+                client,
+                namespace,
+                api::Front::Api,
+                &cors,
+                listener,
+                shutdown,
+            )
+            .await?;
         }
         Command::Register {
             what: Record::Service { record },

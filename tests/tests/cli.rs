@@ -441,6 +441,19 @@ fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
+    let (status, _, body) = http_with_head(address, method, target, headers, body);
+    (status, body)
+}
+
+/// One HTTP/1.1 request; the response's status, head (status line and headers, names in
+/// lower case) and body.
+fn http_with_head(
+    address: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
     use std::io::{Read, Write};
     let mut conn = std::net::TcpStream::connect(address).expect("connect to the gateway");
     conn.set_read_timeout(Some(PATIENCE)).unwrap();
@@ -462,14 +475,12 @@ fn http(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("a status code");
+    let head = head.to_ascii_lowercase();
     assert!(
-        status == 204
-            || head
-                .to_ascii_lowercase()
-                .contains("content-type: application/json"),
+        status == 204 || head.contains("content-type: application/json"),
         "{head}"
     );
-    (status, body.to_owned())
+    (status, head, body.to_owned())
 }
 
 fn json(text: &str) -> Value {
@@ -588,18 +599,64 @@ fn micro_api_turns_http_into_calls() {
     expect_error((status, body), 413, "");
 }
 
-/// With no namespace the path names the registered service itself.
+/// With no namespace the path names the registered service itself. CORS headers go only to
+/// the origins `--cors` names (go-micro's headers), on preflights and calls alike; a gateway
+/// without `--cors` sends none.
 #[test]
 fn micro_api_without_a_namespace() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = &Reg::local(tmp.path());
     let (_greeter, _) = start("greeter-server", "greeter", dir);
-    let (_api, api) = start_api(dir, &["--namespace", ""]);
-    let (status, body) = http(&api, "GET", "/greeter/hello?name=Flo", &[], "");
+    let allowed = "http://app.example";
+    let cors = format!("{allowed}, http://other.example");
+    let (_api, api) = start_api(dir, &["--namespace", "", "--cors", &cors]);
+    let (status, head, body) = http_with_head(
+        &api,
+        "GET",
+        "/greeter/hello?name=Flo",
+        &[("origin", allowed)],
+        "",
+    );
     assert_eq!(
         (status, json(&body)),
         (200, serde_json::json!({ "greeting": "Hello, Flo!" }))
     );
+    assert!(
+        head.contains(&format!("access-control-allow-origin: {allowed}\r\n")),
+        "{head}"
+    );
+    assert!(
+        head.contains("access-control-allow-credentials: true"),
+        "{head}"
+    );
+    let (status, head, _) = http_with_head(
+        &api,
+        "OPTIONS",
+        "/greeter/hello",
+        &[("origin", allowed)],
+        "",
+    );
+    assert_eq!(status, 204);
+    assert!(
+        head.contains("access-control-allow-methods: post, get, options, put, delete"),
+        "{head}"
+    );
+    assert!(
+        head.contains("access-control-allow-headers: content-type"),
+        "{head}"
+    );
+    let (status, head, _) = http_with_head(
+        &api,
+        "GET",
+        "/greeter/hello",
+        &[("origin", "http://elsewhere.example")],
+        "",
+    );
+    assert_eq!(status, 200);
+    assert!(!head.contains("access-control"), "{head}");
+    let (_plain, plain) = start_api(dir, &["--namespace", ""]);
+    let (_, head, _) = http_with_head(&plain, "OPTIONS", "/x", &[("origin", allowed)], "");
+    assert!(!head.contains("access-control"), "{head}");
 }
 
 type Socket = tungstenite::WebSocket<std::net::TcpStream>;
