@@ -19,12 +19,15 @@
 //!
 //! Streaming endpoints (registered with `stream: true`) are served over WebSocket, as
 //! go-micro's rpc handler does: a WebSocket request to a resolved path opens the stream.
-//! When the request carries a message (query parameters or a body), it is the stream's one
-//! request (a server stream); otherwise each text or binary message from the socket is a
-//! JSON request (a bidirectional stream). Each response goes back as a text message of
-//! JSON. The socket is closed with 1000 when the stream ends, 1011 and `Code: detail` as
-//! the reason when it fails, 1007 when a message is not JSON; closing the socket cancels
-//! the call.
+//! When the request's query carries a message, it is the stream's one request (a server
+//! stream); otherwise each text or binary message from the socket is a JSON request (a
+//! bidirectional stream). Each response goes back as a text message of JSON (binary when
+//! the client offered the `binary` subprotocol). The socket is closed with 1000 when the
+//! stream ends, 1011 and `Code: detail` as the reason when it fails, 1007 when a message is
+//! not JSON, 1001 when the gateway stops; closing the socket, or its silence (no frame,
+//! pongs included, for a minute; it is pinged every 30 s), cancels the call. WebSockets
+//! from a browser page are accepted from the gateway's own origin or one `--cors` allows
+//! (403 otherwise).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,19 +35,23 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use base64::prelude::{BASE64_STANDARD, Engine as _};
-use futures_util::{SinkExt, StreamExt};
-use micro_runtime::broker::{self, Event, SubscribeOptions};
-use micro_runtime::{CallOptions, CallStream, Client, Code, Error, Result};
+use micro_runtime::{CallOptions, Client, Code, Error, Result};
 use serde_json::{Map, Value};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
 
 use crate::program::Program;
+
+mod sockets;
+
+/// How long a stopping gateway waits for its WebSockets to close.
+const SOCKETS_CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// The gateway's state: the client it calls through and the namespace of its services;
 /// as a sidecar, also the records registered through it.
@@ -54,6 +61,10 @@ struct Gateway {
     sidecar: Option<Sidecar>,
     /// The origins browsers may call from (`*`: any); none by default.
     cors: Vec<String>,
+    /// The WebSockets' tasks, waited for when the gateway stops.
+    tasks: TaskTracker,
+    /// Turns true when the gateway stops.
+    stopping: watch::Receiver<bool>,
 }
 
 /// What the sidecar adds: `/registry` and `/broker`, and the records registered through it,
@@ -98,11 +109,15 @@ pub(crate) async fn serve(
             ..Sidecar::default()
         }),
     };
-    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (stop, stopping) = watch::channel(false);
+    let stop = Arc::new(stop);
     let program = sidecar
         .as_ref()
         .and_then(|s| s.program.clone())
-        .map(|program| tokio::spawn(program.keep_registered(client.registry().clone(), stopped)));
+        .map(|program| {
+            let stopping = stopping.clone();
+            tokio::spawn(program.keep_registered(client.registry().clone(), stopping))
+        });
     let cors = cors
         .split(',')
         .map(str::trim)
@@ -114,6 +129,8 @@ pub(crate) async fn serve(
         namespace,
         sidecar,
         cors,
+        tasks: TaskTracker::new(),
+        stopping,
     });
     let app = axum::Router::new()
         .fallback(handle)
@@ -123,11 +140,20 @@ pub(crate) async fn serve(
             cors_headers,
         ))
         .with_state(gateway.clone());
+    // Upgraded connections are not the server's to wait for: told to stop with the rest,
+    // they close their sockets, and are waited for below.
+    let stopper = stop.clone();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopper.send(true);
+    };
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| Error::new(Code::Unavailable, format!("api: {e}")));
     let _ = stop.send(true);
+    gateway.tasks.close();
+    let _ = tokio::time::timeout(SOCKETS_CLOSE_WAIT, gateway.tasks.wait()).await;
     if let Some(program) = program {
         let _ = program.await;
     }
@@ -163,6 +189,14 @@ async fn handle(
         return StatusCode::NO_CONTENT.into_response();
     }
     if let Ok(upgrade) = upgrade {
+        if !gateway.socket_allowed(&headers) {
+            let e = Error::with_http_code(
+                403,
+                "go.micro.api",
+                "WebSockets from this origin are not allowed (see --cors)",
+            );
+            return json_response(error_status(&e), e.to_json());
+        }
         let upgraded = match (&gateway.sidecar, uri.path()) {
             (Some(_), "/broker") => Some(gateway.subscribe(upgrade, &uri, &headers)),
             _ => gateway.stream(upgrade, &uri, &headers).await,
@@ -210,12 +244,7 @@ async fn cors_headers(
 ) -> Response {
     let origin = request.headers().get(header::ORIGIN).cloned();
     let mut response = next.run(request).await;
-    let allowed = origin.filter(|origin| {
-        gateway
-            .cors
-            .iter()
-            .any(|o| o == "*" || o.as_bytes() == origin.as_bytes())
-    });
+    let allowed = origin.filter(|origin| gateway.cors_allows(origin));
     if let Some(origin) = allowed {
         let headers = response.headers_mut();
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
@@ -254,6 +283,13 @@ fn json_response(status: StatusCode, body: String) -> Response {
 }
 
 impl Gateway {
+    /// Whether `--cors` allows `origin`.
+    fn cors_allows(&self, origin: &HeaderValue) -> bool {
+        self.cors
+            .iter()
+            .any(|o| o == "*" || o.as_bytes() == origin.as_bytes())
+    }
+
     /// The service (in the namespace) and endpoint a path names.
     fn resolved(&self, path: &str) -> Result<(String, String)> {
         let (service, endpoint) =
@@ -307,139 +343,6 @@ impl Gateway {
         self.client
             .call_endpoint_with(service, endpoint, &request, &options)
             .await
-    }
-}
-
-impl Gateway {
-    /// A WebSocket request for a streaming endpoint: the upgrade, with the stream relayed
-    /// over the socket (see the module docs); or, when it failed to open, its error as a
-    /// call's. `None` when the path names no streaming endpoint: the request is then
-    /// answered as a call, as go-micro does.
-    async fn stream(
-        &self,
-        upgrade: WebSocketUpgrade,
-        uri: &Uri,
-        headers: &HeaderMap,
-    ) -> Option<Response> {
-        let own = matches!(uri.path(), "/rpc")
-            || (self.sidecar.is_some() && matches!(uri.path(), "/registry" | "/broker"));
-        if own {
-            return None;
-        }
-        let (service, endpoint) = self.resolved(uri.path()).ok()?;
-        if !self.is_stream(&service, &endpoint).await {
-            return None;
-        }
-        let opened = async {
-            let request = request_of(uri, headers, &[])?;
-            let options = call_options(headers)?;
-            let stream = self
-                .client
-                .stream_endpoint::<Value, Value>(&service, &endpoint, &options)
-                .await?;
-            Ok::<_, Error>((request, stream))
-        };
-        Some(match opened.await {
-            Ok((request, stream)) => upgrade
-                .max_message_size(self.client.options().max_message_size)
-                .on_upgrade(move |socket| relay(socket, stream, request)),
-            Err(e) => json_response(error_status(&e), e.to_json()),
-        })
-    }
-
-    /// Whether a version of `service` in the registry has `endpoint` as a stream.
-    async fn is_stream(&self, service: &str, endpoint: &str) -> bool {
-        let Ok(versions) = self.client.registry().get_service(service).await else {
-            return false;
-        };
-        versions
-            .iter()
-            .flat_map(|v| &v.endpoints)
-            .filter(|e| e.name == endpoint)
-            .any(|e| e.metadata.get("stream").is_some_and(|s| s == "true"))
-    }
-}
-
-/// Relays a stream over a WebSocket: `request`, unless it is an empty object, is the one
-/// request; else the socket's messages are. Ends when the stream ends (the socket closed
-/// with its outcome) or the socket closes (the call dropped, so cancelled).
-async fn relay(socket: WebSocket, stream: CallStream<Value, Value>, request: Value) {
-    let (mut requests, mut replies) = stream.split();
-    let (mut out, mut incoming) = socket.split();
-    let given = request.as_object().is_none_or(|fields| !fields.is_empty());
-    // Ends only when the socket closes (None) or sends what is not JSON.
-    let send = async {
-        let mut open = true;
-        if given {
-            // Its failure shows in the stream's answer.
-            let _ = requests.send(request).await;
-            requests.close_send();
-            open = false;
-        }
-        while let Some(Ok(message)) = incoming.next().await {
-            let parsed = match &message {
-                Message::Text(text) => serde_json::from_str::<Value>(text),
-                Message::Binary(bytes) => serde_json::from_slice(bytes),
-                Message::Close(_) => break,
-                // Pings are answered by the socket itself.
-                Message::Ping(_) | Message::Pong(_) => continue,
-            };
-            match parsed {
-                Err(e) => {
-                    let e = bad_request(format!("request is not JSON: {e}"));
-                    return Some(close_frame(close_code::INVALID, &e));
-                }
-                // Once the request side is over, the stream's answer says why.
-                Ok(request) if open => open = requests.send(request).await.is_ok(),
-                Ok(_) => {}
-            }
-        }
-        None
-    };
-    let receive = async {
-        loop {
-            match replies.recv().await {
-                Ok(Some(reply)) => {
-                    let text = Message::Text(reply.to_string().into());
-                    if out.send(text).await.is_err() {
-                        return None;
-                    }
-                }
-                Ok(None) => {
-                    return Some(CloseFrame {
-                        code: close_code::NORMAL,
-                        reason: "".into(),
-                    });
-                }
-                Err(e) => return Some(close_frame(close_code::ERROR, &e)),
-            }
-        }
-    };
-    let close = tokio::select! {
-        close = send => close,
-        close = receive => close,
-    };
-    // Sent and flushed: ours, or the reply to the peer's close the socket queued.
-    let _ = match close {
-        Some(frame) => out.send(Message::Close(Some(frame))).await,
-        None => out.close().await,
-    };
-}
-
-/// A close frame for `error`: `Code: detail` as the reason, cut to the 123 bytes a close
-/// frame holds.
-fn close_frame(code: u16, error: &Error) -> CloseFrame {
-    let mut reason = format!("{:?}: {}", error.code(), error.detail());
-    if reason.len() > 123 {
-        let mut end = 123;
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        reason.truncate(end);
-    }
-    CloseFrame {
-        code,
-        reason: reason.into(),
     }
 }
 
@@ -519,104 +422,6 @@ impl Gateway {
             .publish_with(topic, &message, &call_options(headers)?)
             .await?;
         Ok(Value::Object(Map::new()))
-    }
-}
-
-impl Gateway {
-    /// `/broker?topic=T[&queue=Q]` as a WebSocket (go-micro's sidecar broker handler): each
-    /// message on the topic comes as a text message of go-micro's JSON of a broker message
-    /// (`{"Header": {...}, "Body": "<base64>"}`), and each message from the socket is
-    /// published to the topic, its `Content-Type` the request's (`text/plain` without one).
-    /// Subscribed once upgraded; unsubscribed when the socket closes. A failure to subscribe
-    /// closes the socket with 1011 and the error.
-    fn subscribe(&self, upgrade: WebSocketUpgrade, uri: &Uri, headers: &HeaderMap) -> Response {
-        let query = form(uri.query().unwrap_or_default().as_bytes());
-        let text = |key: &str| {
-            query
-                .get(key)
-                .and_then(Value::as_str)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
-        let (Some(topic), Some(broker)) = (text("topic"), self.client.broker().cloned()) else {
-            let e = match self.client.broker() {
-                None => Error::new(Code::FailedPrecondition, "the sidecar has no broker"),
-                Some(_) => bad_request("subscribe needs ?topic="),
-            };
-            return json_response(error_status(&e), e.to_json());
-        };
-        let options = match text("queue") {
-            Some(queue) => SubscribeOptions::new().queue(queue),
-            None => SubscribeOptions::new(),
-        };
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("text/plain")
-            .to_owned();
-        upgrade
-            .max_message_size(self.client.options().max_message_size)
-            .on_upgrade(move |socket| async move {
-                let (mut out, mut incoming) = socket.split();
-                let (tx, mut events) = tokio::sync::mpsc::channel::<String>(64);
-                let deliver = broker::handler(move |event: Event| {
-                    let tx = tx.clone();
-                    async move {
-                        let message = event.message();
-                        let json = serde_json::json!({
-                            "Header": message
-                                .header
-                                .iter()
-                                .map(|(k, v)| (k.to_string(), Value::from(v.as_str())))
-                                .collect::<Map<_, _>>(),
-                            "Body": BASE64_STANDARD.encode(&message.body),
-                        });
-                        tx.send(json.to_string()).await.map_err(|_| {
-                            Error::new(Code::Unavailable, "the subscriber's socket closed")
-                        })
-                    }
-                });
-                let subscriber = match broker.subscribe(&topic, deliver, options).await {
-                    Ok(subscriber) => subscriber,
-                    Err(e) => {
-                        let frame = close_frame(close_code::ERROR, &e);
-                        let _ = out.send(Message::Close(Some(frame))).await;
-                        return;
-                    }
-                };
-                // Apart, so that a publish waiting for our own subscription's delivery
-                // (the http broker waits for its subscribers) never waits on itself.
-                let forward = async {
-                    while let Some(event) = events.recv().await {
-                        if out.send(Message::Text(event.into())).await.is_err() {
-                            break;
-                        }
-                    }
-                };
-                let publish = async {
-                    while let Some(Ok(message)) = incoming.next().await {
-                        let body = match message {
-                            Message::Text(text) => Bytes::from(text),
-                            Message::Binary(bytes) => bytes,
-                            Message::Ping(_) | Message::Pong(_) => continue,
-                            Message::Close(_) => break,
-                        };
-                        let message = broker::Message::new(body)
-                            .with_header("Content-Type", content_type.clone());
-                        if let Err(e) = broker.publish(&topic, message).await {
-                            tracing::warn!(%topic, error = %e, "publishing a socket's message failed");
-                        }
-                    }
-                };
-                tokio::select! {
-                    () = forward => {}
-                    () = publish => {}
-                }
-                if let Err(e) = subscriber.unsubscribe().await {
-                    tracing::warn!(%topic, error = %e, "unsubscribing failed");
-                }
-                let _ = out.close().await;
-            })
     }
 }
 

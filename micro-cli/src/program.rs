@@ -4,7 +4,7 @@
 //! The sidecar registers `NAME` with one node at `HOST:PORT` when it starts. With a health
 //! check, it asks the URL every `--healthcheck_interval` (30 s, go-micro's period): an
 //! answer other than 200, or none, deregisters the program; the next 200 registers it
-//! again (and each 200 refreshes its `--register_ttl`). When the sidecar stops, the program
+//! again (each 200 refreshes its `--register_ttl`, and it is asked at least twice per TTL). When the sidecar stops, the program
 //! is deregistered. `GET /health` on the sidecar asks the check once: `{}` for a 200, else
 //! go-micro's error JSON with the program's status (500 when it did not answer).
 
@@ -106,12 +106,21 @@ impl Program {
         let name = &self.record.name;
         let options = RegisterOptions { ttl: self.ttl };
         let mut registered = false;
-        let mut ticks = tokio::time::interval(self.interval);
+        // Often enough, too, to refresh the record twice within its TTL.
+        let period = match self.ttl.is_zero() {
+            true => self.interval,
+            false => self
+                .interval
+                .min(self.ttl / 2)
+                .max(Duration::from_millis(10)),
+        };
+        let mut ticks = tokio::time::interval(period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = ticks.tick() => {}
+                biased;
                 _ = stop.wait_for(|stopped| *stopped) => break,
+                _ = ticks.tick() => {}
             }
             // The first tick is at once: registered as soon as the check passes.
             let healthy = match self.check().await {

@@ -205,12 +205,15 @@ impl ServiceBuilder {
         fn named(v: &Option<String>) -> Option<&str> {
             v.as_deref().filter(|v| !v.is_empty())
         }
-        let registry = match (self.registry, named(&o.registry)) {
-            (Some(r), name) if name.is_none_or(|n| n == r.name()) => r,
-            (_, name) => registry::from_name(
-                name.unwrap_or(""),
-                o.registry_address.as_deref().unwrap_or(""),
-            )?,
+        let (registry, registry_replaced) = match (self.registry, named(&o.registry)) {
+            (Some(r), name) if name.is_none_or(|n| n == r.name()) => (r, false),
+            (code, name) => {
+                let address = o.registry_address.as_deref().unwrap_or("");
+                (
+                    registry::from_name(name.unwrap_or(""), address)?,
+                    code.is_some(),
+                )
+            }
         };
         let selector = match (self.selector, named(&o.selector)) {
             (Some(s), None) => s,
@@ -220,10 +223,14 @@ impl ServiceBuilder {
                     .unwrap_or(flagged)
             }
         };
+        // The http broker finds its subscribers in the registry: one set in code is built
+        // again on the registry a flag put in place of the code's (go-micro re-initialises
+        // it with the new registry).
+        let keep = |b: &Arc<dyn Broker>| !(registry_replaced && b.name() == "http");
         let broker = match (self.broker, named(&o.broker)) {
-            (Some(b), name) if name.is_none_or(|n| n == b.name()) => b,
-            (_, name) => broker::from_name(
-                name.unwrap_or(""),
+            (Some(b), name) if name.is_none_or(|n| n == b.name()) && keep(&b) => b,
+            (code, name) => broker::from_name(
+                name.or(code.map(|b| b.name())).unwrap_or(""),
                 o.broker_address.as_deref().unwrap_or(""),
                 registry.clone(),
             )?,
@@ -444,6 +451,35 @@ mod tests {
         assert_eq!(flagged.name(), "http");
         assert!(!Arc::ptr_eq(&flagged, &broker));
         assert!(Arc::ptr_eq(&flagged, service.client().broker().unwrap()));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_http_broker_set_in_code_follows_a_registry_a_flag_replaced() {
+        let dir = std::env::temp_dir().join(format!("micro-service-http-{}", std::process::id()));
+        let code_registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
+        let http: Arc<dyn Broker> = Arc::new(
+            crate::broker::http::HttpBroker::new("127.0.0.1:0", code_registry.clone()).unwrap(),
+        );
+        let flags = [
+            "t",
+            "--registry",
+            "local",
+            "--registry_address",
+            dir.to_str().unwrap(),
+        ];
+        let service = Service::builder()
+            .registry(code_registry)
+            .broker(http.clone())
+            .options(Options::parse_from(flags).unwrap())
+            .build()
+            .unwrap();
+        let broker = service.broker().unwrap();
+        assert_eq!(broker.name(), "http");
+        assert!(
+            !Arc::ptr_eq(&broker, &http),
+            "the broker still looks in the old registry"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -424,11 +424,21 @@ fn start_server(command: &str, dir: &Reg, extra: &[&str]) -> (Proc, String) {
 
 /// Stops `proc` with SIGTERM and waits for it to exit successfully.
 fn terminate(proc: &mut Proc) {
+    sigterm(proc);
+    exits(proc);
+}
+
+/// Sends `proc` SIGTERM.
+fn sigterm(proc: &Proc) {
     let killed = Command::new("kill")
         .args(["-TERM", &proc.0.id().to_string()])
         .status()
         .expect("kill");
     assert!(killed.success());
+}
+
+/// Waits for `proc` to exit, successfully.
+fn exits(proc: &mut Proc) {
     let exited = proc.0.wait().expect("wait for the process");
     assert!(exited.success(), "{exited}");
 }
@@ -667,9 +677,27 @@ fn websocket(
     address: &str,
     path: &str,
 ) -> Result<(Socket, tungstenite::handshake::client::Response), Box<Handshake>> {
+    websocket_with(address, path, &[])
+}
+
+/// A WebSocket to `path` at `address`, its upgrade request with `headers` added.
+fn websocket_with(
+    address: &str,
+    path: &str,
+    headers: &[(&'static str, &str)],
+) -> Result<(Socket, tungstenite::handshake::client::Response), Box<Handshake>> {
+    use tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{address}{path}")
+        .into_client_request()
+        .expect("a WebSocket request");
+    for (name, value) in headers {
+        request
+            .headers_mut()
+            .insert(*name, value.parse().expect("a header value"));
+    }
     let stream = std::net::TcpStream::connect(address).expect("connect");
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    tungstenite::client(format!("ws://{address}{path}"), stream).map_err(Box::new)
+    tungstenite::client(request, stream).map_err(Box::new)
 }
 
 /// `micro api` serves streaming endpoints over WebSocket, as go-micro's rpc handler does:
@@ -746,6 +774,34 @@ fn micro_api_streams_over_websocket() {
     };
     assert!(matches!(end, tungstenite::Error::ConnectionClosed), "{end}");
 
+    // Offered the `binary` subprotocol, responses come as binary messages.
+    let (mut socket, response) = websocket_with(
+        &api,
+        "/echo/bidi",
+        &[("sec-websocket-protocol", "x, binary")],
+    )
+    .expect("upgrade");
+    assert_eq!(response.headers()["sec-websocket-protocol"], "binary");
+    socket.send(Message::text(r#"{"message": "c"}"#)).unwrap();
+    match socket.read().unwrap() {
+        Message::Binary(bytes) => {
+            assert_eq!(json(&String::from_utf8_lossy(&bytes))["message"], "c")
+        }
+        other => panic!("expected a binary message, got {other:?}"),
+    }
+
+    // From a page of another origin: refused (browsers apply no CORS to WebSockets); from
+    // the gateway's own origin: accepted.
+    let foreign = [("origin", "http://elsewhere.example")];
+    match websocket_with(&api, "/echo/bidi", &foreign).map_err(|e| *e) {
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+            assert_eq!(response.status(), 403);
+        }
+        other => panic!("expected a 403, got {:?}", other.map(|_| ())),
+    }
+    let own = format!("http://{api}");
+    websocket_with(&api, "/echo/bidi", &[("origin", &own)]).expect("upgrade from its own origin");
+
     // A unary endpoint: no upgrade, the call's answer.
     match open("/echo/unary?message=u").map_err(|e| *e) {
         Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
@@ -771,7 +827,7 @@ fn micro_sidecar_subscribes_websockets_to_the_broker() {
     for broker in BROKERS {
         let tmp = tempfile::tempdir().unwrap();
         let reg = Reg::local(tmp.path()).with(broker);
-        let (_sidecar, address) = start_server("sidecar", &reg, &[]);
+        let (mut sidecar, address) = start_server("sidecar", &reg, &[]);
         let topic = micro_tests::broker::unique_topic("ws");
         let (mut socket, _) = websocket(&address, &format!("/broker?topic={topic}"))
             .unwrap_or_else(|e| panic!("{broker:?}: upgrade: {e}"));
@@ -808,6 +864,24 @@ fn micro_sidecar_subscribes_websockets_to_the_broker() {
             }
             other => panic!("{broker:?}: expected a 400, got {:?}", other.map(|_| ())),
         }
+
+        // Stopping, the sidecar closes its subscribers' sockets with 1001 (and unsubscribes
+        // them) before it exits.
+        let (mut socket, _) = websocket(&address, &format!("/broker?topic={topic}"))
+            .unwrap_or_else(|e| panic!("{broker:?}: upgrade: {e}"));
+        socket.send(Message::text("ready?")).unwrap();
+        assert_eq!(next(&mut socket).1, "ready?", "{broker:?}");
+        sigterm(&sidecar);
+        match socket.read() {
+            Ok(Message::Close(Some(frame))) => assert_eq!(u16::from(frame.code), 1001),
+            other => panic!("{broker:?}: expected a close frame, got {other:?}"),
+        }
+        // Our close goes out as the next read finds the socket closed.
+        assert!(matches!(
+            socket.read(),
+            Err(tungstenite::Error::ConnectionClosed)
+        ));
+        exits(&mut sidecar);
     }
 }
 

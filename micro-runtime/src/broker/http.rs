@@ -448,6 +448,9 @@ impl Broker for HttpBroker {
             self.subs().remove(&id);
             return Err(e);
         }
+        // This process's next publish looks the subscribers up again, so it sees this one
+        // (other processes see it as their caches refresh, as in go-micro).
+        self.cache().invalidate(SERVICE_NAME);
         Ok(Box::new(HttpSubscriber {
             broker: self.clone(),
             topic: topic.to_owned(),
@@ -483,7 +486,9 @@ impl Subscriber for HttpSubscriber {
             return Ok(());
         }
         self.broker.subs().remove(&self.id);
-        self.broker.inner.registry.deregister(&self.record).await
+        let deregistered = self.broker.inner.registry.deregister(&self.record).await;
+        self.broker.cache().invalidate(SERVICE_NAME);
+        deregistered
     }
 }
 
