@@ -78,7 +78,7 @@ pub struct Options {
     /// amqp://user:pass@host:port/vhost, default amqp://guest:guest@127.0.0.1:5672/%2f).
     #[arg(long = "broker_address", env = set("MICRO_BROKER_ADDRESS"))]
     pub broker_address: Option<String>,
-    /// Selector: random (default) or roundrobin.
+    /// Selector: random (default), roundrobin, leastloaded or hash.
     #[arg(long = "selector", env = set("MICRO_SELECTOR"))]
     pub selector: Option<String>,
     /// Retries of a call where safe (default 5).
