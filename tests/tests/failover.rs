@@ -1,5 +1,5 @@
-//! Failures the client rides out, against a real etcd: a node killed mid-load, and the
-//! registry itself gone.
+//! Failures the client rides out: a node killed mid-load and the registry itself gone
+//! (against a real etcd), and a node that froze with a connection to it open.
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -160,6 +160,71 @@ async fn clients_keep_calling_known_nodes_while_etcd_is_down() {
         )
         .await;
         server.stop().await.unwrap();
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// A node that froze (SIGSTOP: its socket stays open, nothing answers) with a connection
+/// to it in the pool: with keepalive on, the pings go unanswered, the connection is
+/// dropped, and the call on it fails UNAVAILABLE instead of waiting out its deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalive_drops_the_connection_to_a_frozen_node() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let dir = tempfile::tempdir().unwrap();
+        let dir_arg = dir.path().to_str().unwrap();
+        let server = Proc(
+            Command::new(example_binary("greeter-server"))
+                .args(["--server_address", "127.0.0.1:0"])
+                .args(["--registry", "local", "--registry_address", dir_arg])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start greeter-server"),
+        );
+        let reg: Arc<dyn Registry> =
+            Arc::new(micro_runtime::registry::local::LocalRegistry::new(dir.path()).unwrap());
+        let client_options = ClientOptions {
+            keepalive: Some(Duration::from_millis(200)),
+            keepalive_timeout: Duration::from_millis(500),
+            retries: 0,
+            ..ClientOptions::default()
+        };
+        let caller = Service::builder()
+            .name("caller")
+            .registry(reg)
+            .client_options(client_options)
+            .build()
+            .unwrap();
+        let client = GreeterClient::new("greeter", caller.client());
+        let hello = || HelloRequest { name: "x".into() };
+        eventually(Duration::from_secs(20), "the greeter to answer", || async {
+            client.hello(hello()).await.ok()
+        })
+        .await;
+        // Pings answered: the connection stays.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        client
+            .hello(hello())
+            .await
+            .expect("a call on a live connection");
+
+        let signal = |name: &str| {
+            let sent = Command::new("kill")
+                .args([name, &server.0.id().to_string()])
+                .status()
+                .expect("kill");
+            assert!(sent.success());
+        };
+        signal("-STOP");
+        // A deadline far beyond the keepalive's: only the keepalive ends this call early.
+        let options = CallOptions::new().timeout(Duration::from_secs(60));
+        let err = client
+            .hello_with(hello(), &options)
+            .await
+            .expect_err("a frozen node answers nothing");
+        signal("-CONT");
+        assert_eq!(err.code(), micro_runtime::Code::Unavailable, "{err}");
     })
     .await
     .expect("test timed out");

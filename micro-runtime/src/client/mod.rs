@@ -64,6 +64,14 @@ pub struct ClientOptions {
     pub max_message_size: usize,
     /// The codec of requests.
     pub codec: Codec,
+    /// HTTP/2 keepalive: each connection is pinged this often, and dropped when a ping goes
+    /// unanswered for `keepalive_timeout`, so that calls to a node that froze or was cut
+    /// off fail `UNAVAILABLE` (and new ones dial again) instead of waiting out their
+    /// deadlines. Off by default, as in grpc-go and tonic: grpc-go servers answer pings
+    /// more often than every 5 minutes with a GOAWAY (`too_many_pings`) unless configured.
+    pub keepalive: Option<Duration>,
+    /// How long a keepalive ping may go unanswered (grpc-go's 20 s by default).
+    pub keepalive_timeout: Duration,
 }
 
 impl Default for ClientOptions {
@@ -76,6 +84,8 @@ impl Default for ClientOptions {
             cache_ttl: Duration::from_secs(60),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             codec: Codec::Proto,
+            keepalive: None,
+            keepalive_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -265,7 +275,11 @@ impl Client {
         selector: Arc<dyn Selector>,
     ) -> Client {
         let cache = Cache::new(registry, options.cache_ttl);
-        let pool = pool::Pool::new(options.pool_size, options.dial_timeout);
+        let keepalive = options.keepalive.map(|interval| pool::Keepalive {
+            interval,
+            timeout: options.keepalive_timeout,
+        });
+        let pool = pool::Pool::new(options.pool_size, options.dial_timeout, keepalive);
         Client {
             inner: Arc::new(Inner {
                 options,

@@ -40,7 +40,16 @@ impl Conn {
 pub(crate) struct Pool {
     size: usize,
     dial_timeout: Duration,
+    keepalive: Option<Keepalive>,
     addrs: ArcSwap<HashMap<Box<str>, Arc<Address>>>,
+}
+
+/// HTTP/2 pings on each connection: one every `interval`, each answered within `timeout`
+/// or the connection is dropped.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Keepalive {
+    pub(crate) interval: Duration,
+    pub(crate) timeout: Duration,
 }
 
 struct Address {
@@ -75,10 +84,11 @@ impl Live {
 }
 
 impl Pool {
-    pub(crate) fn new(size: usize, dial_timeout: Duration) -> Pool {
+    pub(crate) fn new(size: usize, dial_timeout: Duration, keepalive: Option<Keepalive>) -> Pool {
         Pool {
             size: size.max(1),
             dial_timeout,
+            keepalive,
             addrs: ArcSwap::default(),
         }
     }
@@ -160,7 +170,7 @@ impl Pool {
             .map_err(|_| unavailable(&format!("timed out after {:?}", self.dial_timeout)))?
             .map_err(|e| unavailable(&e))?;
         let _ = stream.set_nodelay(true);
-        let (send, conn) = h2::client::Builder::new()
+        let (send, mut conn) = h2::client::Builder::new()
             .enable_push(false)
             // hyper's client defaults (2 MiB per stream, 5 MiB per connection): a response
             // stream read a little slower than it is made keeps its sender busy.
@@ -174,13 +184,42 @@ impl Pool {
         let closed = Arc::new(AtomicBool::new(false));
         let done = closed.clone();
         let addr = addr.to_owned();
+        let pings = self
+            .keepalive
+            .and_then(|k| conn.ping_pong().map(|pings| (pings, k)));
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let ended = match pings {
+                None => conn.await.map_err(|e| e.to_string()),
+                // Dropping the connection fails the calls on it (UNAVAILABLE).
+                Some((pings, k)) => tokio::select! {
+                    ended = &mut conn => ended.map_err(|e| e.to_string()),
+                    dead = keepalive(pings, k) => Err(dead),
+                },
+            };
+            // Taken out of use before the calls on it learn it ended.
+            done.store(true, Ordering::Release);
+            if let Err(e) = ended {
                 tracing::debug!(%addr, error = %e, "client connection ended");
             }
-            done.store(true, Ordering::Release);
         });
         Ok(Live { send, closed })
+    }
+}
+
+/// Pings the connection every `k.interval`; returns why it is taken for dead: a ping not
+/// answered within `k.timeout`, or one that could not be sent.
+async fn keepalive(mut pings: h2::PingPong, k: Keepalive) -> String {
+    loop {
+        tokio::time::sleep(k.interval).await;
+        if let Err(e) = pings.send_ping(h2::Ping::opaque()) {
+            return format!("keepalive ping: {e}");
+        }
+        let pong = std::future::poll_fn(|cx| pings.poll_pong(cx));
+        match tokio::time::timeout(k.timeout, pong).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return format!("keepalive ping: {e}"),
+            Err(_) => return format!("keepalive ping unanswered for {:?}", k.timeout),
+        }
     }
 }
 
@@ -205,7 +244,7 @@ mod tests {
         }
         assert!(queued.len() < 8, "the accept queue never filled");
 
-        let pool = Arc::new(Pool::new(1, Duration::from_millis(300)));
+        let pool = Arc::new(Pool::new(1, Duration::from_millis(300), None));
         let start = tokio::time::Instant::now();
         let callers: Vec<_> = (0..10)
             .map(|_| {
