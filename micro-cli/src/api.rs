@@ -1,4 +1,5 @@
-//! `micro api`: go-micro's API gateway, HTTP in and RPC out, with its `rpc` handler.
+//! `micro api`: go-micro's API gateway, HTTP in and RPC out, with its `rpc` handler (and,
+//! with `--handler http`, its reverse proxy to HTTP services: [`Gateway::proxy`]).
 //!
 //! - `/rpc`: a JSON object (or form fields, or query parameters) `service`, `endpoint` (or
 //!   `method`), `request` (an object, or a string holding one) and optionally `address` (a
@@ -61,6 +62,8 @@ struct Gateway {
     sidecar: Option<Sidecar>,
     /// The origins browsers may call from (`*`: any); none by default.
     cors: Vec<String>,
+    /// How paths that are not the gateway's own are answered.
+    handler: Handler,
     /// The WebSockets' tasks, waited for when the gateway stops.
     tasks: TaskTracker,
     /// Turns true when the gateway stops.
@@ -75,6 +78,36 @@ struct Sidecar {
     ttl: Duration,
     /// The program it registers and health-checks (`--server_name`), if any.
     program: Option<Arc<Program>>,
+}
+
+/// How paths that are not the gateway's own are answered (`--handler`, go-micro's names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Handler {
+    /// `rpc`: the path names a service and endpoint, called with the request as JSON.
+    Rpc,
+    /// `http`: the request goes as it came to a node of the service the path's first part
+    /// names (go-micro's reverse proxy for HTTP services).
+    Http,
+}
+
+impl std::str::FromStr for Handler {
+    type Err = String;
+
+    fn from_str(name: &str) -> std::result::Result<Handler, String> {
+        match name {
+            "rpc" => Ok(Handler::Rpc),
+            "http" | "proxy" => Ok(Handler::Http),
+            "api" | "event" | "web" => Err(format!("the {name} handler is not supported yet")),
+            other => Err(format!("unknown handler {other:?} (expected rpc or http)")),
+        }
+    }
+}
+
+/// The gateway's settings: `--namespace`, `--cors`, `--handler`.
+pub(crate) struct Settings {
+    pub(crate) namespace: String,
+    pub(crate) cors: String,
+    pub(crate) handler: Handler,
 }
 
 /// Which front to serve.
@@ -94,9 +127,8 @@ pub(crate) enum Front {
 /// finish (a sidecar then deregisters what was registered through it).
 pub(crate) async fn serve(
     client: Client,
-    namespace: String,
     front: Front,
-    cors: &str,
+    settings: Settings,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
@@ -118,6 +150,11 @@ pub(crate) async fn serve(
             let stopping = stopping.clone();
             tokio::spawn(program.keep_registered(client.registry().clone(), stopping))
         });
+    let Settings {
+        namespace,
+        cors,
+        handler,
+    } = settings;
     let cors = cors
         .split(',')
         .map(str::trim)
@@ -129,6 +166,7 @@ pub(crate) async fn serve(
         namespace,
         sidecar,
         cors,
+        handler,
         tasks: TaskTracker::new(),
         stopping,
     });
@@ -199,10 +237,19 @@ async fn handle(
         }
         let upgraded = match (&gateway.sidecar, uri.path()) {
             (Some(_), "/broker") => Some(gateway.subscribe(upgrade, &uri, &headers)),
+            _ if gateway.handler == Handler::Http => None,
             _ => gateway.stream(upgrade, &uri, &headers).await,
         };
         if let Some(response) = upgraded {
             return response;
+        }
+    }
+    if gateway.handler == Handler::Http && !gateway.own_path(uri.path()) {
+        if let Ok(body) = body {
+            return match gateway.proxy(method, &uri, headers, body).await {
+                Ok(response) => response,
+                Err(e) => json_response(error_status(&e), e.to_json()),
+            };
         }
     }
     let answer = match body {
@@ -283,6 +330,52 @@ fn json_response(status: StatusCode, body: String) -> Response {
 }
 
 impl Gateway {
+    /// Whether `path` is one the gateway answers itself: `/rpc`, and the sidecar's.
+    fn own_path(&self, path: &str) -> bool {
+        path == "/rpc"
+            || (self.sidecar.is_some() && matches!(path, "/registry" | "/broker" | "/health"))
+    }
+
+    /// go-micro's `http` handler: the request as it came (path, query, headers but the
+    /// hop-by-hop ones, body) to a node of the service the path's first part names (in the
+    /// namespace; `/v1/foo/...` names `v1.foo`), and the node's answer as it is.
+    async fn proxy(
+        &self,
+        method: Method,
+        uri: &Uri,
+        mut headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Response> {
+        let name = proxy_route(uri.path())
+            .ok_or_else(|| bad_request(format!("no service in the path {:?}", uri.path())))?;
+        let service = match self.namespace.as_str() {
+            "" => name,
+            namespace => format!("{namespace}.{name}"),
+        };
+        let address = self
+            .client
+            .select_address(&service, &CallOptions::new())
+            .await?;
+        strip_hop_by_hop(&mut headers);
+        let target = uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut request = axum::http::Request::builder()
+            .method(method)
+            .uri(target)
+            .body(axum::body::Body::from(body))
+            .map_err(|e| bad_request(e.to_string()))?;
+        *request.headers_mut() = headers;
+        let unavailable = |e: String| {
+            Error::new(Code::Unavailable, format!("{service} at {address}: {e}"))
+                .with_id("go.micro.api")
+        };
+        let response = crate::http1::send(&address, request, None)
+            .await
+            .map_err(unavailable)?;
+        let (mut parts, body) = response.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        Ok(Response::from_parts(parts, axum::body::Body::new(body)))
+    }
+
     /// Whether `--cors` allows `origin`.
     fn cors_allows(&self, origin: &HeaderValue) -> bool {
         self.cors
@@ -456,6 +549,44 @@ pub(crate) fn resolve(path: &str) -> Option<(String, String)> {
     Some((service, endpoint))
 }
 
+/// go-micro's resolver for its proxying handlers: the service a path's first part names
+/// (`/v1/foo/...`: `v1.foo`); `None` for a path without one, or a name go-micro refuses.
+pub(crate) fn proxy_route(path: &str) -> Option<String> {
+    let parts: Vec<&str> = path.split('/').skip(1).collect();
+    let (service, alias) = match parts.as_slice() {
+        [version, name, ..] if is_version(version) && parts.len() > 2 => {
+            (format!("{version}.{name}"), *name)
+        }
+        [name, ..] => (name.to_string(), *name),
+        [] => return None,
+    };
+    // go-micro's ^[a-zA-Z0-9]+([a-zA-Z0-9-_]*[a-zA-Z0-9]+)?$
+    let bytes = alias.as_bytes();
+    let edge = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+    let valid = edge(bytes.first())
+        && edge(bytes.last())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_');
+    valid.then_some(service)
+}
+
+/// Takes out the headers that belong to one connection, not to the message.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    for name in [
+        header::CONNECTION,
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+}
+
 /// `v1`, `v22`: a version part of a path.
 fn is_version(part: &str) -> bool {
     part.strip_prefix('v')
@@ -567,6 +698,18 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxy_routes_as_go_micro_resolves_them() {
+        assert_eq!(proxy_route("/foo/bar/baz").as_deref(), Some("foo"));
+        assert_eq!(proxy_route("/foo").as_deref(), Some("foo"));
+        assert_eq!(proxy_route("/v1/foo/bar").as_deref(), Some("v1.foo"));
+        assert_eq!(proxy_route("/v1").as_deref(), Some("v1"));
+        assert_eq!(proxy_route("/my-svc_2/x").as_deref(), Some("my-svc_2"));
+        for refused in ["/", "", "/-foo/x", "/foo-/x", "/fo.o/x", "/%2e%2e/x"] {
+            assert_eq!(proxy_route(refused), None, "{refused}");
+        }
+    }
 
     #[test]
     fn paths_resolve_as_go_micros_micro_resolver() {

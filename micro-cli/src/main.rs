@@ -14,7 +14,7 @@
 //! micro register service '<registry record JSON>'
 //! micro deregister service '<registry record JSON>'
 //! micro watch [SERVICE]
-//! micro api --address 127.0.0.1:8080 --namespace go.micro.api
+//! micro api --address 127.0.0.1:8080 --namespace go.micro.api [--handler http] [--cors ORIGINS]
 //! micro web --address 127.0.0.1:8082
 //! micro sidecar --address 127.0.0.1:8081 [--server_name NAME --server_address HOST:PORT
 //!               [--healthcheck_url http://HOST:PORT/health]]
@@ -25,6 +25,7 @@
 
 mod api;
 mod health;
+mod http1;
 mod program;
 mod web;
 
@@ -148,7 +149,8 @@ enum Command {
         #[arg(long = "healthcheck_interval", default_value = "30s", value_parser = parse_duration)]
         healthcheck_interval: Duration,
     },
-    /// Run the API gateway: HTTP/JSON in, RPC out (go-micro's `micro api`, rpc handler).
+    /// Run the API gateway: HTTP/JSON in, RPC out (go-micro's `micro api`: its rpc handler,
+    /// or with --handler http its reverse proxy to HTTP services).
     Api {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -160,6 +162,10 @@ enum Command {
         /// Origins browsers may call from, comma-separated (`*`: any); none by default.
         #[arg(long, env = "MICRO_API_CORS", default_value = "")]
         cors: String,
+        /// How paths are answered: rpc (call the endpoint they name) or http (proxy the
+        /// request to a node of the service they name).
+        #[arg(long, env = "MICRO_API_HANDLER", default_value = "rpc")]
+        handler: api::Handler,
     },
 }
 
@@ -365,25 +371,28 @@ async fn run(cli: Cli) -> micro_runtime::Result<ExitCode> {
             eprintln!("micro sidecar: listening on {bound}");
             let front = api::Front::Sidecar { ttl, program };
             let shutdown = micro_runtime::service::shutdown_signal();
-            api::serve(client, namespace, front, &cors, listener, shutdown).await?;
+            let settings = api::Settings {
+                namespace,
+                cors,
+                handler: api::Handler::Rpc,
+            };
+            api::serve(client, front, settings, listener, shutdown).await?;
         }
         Command::Api {
             address,
             namespace,
             cors,
+            handler,
         } => {
             let (listener, bound) = api::bind(&address).await?;
             eprintln!("micro api: listening on {bound}");
             let shutdown = micro_runtime::service::shutdown_signal();
-            api::serve(
-                client,
+            let settings = api::Settings {
                 namespace,
-                api::Front::Api,
-                &cors,
-                listener,
-                shutdown,
-            )
-            .await?;
+                cors,
+                handler,
+            };
+            api::serve(client, api::Front::Api, settings, listener, shutdown).await?;
         }
         Command::Register {
             what: Record::Service { record },

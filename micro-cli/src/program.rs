@@ -12,10 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{Request, StatusCode, Uri, header};
-use hyper_util::rt::TokioIo;
 use micro_runtime::registry::{self, RegisterOptions, Registry};
 use micro_runtime::{Code, Error, Result};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 /// How long one health check may take.
@@ -163,23 +161,12 @@ async fn get(url: &Uri) -> std::result::Result<StatusCode, String> {
         Some(_) => authority.as_str().to_owned(),
         None => format!("{}:80", authority.host()),
     };
-    let stream = TcpStream::connect(&address)
-        .await
-        .map_err(|e| format!("connect {address}: {e}"))?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
     let path = url.path_and_query().map_or("/", |p| p.as_str());
     let request = Request::get(path)
         .header(header::HOST, authority.as_str())
         .body(axum::body::Body::empty())
         .map_err(|e| e.to_string())?;
-    // The connection runs on its own (a failure of it fails the request), no longer than a
-    // check may take: a program that never answers holds no task.
-    tokio::spawn(tokio::time::timeout(CHECK_TIMEOUT, connection));
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
+    // A program that never answers holds no connection past a check's time.
+    let response = crate::http1::send(&address, request, Some(CHECK_TIMEOUT)).await?;
     Ok(response.status())
 }

@@ -4,9 +4,11 @@
 Usage:
   health_http.py FLAG_FILE
 
-Serves on 127.0.0.1 (a free port): GET /health answers 200 while FLAG_FILE exists, else
-503; any other path 404. Prints `bound 127.0.0.1:PORT` on a line of stderr (flushed) once
-listening, then serves until SIGTERM or SIGINT.
+Serves on 127.0.0.1 (a free port): GET of a path ending in /health answers 200 while
+FLAG_FILE exists, else 503; any other GET 404; a POST answers 200 with its body echoed and
+the path it was sent to in `X-Seen-Path` (what a proxy forwarded). Prints
+`bound 127.0.0.1:PORT` on a line of stderr (flushed) once listening, then serves until
+SIGTERM or SIGINT.
 """
 
 import http.server
@@ -16,8 +18,16 @@ import sys
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802 (the standard library's name)
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Seen-Path", self.path)
+        self.end_headers()
+        self.wfile.write(body)
+
     def do_GET(self):  # noqa: N802 (the standard library's name)
-        if self.path != "/health":
+        if not self.path.endswith("/health"):
             status = 404
         elif os.path.exists(sys.argv[1]):
             status = 200

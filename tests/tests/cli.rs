@@ -456,8 +456,24 @@ fn http(
 }
 
 /// One HTTP/1.1 request; the response's status, head (status line and headers, names in
-/// lower case) and body.
+/// lower case) and body, as JSON.
 fn http_with_head(
+    address: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
+    let (status, head, body) = raw_http(address, method, target, headers, body);
+    assert!(
+        status == 204 || head.contains("content-type: application/json"),
+        "{head}"
+    );
+    (status, head, body)
+}
+
+/// One HTTP/1.1 request; the response's status, head (names in lower case) and body.
+fn raw_http(
     address: &str,
     method: &str,
     target: &str,
@@ -485,12 +501,7 @@ fn http_with_head(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("a status code");
-    let head = head.to_ascii_lowercase();
-    assert!(
-        status == 204 || head.contains("content-type: application/json"),
-        "{head}"
-    );
-    (status, head, body.to_owned())
+    (status, head.to_ascii_lowercase(), body.to_owned())
 }
 
 fn json(text: &str) -> Value {
@@ -885,6 +896,21 @@ fn micro_sidecar_subscribes_websockets_to_the_broker() {
     }
 }
 
+/// `tests/python/health_http.py`, healthy while `flag` exists (created here); returns it
+/// with its address.
+fn start_http_program(flag: &Path) -> (Proc, String) {
+    std::fs::write(flag, "").unwrap();
+    let mut child = python()
+        .args(["tests/python/health_http.py", flag.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start health_http.py");
+    let log = child.stderr.take().expect("stderr");
+    let proc = Proc(child);
+    let address = line_after(log, "bound ").expect("health_http.py exited before listening");
+    (proc, address)
+}
+
 /// `micro sidecar --server_name --server_address --healthcheck_url`, as go-micro's: the
 /// program (a Python HTTP server) is registered while its health check answers 200,
 /// deregistered while it does not, registered again when it does; `/health` asks the check;
@@ -895,15 +921,7 @@ fn micro_sidecar_registers_its_program_while_it_is_healthy() {
     let dir = &Reg::of("etcd", &etcd.endpoints());
     let tmp = tempfile::tempdir().unwrap();
     let healthy = tmp.path().join("healthy");
-    std::fs::write(&healthy, "").unwrap();
-    let mut child = python()
-        .args(["tests/python/health_http.py", healthy.to_str().unwrap()])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start health_http.py");
-    let log = child.stderr.take().expect("stderr");
-    let _program = Proc(child);
-    let program = line_after(log, "bound ").expect("health_http.py exited before listening");
+    let (_program, program) = start_http_program(&healthy);
     let url = format!("http://{program}/health");
     let (mut sidecar, address) = start_server(
         "sidecar",
@@ -943,6 +961,47 @@ fn micro_sidecar_registers_its_program_while_it_is_healthy() {
     // A name without an address is a usage error.
     let o = micro(dir, &["sidecar", "--server_name", "x"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+/// `micro api --handler http`: go-micro's reverse proxy. A Python HTTP program, registered
+/// by a sidecar as `go.micro.api.pyweb`, gets requests to `/pyweb/...` as they came (method,
+/// path and query, body) and its answers go back as they are; an unknown service is a 404.
+#[test]
+fn micro_api_proxies_http_services() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &Reg::local(tmp.path());
+    let healthy = tmp.path().join("healthy");
+    let (_program, program) = start_http_program(&healthy);
+    let (_sidecar, _) = start_server(
+        "sidecar",
+        dir,
+        &[
+            "--server_name",
+            "go.micro.api.pyweb",
+            "--server_address",
+            &program,
+        ],
+    );
+    let deadline = Instant::now() + PATIENCE;
+    while addresses(dir, "go.micro.api.pyweb").is_empty() {
+        assert!(Instant::now() < deadline, "the program was not registered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_api, api) = start_api(dir, &["--handler", "http"]);
+
+    let (status, head, body) = raw_http(&api, "POST", "/pyweb/echo?x=1", &[], "ping");
+    assert_eq!((status, body.as_str()), (200, "ping"), "{head}");
+    assert!(head.contains("x-seen-path: /pyweb/echo?x=1\r\n"), "{head}");
+    let (status, _, body) = raw_http(&api, "GET", "/pyweb/health", &[], "");
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    std::fs::remove_file(&healthy).unwrap();
+    let (status, _, _) = raw_http(&api, "GET", "/pyweb/health", &[], "");
+    assert_eq!(status, 503, "the program's own status");
+    expect_error(http(&api, "GET", "/nosuch/x", &[], ""), 404, "nosuch");
+
+    let o = micro(dir, &["api", "--handler", "event"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not supported yet"), "{}", stderr(&o));
 }
 
 /// `micro watch greeter`: a node that starts is a create event, one killed a delete event

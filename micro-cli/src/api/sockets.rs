@@ -60,9 +60,7 @@ impl Gateway {
         uri: &Uri,
         headers: &HeaderMap,
     ) -> Option<Response> {
-        let own = matches!(uri.path(), "/rpc")
-            || (self.sidecar.is_some() && matches!(uri.path(), "/registry" | "/broker"));
-        if own {
+        if self.own_path(uri.path()) {
             return None;
         }
         let (service, endpoint) = self.resolved(uri.path()).ok()?;

@@ -528,6 +528,30 @@ impl Client {
         result
     }
 
+    /// The address a call to `service` with `options` would go to now: its fixed address,
+    /// else a node the selector picks from the registry cache (the options' filter and hash
+    /// key apply). For proxies that speak to the node themselves, as go-micro's HTTP
+    /// handler does.
+    ///
+    /// ```no_run
+    /// # async fn run(client: micro_runtime::Client) -> micro_runtime::Result<()> {
+    /// let address = client
+    ///     .select_address("greeter", &micro_runtime::CallOptions::new())
+    ///     .await?;
+    /// println!("greeter is at {address}");
+    /// # Ok(()) }
+    /// ```
+    pub async fn select_address(&self, service: &str, options: &CallOptions) -> Result<String> {
+        let nodes = self
+            .nodes(service, options)
+            .await
+            .map_err(Failure::into_error)?;
+        let (address, _) = self
+            .pick(nodes.as_deref(), service, options, &[])
+            .map_err(Failure::into_error)?;
+        Ok(address.to_owned())
+    }
+
     /// The nodes of `service`, or `None` when the call goes to a fixed address.
     async fn nodes(
         &self,
