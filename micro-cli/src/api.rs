@@ -51,6 +51,9 @@ use crate::program::Program;
 
 mod sockets;
 
+/// How long a stopping gateway waits for the requests under way.
+const DRAIN: Duration = Duration::from_secs(30);
+
 /// How long a stopping gateway waits for its WebSockets to close.
 const SOCKETS_CLOSE_WAIT: Duration = Duration::from_secs(5);
 
@@ -185,10 +188,23 @@ pub(crate) async fn serve(
         shutdown.await;
         let _ = stopper.send(true);
     };
-    let served = axum::serve(listener, app)
+    let serving = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| Error::new(Code::Unavailable, format!("api: {e}")));
+        .into_future();
+    // Requests under way get DRAIN to finish once the stop begins: a proxied response may
+    // stream for ever.
+    let mut stopping = gateway.stopping.clone();
+    let drained = async move {
+        let _ = stopping.wait_for(|stopped| *stopped).await;
+        tokio::time::sleep(DRAIN).await;
+    };
+    let served = tokio::select! {
+        served = serving => served.map_err(|e| Error::new(Code::Unavailable, format!("api: {e}"))),
+        () = drained => {
+            tracing::warn!("requests still under way after {DRAIN:?}: stopping anyway");
+            Ok(())
+        }
+    };
     let _ = stop.send(true);
     gateway.tasks.close();
     let _ = tokio::time::timeout(SOCKETS_CLOSE_WAIT, gateway.tasks.wait()).await;
@@ -357,6 +373,11 @@ impl Gateway {
             .select_address(&service, &CallOptions::new())
             .await?;
         strip_hop_by_hop(&mut headers);
+        if !headers.contains_key(header::HOST) {
+            // An HTTP/2 or HTTP/1.0 request may come without one; HTTP/1.1 needs it.
+            let host = HeaderValue::from_str(&address).map_err(|e| bad_request(e.to_string()))?;
+            headers.insert(header::HOST, host);
+        }
         let target = uri.path_and_query().map_or("/", |p| p.as_str());
         let mut request = axum::http::Request::builder()
             .method(method)
@@ -373,6 +394,9 @@ impl Gateway {
             .map_err(unavailable)?;
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
+        // Ours to the client, whatever the node spoke (an HTTP/1.0 node's body ends with its
+        // connection; ours is framed).
+        parts.version = axum::http::Version::HTTP_11;
         Ok(Response::from_parts(parts, axum::body::Body::new(body)))
     }
 
@@ -554,9 +578,7 @@ pub(crate) fn resolve(path: &str) -> Option<(String, String)> {
 pub(crate) fn proxy_route(path: &str) -> Option<String> {
     let parts: Vec<&str> = path.split('/').skip(1).collect();
     let (service, alias) = match parts.as_slice() {
-        [version, name, ..] if is_version(version) && parts.len() > 2 => {
-            (format!("{version}.{name}"), *name)
-        }
+        [version, name, ..] if is_version(version) => (format!("{version}.{name}"), *name),
         [name, ..] => (name.to_string(), *name),
         [] => return None,
     };
@@ -571,8 +593,20 @@ pub(crate) fn proxy_route(path: &str) -> Option<String> {
     valid.then_some(service)
 }
 
-/// Takes out the headers that belong to one connection, not to the message.
+/// Takes out the headers that belong to one connection, not to the message: the standard
+/// ones and those `Connection` names.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase())
+        .filter(|n| !n.is_empty())
+        .collect();
+    for name in named {
+        headers.remove(name.as_str());
+    }
     for name in [
         header::CONNECTION,
         header::PROXY_AUTHENTICATE,
@@ -704,9 +738,18 @@ mod tests {
         assert_eq!(proxy_route("/foo/bar/baz").as_deref(), Some("foo"));
         assert_eq!(proxy_route("/foo").as_deref(), Some("foo"));
         assert_eq!(proxy_route("/v1/foo/bar").as_deref(), Some("v1.foo"));
+        assert_eq!(proxy_route("/v1/foo").as_deref(), Some("v1.foo"));
         assert_eq!(proxy_route("/v1").as_deref(), Some("v1"));
         assert_eq!(proxy_route("/my-svc_2/x").as_deref(), Some("my-svc_2"));
-        for refused in ["/", "", "/-foo/x", "/foo-/x", "/fo.o/x", "/%2e%2e/x"] {
+        for refused in [
+            "/",
+            "",
+            "/-foo/x",
+            "/foo-/x",
+            "/fo.o/x",
+            "/%2e%2e/x",
+            "/v1/",
+        ] {
             assert_eq!(proxy_route(refused), None, "{refused}");
         }
     }

@@ -992,6 +992,8 @@ fn micro_api_proxies_http_services() {
     let (status, head, body) = raw_http(&api, "POST", "/pyweb/echo?x=1", &[], "ping");
     assert_eq!((status, body.as_str()), (200, "ping"), "{head}");
     assert!(head.contains("x-seen-path: /pyweb/echo?x=1\r\n"), "{head}");
+    // The program speaks HTTP/1.0; the gateway answers in its own HTTP/1.1.
+    assert!(head.starts_with("http/1.1 200"), "{head}");
     let (status, _, body) = raw_http(&api, "GET", "/pyweb/health", &[], "");
     assert_eq!((status, body.as_str()), (200, "ok\n"));
     std::fs::remove_file(&healthy).unwrap();
