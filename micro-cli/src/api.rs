@@ -596,13 +596,8 @@ pub(crate) fn proxy_route(path: &str) -> Option<String> {
 /// Takes out the headers that belong to one connection, not to the message: the standard
 /// ones and those `Connection` names.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<String> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|n| n.trim().to_ascii_lowercase())
-        .filter(|n| !n.is_empty())
+    let named: Vec<String> = header_list(headers, header::CONNECTION)
+        .map(str::to_ascii_lowercase)
         .collect();
     for name in named {
         headers.remove(name.as_str());
@@ -619,6 +614,17 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         headers.remove(name);
     }
     headers.remove("keep-alive");
+}
+
+/// The items of a comma-separated header (every line of it), trimmed, empty ones left out.
+fn header_list(headers: &HeaderMap, name: header::HeaderName) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(name)
+        .into_iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
 }
 
 /// `v1`, `v22`: a version part of a path.

@@ -18,7 +18,9 @@ use micro_runtime::{CallStream, Code, Error};
 use serde_json::{Map, Value};
 use tokio::sync::watch;
 
-use super::{Gateway, bad_request, call_options, error_status, form, json_response, request_of};
+use super::{
+    Gateway, bad_request, call_options, error_status, form, header_list, json_response, request_of,
+};
 
 /// How often a socket is pinged.
 const PING_EVERY: Duration = Duration::from_secs(30);
@@ -82,13 +84,8 @@ impl Gateway {
         };
         // As go-micro: any subprotocol the client offers is accepted, `binary` first, and
         // with `binary` the responses go as binary messages.
-        let mut offered: Vec<String> = headers
-            .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|p| p.trim().to_owned())
-            .filter(|p| !p.is_empty())
+        let mut offered: Vec<String> = header_list(headers, header::SEC_WEBSOCKET_PROTOCOL)
+            .map(str::to_owned)
             .collect();
         let binary = offered.iter().any(|p| p == "binary");
         if binary {
