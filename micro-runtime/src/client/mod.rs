@@ -64,13 +64,16 @@ pub struct ClientOptions {
     pub max_message_size: usize,
     /// The codec of requests.
     pub codec: Codec,
-    /// HTTP/2 keepalive: each connection is pinged this often, and dropped when a ping goes
-    /// unanswered for `keepalive_timeout`, so that calls to a node that froze or was cut
-    /// off fail `UNAVAILABLE` (and new ones dial again) instead of waiting out their
-    /// deadlines. Off by default, as in grpc-go and tonic: grpc-go servers answer pings
-    /// more often than every 5 minutes with a GOAWAY (`too_many_pings`) unless configured.
+    /// HTTP/2 keepalive: each connection is pinged this often (idle or not; 10 ms at
+    /// least), and dropped when a ping goes unanswered for `keepalive_timeout`, so that
+    /// calls to a node that froze or was cut off fail `UNAVAILABLE` (and new ones dial
+    /// again) instead of waiting out their deadlines. Off by default, as in grpc-go and
+    /// tonic. For servers of this crate; grpc-go servers by default take pings on a
+    /// connection without calls, or more often than every 5 minutes, as abuse and close it
+    /// (GOAWAY `too_many_pings`) unless their keepalive policy permits them.
     pub keepalive: Option<Duration>,
-    /// How long a keepalive ping may go unanswered (grpc-go's 20 s by default).
+    /// How long a keepalive ping may go unanswered (grpc-go's 20 s by default; 10 ms at
+    /// least).
     pub keepalive_timeout: Duration,
 }
 
@@ -276,8 +279,8 @@ impl Client {
     ) -> Client {
         let cache = Cache::new(registry, options.cache_ttl);
         let keepalive = options.keepalive.map(|interval| pool::Keepalive {
-            interval,
-            timeout: options.keepalive_timeout,
+            interval: interval.max(Duration::from_millis(10)),
+            timeout: options.keepalive_timeout.max(Duration::from_millis(10)),
         });
         let pool = pool::Pool::new(options.pool_size, options.dial_timeout, keepalive);
         Client {
