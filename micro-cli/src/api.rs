@@ -364,10 +364,7 @@ impl Gateway {
     ) -> Result<Response> {
         let name = proxy_route(uri.path())
             .ok_or_else(|| bad_request(format!("no service in the path {:?}", uri.path())))?;
-        let service = match self.namespace.as_str() {
-            "" => name,
-            namespace => format!("{namespace}.{name}"),
-        };
+        let service = self.in_namespace(name);
         let address = self
             .client
             .select_address(&service, &CallOptions::new())
@@ -407,15 +404,19 @@ impl Gateway {
             .any(|o| o == "*" || o.as_bytes() == origin.as_bytes())
     }
 
+    /// `service` with the namespace (`--namespace`) prefixed.
+    fn in_namespace(&self, service: String) -> String {
+        match self.namespace.as_str() {
+            "" => service,
+            namespace => format!("{namespace}.{service}"),
+        }
+    }
+
     /// The service (in the namespace) and endpoint a path names.
     fn resolved(&self, path: &str) -> Result<(String, String)> {
         let (service, endpoint) =
             resolve(path).ok_or_else(|| bad_request(format!("no service in the path {path:?}")))?;
-        let service = match self.namespace.as_str() {
-            "" => service,
-            namespace => format!("{namespace}.{service}"),
-        };
-        Ok((service, endpoint))
+        Ok((self.in_namespace(service), endpoint))
     }
 
     /// A call resolved from the path.
