@@ -108,17 +108,32 @@ impl echo::Echo for Echo {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`; a directive it can't read is
-/// reported and skipped).
+/// Logs to stderr, filtered by `RUST_LOG` in `env_logger`'s form (`info`,
+/// `micro_runtime=debug,warn`; default `info`). A value it can't read is reported and the
+/// default used.
 pub fn init_logging() {
-    // The default is a level, not a directive to parse.
-    let filter = tracing_subscriber::EnvFilter::builder()
-        .with_default_directive(tracing_subscriber::filter::LevelFilter::INFO.into())
-        .from_env_lossy();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let mut unread = None;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => {
+            directives.parse::<Targets>().unwrap_or_else(|err| {
+                unread = Some(format!("RUST_LOG={directives:?} ignored: {err}"));
+                Targets::new().with_default(LevelFilter::INFO)
+            })
+        }
+        _ => Targets::new().with_default(LevelFilter::INFO),
+    };
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    if tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .try_init()
+        .is_ok()
+    {
+        if let Some(warning) = unread {
+            eprintln!("warning: {warning}");
+        }
+    }
 }
 
 /// Prints `error: <err>` to stderr and returns a failing exit code.
