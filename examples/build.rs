@@ -1,4 +1,6 @@
-//! Generates the example services' code from proto/ (no protoc needed).
+//! Generates the example services' code from proto/ (no protoc needed), and links them for a
+//! compact start-up: their start-up functions together (`startup.order`, written by
+//! `scripts/startup-order`), relocations packed.
 fn main() {
     protoc_gen_micro::compile_protos(
         &[
@@ -9,4 +11,5 @@ fn main() {
         &["../proto"],
     )
     .unwrap();
+    protoc_gen_micro::link_compact_startup("startup.order");
 }

@@ -21,6 +21,8 @@
 //! - `generator`: the core, over prost-build;
 //! - `describe`: registry descriptions of messages, computed at generation time;
 //! - `ident`: case conversion and keyword escaping;
+//! - `startup`: [`link_compact_startup`], a service linked so that starting it leaves less
+//!   resident (start-up functions together, packed relocations);
 //! - `main.rs`: the protoc plugin.
 //!
 //! # Feature flags
@@ -29,6 +31,9 @@
 mod describe;
 mod generator;
 mod ident;
+mod startup;
+
+pub use startup::link_compact_startup;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
