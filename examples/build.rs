@@ -11,5 +11,8 @@ fn main() {
         &["../proto"],
     )
     .unwrap();
-    protoc_gen_micro::link_compact_startup("startup.order");
+    // The examples run where they are built: packed relocations are safe.
+    protoc_gen_micro::CompactStartup::new("startup.order")
+        .pack_relocations()
+        .link();
 }

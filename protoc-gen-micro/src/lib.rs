@@ -21,7 +21,7 @@
 //! - `generator`: the core, over prost-build;
 //! - `describe`: registry descriptions of messages, computed at generation time;
 //! - `ident`: case conversion and keyword escaping;
-//! - `startup`: [`link_compact_startup`], a service linked so that starting it leaves less
+//! - `startup`: [`CompactStartup`], a service linked so that starting it leaves less
 //!   resident (start-up functions together, packed relocations);
 //! - `main.rs`: the protoc plugin.
 //!
@@ -33,7 +33,7 @@ mod generator;
 mod ident;
 mod startup;
 
-pub use startup::link_compact_startup;
+pub use startup::CompactStartup;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

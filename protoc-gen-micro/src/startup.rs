@@ -8,11 +8,9 @@
 //! And the dynamic loader reads every relocation of a position-independent program at start:
 //! packed (`DT_RELR`), a Rust server's 200 KiB of them take a few.
 
-use std::path::Path;
-
-/// The oldest rustc that links `x86_64-unknown-linux-gnu` programs with its own LLD, which
-/// reads symbol ordering files and packs relocations.
-const LLD_BY_DEFAULT: (u32, u32) = (1, 90);
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 /// Where `x86_64-unknown-linux-gnu` systems keep glibc's `libc.so.6`.
 const LIBC: [&str; 4] = [
@@ -22,158 +20,186 @@ const LIBC: [&str; 4] = [
     "/usr/lib64/libc.so.6",
 ];
 
-/// From a build script: links the package's binaries for a compact start-up, when that can be
-/// done safely: a release build for `x86_64-unknown-linux-gnu` by rustc 1.90 or later (which
-/// links with its own LLD) with no linker chosen in Cargo's settings or `RUSTFLAGS`.
-/// Otherwise the binaries link as usual. Returns whether it applied.
+/// From a build script: links the package's binaries for a compact start-up, when the
+/// build's linker can: release builds for `x86_64-unknown-linux-gnu` with no linker chosen in
+/// Cargo's settings or `RUSTFLAGS`, whose linker (rustc's own LLD, the default of rustup's
+/// rustc since 1.90) links a probe program with the same options. Otherwise the binaries
+/// link as usual.
 ///
-/// - The functions named in `order` (a path relative to the package; one mangled symbol per
-///   line, `#` comments) go first, in that order. Names the binary does not define are
-///   skipped, so a stale file costs memory, never a failed build. `scripts/startup-order` of
-///   this repository writes such a file by running a service under
-///   `valgrind --tool=callgrind`: every function that runs from start to idle.
-/// - Relative relocations are packed (`-z pack-relative-relocs`) when the build machine's
-///   glibc reads them (2.36 or later; the binary then needs that too, and says so in its
-///   version requirements, so an older glibc refuses it with a clear message).
+/// The functions named in the order file (a path relative to the package; one mangled
+/// symbol per line, `#` comments) go first, in that order. Names the binary does not define
+/// are skipped, so a stale file costs memory, never a failed build. `scripts/startup-order`
+/// of this repository writes such a file by running a service under
+/// `valgrind --tool=callgrind`: every function that runs from start to idle, and serving
+/// calls.
 ///
 /// ```no_run
 /// // in build.rs's main, beside compile_protos:
-/// protoc_gen_micro::link_compact_startup("startup.order");
+/// protoc_gen_micro::CompactStartup::new("startup.order").link();
 /// ```
-pub fn link_compact_startup(order: impl AsRef<Path>) -> bool {
-    let order = match std::env::var_os("CARGO_MANIFEST_DIR") {
-        Some(dir) => Path::new(&dir).join(order),
-        None => order.as_ref().to_owned(),
-    };
-    // Also when it is missing, so that the build links with it once it is written.
-    println!("cargo:rerun-if-changed={}", order.display());
-    let env = |name: &str| std::env::var(name).unwrap_or_default();
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let rustc_version = std::process::Command::new(rustc)
-        .arg("--version")
-        .output()
-        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
-        .unwrap_or_default();
-    let applies = applies(
-        &env("PROFILE"),
-        &env("TARGET"),
-        &rustc_version,
-        std::env::var_os("RUSTC_LINKER").is_some(),
-        &env("CARGO_ENCODED_RUSTFLAGS"),
-    );
-    if !applies {
-        return false;
+#[derive(Clone, Debug)]
+pub struct CompactStartup {
+    order: PathBuf,
+    pack_relocations: bool,
+}
+
+impl CompactStartup {
+    /// Links with the symbol order in `order`, relative to the package's directory.
+    pub fn new(order: impl AsRef<Path>) -> CompactStartup {
+        CompactStartup {
+            order: order.as_ref().to_owned(),
+            pack_relocations: false,
+        }
     }
-    if order.is_file() {
-        println!(
-            "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
-            order.display()
-        );
-        println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+
+    /// Also packs relative relocations (`-z pack-relative-relocs`) when the build machine's
+    /// glibc reads them. The binaries then need glibc 2.36 or later where they run (an older
+    /// one refuses them, naming the missing `GLIBC_ABI_DT_RELR`): for programs run where
+    /// they are built, or on systems as new.
+    pub fn pack_relocations(mut self) -> CompactStartup {
+        self.pack_relocations = true;
+        self
     }
-    let reads_relr = LIBC
-        .iter()
+
+    /// Prints the build script's instructions to Cargo; returns whether the binaries link
+    /// compactly. Warns (`cargo:warning`) when the order file is missing.
+    pub fn link(self) -> bool {
+        let order = match std::env::var_os("CARGO_MANIFEST_DIR") {
+            Some(dir) => Path::new(&dir).join(&self.order),
+            None => self.order.clone(),
+        };
+        if !order.is_file() {
+            // No rerun-if-changed for it: Cargo would rerun a missing file's script each build.
+            println!(
+                "cargo:warning=start-up order {} is missing: linked as usual",
+                order.display()
+            );
+            return false;
+        }
+        println!("cargo:rerun-if-changed={}", order.display());
+        let env = |name: &str| std::env::var(name).unwrap_or_default();
+        if !eligible(
+            &env("PROFILE"),
+            &env("TARGET"),
+            std::env::var_os("RUSTC_LINKER").is_some(),
+            &env("CARGO_ENCODED_RUSTFLAGS"),
+        ) {
+            return false;
+        }
+        let mut args = vec!["--symbol-ordering-file".into(), order.into_os_string()];
+        args.push("--no-warn-symbol-ordering".into());
+        if self.pack_relocations && glibc_reads_relr() {
+            args.extend(["-z".into(), "pack-relative-relocs".into()]);
+        }
+        let Some(out_dir) = std::env::var_os("OUT_DIR") else {
+            return false;
+        };
+        if !links(Path::new(&out_dir), &args) {
+            return false;
+        }
+        for arg in &args {
+            // One linker argument each: a path may hold the commas `-Wl,` splits on.
+            println!("cargo:rustc-link-arg-bins=-Xlinker");
+            println!("cargo:rustc-link-arg-bins={}", arg.to_string_lossy());
+        }
+        true
+    }
+}
+
+/// Whether this build may link compactly at all: see [`CompactStartup::link`].
+fn eligible(profile: &str, target: &str, linker_set: bool, rustflags: &str) -> bool {
+    // A linker, linker flavour or self-contained linker setting: what links is the user's
+    // choice, not to be second-guessed.
+    let linker_flags = rustflags.split('\x1f').any(|flag| {
+        flag.contains("linker") || flag.contains("link-self-contained") || flag.contains("fuse-ld")
+    });
+    profile == "release" && target == "x86_64-unknown-linux-gnu" && !linker_set && !linker_flags
+}
+
+/// Whether the build machine's glibc applies packed relocations (2.36 or later).
+fn glibc_reads_relr() -> bool {
+    LIBC.iter()
         .find_map(|path| std::fs::read(path).ok())
         .is_some_and(|libc| {
             libc.windows(b"GLIBC_ABI_DT_RELR".len())
                 .any(|w| w == b"GLIBC_ABI_DT_RELR")
-        });
-    if reads_relr {
-        println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
-    }
-    true
+        })
 }
 
-/// Whether this build links with rustc's LLD: see [`link_compact_startup`].
-fn applies(
-    profile: &str,
-    target: &str,
-    rustc_version: &str,
-    linker_set: bool,
-    rustflags: &str,
-) -> bool {
-    // "rustc 1.95.0 (59807616e 2026-04-14)", "rustc 1.96.0-nightly (...)".
-    let version = rustc_version.split_whitespace().nth(1).and_then(|v| {
-        let mut parts = v.split(['.', '-']).map(|p| p.parse::<u32>().ok());
-        Some((parts.next()??, parts.next()??))
-    });
-    // A linker, linker flavour or self-contained linker setting may mean a linker without
-    // `--symbol-ordering-file` (GNU ld).
-    let linker_flags = rustflags.split('\x1f').any(|flag| {
-        flag.contains("linker") || flag.contains("link-self-contained") || flag.contains("fuse-ld")
-    });
-    profile == "release"
-        && target == "x86_64-unknown-linux-gnu"
-        && version.is_some_and(|v| v >= LLD_BY_DEFAULT)
-        && !linker_set
-        && !linker_flags
+/// Whether this build's rustc links an empty program with `args` handed to its linker (GNU
+/// ld, say, refuses `--symbol-ordering-file`).
+fn links(out_dir: &Path, args: &[OsString]) -> bool {
+    let source = out_dir.join("compact_startup_probe.rs");
+    if std::fs::write(&source, "fn main() {}\n").is_err() {
+        return false;
+    }
+    let mut rustc = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()));
+    rustc
+        .arg(&source)
+        .arg("-o")
+        .arg(out_dir.join("compact_startup_probe"));
+    if let Ok(target) = std::env::var("TARGET") {
+        rustc.args(["--target", &target]);
+    }
+    let rustflags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    rustc.args(rustflags.split('\x1f').filter(|flag| !flag.is_empty()));
+    for arg in args {
+        rustc.arg("-C").arg("link-arg=-Xlinker");
+        let mut link_arg = OsString::from("link-arg=");
+        link_arg.push(arg);
+        rustc.arg("-C").arg(link_arg);
+    }
+    rustc.stdout(Stdio::null()).stderr(Stdio::null());
+    rustc.status().is_ok_and(|status| status.success())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::applies;
+    use super::*;
 
-    const RUSTC: &str = "rustc 1.95.0 (59807616e 2026-04-14)";
     const TARGET: &str = "x86_64-unknown-linux-gnu";
 
     #[test]
-    fn applies_to_release_builds_linked_by_rustc_lld() {
-        assert!(applies("release", TARGET, RUSTC, false, ""));
-        assert!(applies(
+    fn only_release_builds_for_linux_with_the_default_linker() {
+        assert!(eligible("release", TARGET, false, ""));
+        assert!(eligible(
             "release",
             TARGET,
-            "rustc 1.90.0-nightly (abc 2025-07-01)",
-            false,
-            ""
-        ));
-        assert!(applies(
-            "release",
-            TARGET,
-            RUSTC,
             false,
             "-Cforce-frame-pointers=yes"
         ));
-    }
-
-    #[test]
-    fn leaves_other_builds_as_they_were() {
-        assert!(!applies("debug", TARGET, RUSTC, false, ""));
-        assert!(!applies(
-            "release",
-            "aarch64-unknown-linux-gnu",
-            RUSTC,
-            false,
-            ""
-        ));
-        assert!(!applies(
+        assert!(!eligible("debug", TARGET, false, ""));
+        assert!(!eligible("release", "aarch64-unknown-linux-gnu", false, ""));
+        assert!(!eligible("release", TARGET, true, ""));
+        assert!(!eligible(
             "release",
             TARGET,
-            "rustc 1.89.0 (29483883e 2025-08-04)",
-            false,
-            ""
-        ));
-        assert!(!applies("release", TARGET, "", false, ""));
-        assert!(!applies("release", TARGET, RUSTC, true, ""));
-        assert!(!applies(
-            "release",
-            TARGET,
-            RUSTC,
             false,
             "-Clinker-features=-lld"
         ));
-        assert!(!applies(
+        assert!(!eligible(
             "release",
             TARGET,
-            RUSTC,
             false,
             "-C\x1flink-self-contained=-linker"
         ));
-        assert!(!applies(
+        assert!(!eligible(
             "release",
             TARGET,
-            RUSTC,
             false,
             "-Clink-arg=-fuse-ld=bfd"
         ));
+    }
+
+    /// The probe: this test's rustc links with an ordering file (rustup's rustc 1.90 and later
+    /// link with LLD) and refuses an option no linker knows.
+    #[test]
+    fn the_probe_links_what_the_linker_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let order = dir.path().join("order, with a comma");
+        std::fs::write(&order, "# none\nmain\n").unwrap();
+        let ordered = ["--symbol-ordering-file".into(), order.into_os_string()];
+        assert!(links(dir.path(), &ordered));
+        assert!(!links(dir.path(), &["--no-such-linker-option".into()]));
     }
 }
