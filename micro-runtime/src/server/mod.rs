@@ -537,11 +537,37 @@ async fn accept_loop(
 /// Serves one HTTP/2 connection. Its calls run in this one task, polled next to the
 /// connection itself: no task per call and no hand-off between tasks, which is what makes
 /// this faster than a task per stream (see the README's performance section).
+///
+/// The three stages are separate futures so that this task's state is the largest of them,
+/// not their sum: an open connection costs its task the handshake's room or the
+/// connection's, never both.
 async fn serve_connection(
     stream: TcpStream,
     service: ConnService,
     mut stop: watch::Receiver<bool>,
 ) {
+    let calls = {
+        // Bound in this block, not moved into serve_calls: a future keeps its arguments
+        // twice (as given and as its own locals), and the connection is 1.25 KiB.
+        let Some(mut conn) = handshake(stream, &service, &mut stop).await else {
+            return;
+        };
+        serve_calls(&mut conn, &service, &mut stop).await
+    };
+    // The connection is gone: what is left can only fail fast.
+    if let Some(mut calls) = calls {
+        while calls.next().await.is_some() {}
+    }
+}
+
+/// The server's side of the HTTP/2 handshake. A client that connects and sends nothing must
+/// not hold a task, nor make stop() wait out the drain timeout: the handshake is bounded
+/// and ends on stop (no calls to drain).
+async fn handshake(
+    stream: TcpStream,
+    service: &ConnService,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<h2::server::Connection<TcpStream, Bytes>> {
     let handshake = h2::server::Builder::new()
         .initial_window_size(1 << 20)
         .initial_connection_window_size(2 << 20)
@@ -549,24 +575,30 @@ async fn serve_connection(
         .max_send_buffer_size(1 << 20)
         .data_frame_budget(crate::transport::DATA_FRAME_BUDGET)
         .handshake::<_, Bytes>(stream);
-    // A client that connects and sends nothing must not hold a task, nor make stop() wait
-    // out the drain timeout: the handshake is bounded and ends on stop (no calls to drain).
-    let handshake = tokio::select! {
+    let done = tokio::select! {
         done = handshake => done,
         _ = tokio::time::sleep(HANDSHAKE_TIMEOUT) => {
             tracing::debug!(remote = %service.remote(), "HTTP/2 handshake timed out");
-            return;
+            return None;
         }
-        _ = stop.wait_for(|stop| *stop) => return,
+        _ = stop.wait_for(|stop| *stop) => return None,
     };
-    let mut conn = match handshake {
-        Ok(conn) => conn,
-        Err(e) => {
-            tracing::debug!(remote = %service.remote(), error = %e, "HTTP/2 handshake failed");
-            return;
-        }
-    };
-    let mut calls = FuturesUnordered::new();
+    done.inspect_err(|e| {
+        tracing::debug!(remote = %service.remote(), error = %e, "HTTP/2 handshake failed");
+    })
+    .ok()
+}
+
+/// Accepts the connection's calls and polls them beside it until the connection ends; on
+/// stop, tells the client to go away (GOAWAY) and goes on until it has. Returns the calls
+/// still running, to finish once the connection is dropped; none for a connection that made
+/// no call (the set of calls is made on the first, ~600 bytes a connection never uses).
+async fn serve_calls(
+    conn: &mut h2::server::Connection<TcpStream, Bytes>,
+    service: &ConnService,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<FuturesUnordered<impl Future<Output = ()> + use<>>> {
+    let mut calls: Option<FuturesUnordered<_>> = None;
     let mut stopping = *stop.borrow_and_update();
     if stopping {
         conn.graceful_shutdown();
@@ -574,22 +606,24 @@ async fn serve_connection(
     loop {
         tokio::select! {
             accepted = conn.accept() => match accepted {
-                Some(Ok((req, respond))) => calls.push(answer(service.call(req), respond)),
+                Some(Ok((req, respond))) => calls
+                    .get_or_insert_with(FuturesUnordered::new)
+                    .push(answer(service.call(req), respond)),
                 Some(Err(e)) => {
                     tracing::debug!(remote = %service.remote(), error = %e, "connection ended with an error");
                     break;
                 }
                 None => break,
             },
-            Some(()) = calls.next(), if !calls.is_empty() => {}
+            Some(()) = async { calls.as_mut()?.next().await },
+                if calls.as_ref().is_some_and(|calls| !calls.is_empty()) => {}
             _ = stop.changed(), if !stopping => {
                 stopping = true;
                 conn.graceful_shutdown();
             }
         }
     }
-    // The connection is gone: what is left can only fail fast.
-    while calls.next().await.is_some() {}
+    calls
 }
 
 /// Writes the response of one call on its stream: headers (alone, for trailers-only
@@ -697,6 +731,28 @@ mod tests {
     use super::*;
     use crate::registry::memory::MemoryRegistry;
     use tokio::io::AsyncReadExt;
+
+    /// Every open connection's task is one allocation the size of this future: the
+    /// handshake's state and the connection's must share their room, not add up (they did,
+    /// 4,200 bytes, before serve_connection was split into stages).
+    #[tokio::test]
+    async fn a_connection_task_holds_the_handshake_or_the_connection_not_both() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, remote) = listener.accept().await.unwrap();
+        let router = Arc::new(Router::new(&ServerOptions::default(), &[]));
+        let (_stop, stopped) = watch::channel(false);
+        let task = serve_connection(stream, ConnService::new(router, remote), stopped);
+        let handshake = std::mem::size_of::<h2::server::Handshake<TcpStream, Bytes>>();
+        let conn = std::mem::size_of::<h2::server::Connection<TcpStream, Bytes>>();
+        let size = std::mem::size_of_val(&task);
+        assert!(
+            size < handshake + conn,
+            "the task's future is {size} bytes: the handshake ({handshake}) and the connection ({conn}) both have room in it"
+        );
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_silent_connection_is_closed_after_the_handshake_timeout() {
