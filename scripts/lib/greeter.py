@@ -4,6 +4,8 @@ to run a greeter server and call it: a free loopback port, whether the server li
 h2load. Loopback only.
 """
 
+from __future__ import annotations
+
 import socket
 import subprocess
 import tempfile
