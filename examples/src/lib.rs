@@ -108,68 +108,8 @@ impl echo::Echo for Echo {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` in `env_logger`'s form (`info`,
-/// `micro_runtime=debug,warn`; default `info`). A value it can't read is reported and the
-/// default used.
-pub fn init_logging() {
-    use tracing_subscriber::prelude::*;
-    let (filter, unread) = match log_filter(&std::env::var("RUST_LOG").unwrap_or_default()) {
-        Ok(filter) => (filter, None),
-        Err(unread) => (log_filter("").unwrap_or_default(), Some(unread)),
-    };
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    if tracing_subscriber::registry()
-        .with(fmt.with_filter(filter))
-        .try_init()
-        .is_ok()
-    {
-        if let Some(warning) = unread {
-            eprintln!("warning: {warning}");
-        }
-    }
-}
-
-/// `RUST_LOG`'s value as a filter: comma-separated `target=level`, `target` or `level`
-/// directives, spaces around them and empty ones ignored; `info` when there are none.
-fn log_filter(value: &str) -> Result<tracing_subscriber::filter::Targets, String> {
-    use tracing_subscriber::filter::{LevelFilter, Targets};
-    let directives: Vec<&str> = value
-        .split(',')
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .collect();
-    if directives.is_empty() {
-        return Ok(Targets::new().with_default(LevelFilter::INFO));
-    }
-    let directives = directives.join(",");
-    directives
-        .parse()
-        .map_err(|err| format!("RUST_LOG={value:?} ignored: {err}"))
-}
-
 /// Prints `error: <err>` to stderr and returns a failing exit code.
 pub fn fail(err: &dyn std::fmt::Display) -> std::process::ExitCode {
     eprintln!("error: {err}");
     std::process::ExitCode::FAILURE
-}
-
-#[cfg(test)]
-mod tests {
-    use tracing_subscriber::filter::LevelFilter;
-
-    use super::log_filter;
-
-    #[test]
-    fn rust_log_reads_as_env_logger_directives() {
-        let [info, debug] =
-            [LevelFilter::INFO, LevelFilter::DEBUG].map(|l| l.into_level().unwrap());
-        let filter = log_filter(" info, micro_runtime=debug ,").unwrap();
-        assert!(filter.would_enable("micro_runtime::server", &debug));
-        assert!(filter.would_enable("h2", &info));
-        assert!(!filter.would_enable("h2", &debug));
-        let default = log_filter("").unwrap();
-        assert!(default.would_enable("anything", &info));
-        assert!(!default.would_enable("anything", &debug));
-        assert!(log_filter("micro_runtime=loud").is_err());
-    }
 }

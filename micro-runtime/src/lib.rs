@@ -6,7 +6,7 @@
 //!
 //! ```no_run
 //! # async fn run() -> micro_runtime::Result<()> {
-//! let service = micro_runtime::Service::builder().name("greeter").from_args()?.build()?;
+//! let service = micro_runtime::Service::builder().name("greeter").from_args().build()?;
 //! // greeter::register_greeter_handler(service.server(), Hello)?;
 //! service.run().await
 //! # }
@@ -52,6 +52,7 @@ mod context;
 pub mod error;
 pub mod health;
 mod id;
+pub mod logging;
 pub mod options;
 pub mod registry;
 pub mod selector;
@@ -77,11 +78,36 @@ pub use server::{Handler, IntoHandler, Server, ServerOptions, Subscriber, regist
 pub use service::{Service, ServiceBuilder};
 pub use stream::{BoxStream, CallStream, Streaming};
 
+/// The protobuf runtime generated messages derive from (`prost::Message` for `encode_to_vec`).
+pub use prost;
+/// protobuf's well-known types (`prost_types::Timestamp`, `Duration`, `Any`, `Struct`, ...),
+/// which generated code uses for `google.protobuf.*` fields: no dependency of your own needed.
+pub use prost_types;
+
 /// Includes the code generated for a proto package by `protoc_gen_micro::compile_protos`:
 /// `micro_runtime::include_proto!("greeter")` in a `mod greeter { ... }`.
+///
+/// Packages that refer to each other must sit where their names put them (prost writes
+/// `super::common::Money` from package `shop` to package `common`); [`include_protos!`] does
+/// that for every package at once.
 #[macro_export]
 macro_rules! include_proto {
     ($package:literal) => {
         include!(concat!(env!("OUT_DIR"), "/", $package, ".rs"));
+    };
+}
+
+/// Includes the code generated for every proto package by `protoc_gen_micro::compile_protos`,
+/// each in the module its package names (`shop.v1` in `pub mod shop { pub mod v1 { .. } }`),
+/// so references across packages resolve:
+///
+/// ```ignore
+/// micro_runtime::include_protos!();
+/// use shop::v1::{OrdersClient, GetOrderRequest};
+/// ```
+#[macro_export]
+macro_rules! include_protos {
+    () => {
+        include!(concat!(env!("OUT_DIR"), "/_micro_includes.rs"));
     };
 }

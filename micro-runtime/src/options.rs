@@ -121,13 +121,43 @@ impl Options {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        use clap::{Args, FromArgMatches};
-        let cmd = Options::augment_args(clap::Command::new("micro").no_binary_name(false));
-        let matches = cmd
-            .try_get_matches_from(args)
-            .map_err(|e| Error::new(Code::InvalidArgument, e.to_string()))?;
-        Options::from_arg_matches(&matches)
+        Options::parse_program(args, String::new(), "")
             .map_err(|e| Error::new(Code::InvalidArgument, e.to_string()))
+    }
+
+    /// Parses a program's arguments (the first is its path) with a command named after the
+    /// program, with this about text and version (none when empty). clap's own error, for
+    /// the caller to print or `exit()` with.
+    pub(crate) fn parse_program<I, T>(
+        args: I,
+        about: String,
+        version: &str,
+    ) -> std::result::Result<Options, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{Args, FromArgMatches};
+        let mut args = args.into_iter().map(Into::into).peekable();
+        let name = args
+            .peek()
+            .map(|path: &std::ffi::OsString| {
+                std::path::Path::new(path)
+                    .file_name()
+                    .unwrap_or(path)
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .unwrap_or_else(|| "micro".to_owned());
+        let mut cmd = clap::Command::new(name);
+        if !about.is_empty() {
+            cmd = cmd.about(about);
+        }
+        if !version.is_empty() {
+            cmd = cmd.version(version.to_owned());
+        }
+        let matches = Options::augment_args(cmd).try_get_matches_from(args)?;
+        Options::from_arg_matches(&matches)
     }
 
     /// `--server_metadata` as pairs; an entry without `=` is an error.

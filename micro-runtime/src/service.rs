@@ -54,6 +54,7 @@ pub struct ServiceBuilder {
     selector: Option<Arc<dyn Selector>>,
     broker: Option<Arc<dyn Broker>>,
     hooks: Hooks,
+    default_logging: bool,
 }
 
 macro_rules! hook_setters {
@@ -143,14 +144,46 @@ impl ServiceBuilder {
         self
     }
 
+    /// Whether the service installs [`logging`](crate::logging)'s stderr subscriber when it
+    /// starts and the program has installed none (default: yes). `default_logging(false)`
+    /// keeps the program silent unless it sets up `tracing` itself.
+    pub fn default_logging(mut self, on: bool) -> ServiceBuilder {
+        self.default_logging = on;
+        self
+    }
+
     /// Settings from `MICRO_*` environment variables.
     pub fn from_env(self) -> Result<ServiceBuilder> {
         Ok(self.options(Options::from_env()?))
     }
 
-    /// Settings from the process's flags and environment.
-    pub fn from_args(self) -> Result<ServiceBuilder> {
-        Ok(self.options(Options::parse_from(std::env::args_os())?))
+    /// Settings from the process's flags and environment, parsed as clap parses a program's
+    /// own: `--help` lists go-micro's flags under the program's name, `--help` and
+    /// `--version` (the service's version) print and exit 0, a flag that is unknown or can't
+    /// be read prints clap's error and exits 2.
+    ///
+    /// For flags of your own beside go-micro's, flatten [`Options`] into your clap parser
+    /// and pass it to [`ServiceBuilder::options`] instead.
+    ///
+    /// ```no_run
+    /// # fn main() -> micro_runtime::Result<()> {
+    /// let service = micro_runtime::Service::builder()
+    ///     .name("greeter")
+    ///     .version("1.2.0")
+    ///     .from_args() // `greeter-server --help`, `--registry etcd`, ...
+    ///     .build()?;
+    /// # drop(service);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_args(self) -> ServiceBuilder {
+        let about = match self.server.name.as_str() {
+            "" => "A micro service".to_owned(),
+            name => format!("The {name} service"),
+        };
+        let options = Options::parse_program(std::env::args_os(), about, &self.server.version)
+            .unwrap_or_else(|e| e.exit());
+        self.options(options)
     }
 
     hook_setters! {
@@ -240,6 +273,7 @@ impl ServiceBuilder {
             client: Client::new(client, registry, selector).with_broker(broker),
             hooks: self.hooks,
             lifecycle: tokio::sync::Mutex::new(()),
+            default_logging: self.default_logging,
         })
     }
 }
@@ -252,6 +286,7 @@ pub struct Service {
     /// Held through a start or a stop with their hooks: a stop called while the start hooks
     /// run waits for the start, then stops what it started.
     lifecycle: tokio::sync::Mutex<()>,
+    default_logging: bool,
 }
 
 impl Service {
@@ -265,6 +300,7 @@ impl Service {
             selector: None,
             broker: None,
             hooks: Hooks::default(),
+            default_logging: true,
         }
     }
 
@@ -292,6 +328,9 @@ impl Service {
     /// When an `after_start` hook fails, the server is stopped (deregistered, closed) before
     /// the hook's error is returned; the stop hooks do not run. Starts and stops take turns.
     pub async fn start(&self) -> Result<SocketAddr> {
+        if self.default_logging {
+            crate::logging::init();
+        }
         let _turn = self.lifecycle.lock().await;
         run_hooks(&self.hooks.before_start).await?;
         let addr = self.server.start().await?;

@@ -46,9 +46,15 @@ use prost_types::compiler::{CodeGeneratorRequest, CodeGeneratorResponse, code_ge
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The .proto files did not parse or resolve.
-    #[error("compile protos: {prefix}{err}", err = .0, prefix = .0.file().map(|f| format!("{f}: ")).unwrap_or_default())]
+    /// The .proto files did not parse or resolve: the message starts with the file, and the
+    /// line and column where they are known (`inventory.proto:7:3: ...`).
+    #[error("compile protos: {}", located(.0))]
     Protox(#[from] protox::Error),
+    /// The descriptors do not hold together (a type that is not defined, an import that is
+    /// not in the set, a name defined twice): the message names the file, and the line where
+    /// it is known.
+    #[error("invalid descriptors: {0}")]
+    Invalid(String),
     /// prost-build refused the descriptors.
     #[error("generate messages: {0}")]
     Prost(std::io::Error),
@@ -128,20 +134,36 @@ impl Builder {
         let mut compiler = protox::Compiler::new(includes)?;
         compiler.include_imports(true).include_source_info(true);
         compiler.open_files(protos)?;
+        // The files asked for and the files they import are generated alike (as prost-build
+        // does), but protobuf's own, which are `prost_types`.
         let mut files = Vec::new();
         for meta in compiler.files() {
             if let Some(path) = meta.path() {
                 println!("cargo:rerun-if-changed={}", path.display());
             }
-            if !meta.is_import() {
-                files.push(meta.name().to_owned());
-            }
+            files.push(meta.name().to_owned());
         }
         let set = compiler.file_descriptor_set();
         for (name, source) in generate(&set, &files)? {
             write_if_changed(&out_dir.join(name), &source)?;
         }
         Ok(())
+    }
+}
+
+/// `file:line:column: message` of a protox error, as much of it as it knows.
+fn located(err: &protox::Error) -> String {
+    use miette::Diagnostic as _;
+    let position = err.labels().and_then(|mut labels| {
+        let label = labels.next()?;
+        let source = err.source_code()?;
+        let span = source.read_span(label.inner(), 0, 0).ok()?;
+        Some(format!("{}:{}", span.line() + 1, span.column() + 1))
+    });
+    match (err.file(), position) {
+        (Some(file), Some(position)) => format!("{file}:{position}: {err}"),
+        (Some(file), None) => format!("{file}: {err}"),
+        (None, _) => err.to_string(),
     }
 }
 

@@ -11,29 +11,52 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The cases: (include dir, protos, golden dir).
-fn cases() -> Vec<(PathBuf, Vec<&'static str>, PathBuf)> {
+/// A golden case: the build.rs front compiles `protos` (their imports are generated too),
+/// protoc is given `protos` and `imports` (a protoc plugin generates only the files it is
+/// given), and both write what `golden` holds.
+struct Case {
+    include: PathBuf,
+    protos: Vec<&'static str>,
+    imports: Vec<&'static str>,
+    golden: PathBuf,
+}
+
+fn cases() -> Vec<Case> {
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let case = |include: PathBuf, protos: Vec<&'static str>, imports, name: &str| Case {
+        include,
+        protos,
+        imports,
+        golden: golden.join(name),
+    };
+    let own = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/proto");
     vec![
-        (
+        case(
             root().join("proto"),
             vec!["greeter.proto"],
-            golden.join("greeter"),
+            vec![],
+            "greeter",
         ),
-        (
-            root().join("proto"),
-            vec!["echo.proto"],
-            golden.join("echo"),
-        ),
-        (
+        case(root().join("proto"), vec!["echo.proto"], vec![], "echo"),
+        case(
             root().join("tests/proto"),
-            vec!["kitchen.proto", "common.proto"],
-            golden.join("kitchen"),
+            vec!["kitchen.proto"],
+            vec!["common.proto"],
+            "kitchen",
         ),
-        (
+        case(
             root().join("tests/proto"),
             vec!["edge.proto", "edge_enums.proto"],
-            golden.join("edge"),
+            vec![],
+            "edge",
+        ),
+        // An imported message as a field, well-known types as fields, requests and
+        // responses, a nested package importing another.
+        case(
+            own,
+            vec!["shop/v1/orders.proto"],
+            vec!["shop/common/v1/money.proto"],
+            "shop",
         ),
     ]
 }
@@ -63,7 +86,13 @@ fn build_rs_front(include: &Path, protos: &[&str]) -> BTreeMap<String, String> {
 
 #[test]
 fn build_rs_front_matches_golden_files() {
-    for (include, protos, golden) in cases() {
+    for Case {
+        include,
+        protos,
+        golden,
+        ..
+    } in cases()
+    {
         let generated = build_rs_front(&include, &protos);
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
             let _ = std::fs::remove_dir_all(&golden);
@@ -95,14 +124,20 @@ fn build_rs_front_matches_golden_files() {
 #[test]
 fn protoc_plugin_writes_the_same_code() {
     let plugin = env!("CARGO_BIN_EXE_protoc-gen-micro");
-    for (include, protos, _) in cases() {
+    for Case {
+        include,
+        protos,
+        imports,
+        ..
+    } in cases()
+    {
         let out = tempfile::tempdir().unwrap();
         let status = Command::new("protoc")
             .arg("-I")
             .arg(&include)
             .arg(format!("--plugin=protoc-gen-micro={plugin}"))
             .arg(format!("--micro_out={}", out.path().display()))
-            .args(protos.iter().map(|p| include.join(p)))
+            .args(protos.iter().chain(&imports).map(|p| include.join(p)))
             .status()
             .expect("protoc is required (Debian package protobuf-compiler): run scripts/test");
         assert!(status.success(), "protoc failed");

@@ -359,7 +359,7 @@ pub struct EventSubscriber {
 
 impl EventSubscriber {
     /// Starts `event-subscriber` with `args`; returns once it has subscribed (it logged
-    /// `server started`).
+    /// `<name> started on <address>`).
     pub fn start(args: &[&str]) -> EventSubscriber {
         use std::io::BufRead;
         let mut child = std::process::Command::new(crate::example_binary("event-subscriber"))
@@ -389,7 +389,7 @@ impl EventSubscriber {
             let mut log = Vec::new();
             for line in std::io::BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if line.contains("server started") {
+                if line.contains(" started on ") {
                     let _ = ready_tx.send(Ok(()));
                 }
                 log.push(line);

@@ -15,6 +15,7 @@ use micro_runtime::{Context, Error, Registry, Service};
 pub mod broker;
 pub mod conformance;
 pub mod etcd;
+pub mod outside;
 
 /// Generated from `tests/proto` (nested packages, cross-package references, well-known types).
 #[allow(missing_docs)] // the test protos leave most things undocumented

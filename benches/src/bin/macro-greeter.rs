@@ -9,7 +9,10 @@ use micro_bench::MacroHello;
 use micro_runtime::Service;
 
 #[derive(Parser)]
-#[command(about = "The greeter, registered by #[micro_runtime::handler]")]
+#[command(
+    version,
+    about = "The greeter, registered by #[micro_runtime::handler]"
+)]
 struct Cli {
     #[command(flatten)]
     micro: micro_runtime::Options,

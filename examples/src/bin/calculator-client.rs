@@ -11,7 +11,7 @@ use examples::calculator::{AddRequest, AddResponse};
 use micro_runtime::Service;
 
 #[derive(Parser)]
-#[command(about = "Calls the calculator service")]
+#[command(version, about = "Calls the calculator service")]
 struct Cli {
     /// The first term.
     #[arg(long, allow_negative_numbers = true)]
@@ -28,7 +28,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    examples::init_logging();
+    micro_runtime::logging::init();
     let cli = Cli::parse();
     let service = match Service::builder()
         .name("calculator.client")

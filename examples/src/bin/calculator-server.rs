@@ -10,7 +10,7 @@ use examples::calculator::Calculator;
 use micro_runtime::Service;
 
 #[derive(Parser)]
-#[command(about = "The calculator service")]
+#[command(version, about = "The calculator service")]
 struct Cli {
     #[command(flatten)]
     micro: micro_runtime::Options,
@@ -18,7 +18,6 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    examples::init_logging();
     let cli = Cli::parse();
     let service = Service::builder()
         .name("calculator")

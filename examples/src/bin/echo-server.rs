@@ -9,7 +9,7 @@ use examples::{Echo, echo};
 use micro_runtime::Service;
 
 #[derive(Parser)]
-#[command(about = "The echo service")]
+#[command(version, about = "The echo service")]
 struct Cli {
     #[command(flatten)]
     micro: micro_runtime::Options,
@@ -17,7 +17,6 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    examples::init_logging();
     let cli = Cli::parse();
     let service = Service::builder().name("echo").options(cli.micro).build()?;
     echo::register_echo_handler(service.server(), Echo)?;

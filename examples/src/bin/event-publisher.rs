@@ -9,7 +9,7 @@ use examples::events::Event;
 use micro_runtime::Service;
 
 #[derive(Parser)]
-#[command(about = "Publishes numbered events")]
+#[command(version, about = "Publishes numbered events")]
 struct Cli {
     /// The topic to publish to.
     #[arg(long, default_value = "events")]
@@ -26,7 +26,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    examples::init_logging();
+    micro_runtime::logging::init();
     let cli = Cli::parse();
     let service = Service::builder()
         .name("event-publisher")

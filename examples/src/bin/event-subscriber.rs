@@ -12,7 +12,7 @@ use micro_runtime::server::Subscriber;
 use micro_runtime::{Context, Service};
 
 #[derive(Parser)]
-#[command(about = "Prints the events of a topic")]
+#[command(version, about = "Prints the events of a topic")]
 struct Cli {
     /// The topic to subscribe to.
     #[arg(long, default_value = "events")]
@@ -35,7 +35,7 @@ async fn print_event(_ctx: Context, event: Event) -> micro_runtime::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    examples::init_logging();
+    micro_runtime::logging::init();
     let cli = Cli::parse();
     let service = Service::builder()
         .name("event-subscriber")

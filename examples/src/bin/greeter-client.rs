@@ -9,7 +9,7 @@ use examples::greeter::{GreeterClient, HelloRequest};
 use micro_runtime::Service;
 
 #[derive(Parser)]
-#[command(about = "Calls the greeter service")]
+#[command(version, about = "Calls the greeter service")]
 struct Cli {
     /// Who to greet.
     #[arg(long, default_value = "World")]
@@ -23,7 +23,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    examples::init_logging();
+    micro_runtime::logging::init();
     let cli = Cli::parse();
     let service = match Service::builder()
         .name("greeter.client")

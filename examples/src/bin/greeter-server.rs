@@ -8,7 +8,7 @@ use examples::{Hello, greeter};
 use micro_runtime::Service;
 
 #[derive(Parser)]
-#[command(about = "The greeter service")]
+#[command(version, about = "The greeter service")]
 struct Cli {
     #[command(flatten)]
     micro: micro_runtime::Options,
@@ -16,7 +16,6 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    examples::init_logging();
     let cli = Cli::parse();
     let service = Service::builder()
         .name("greeter")

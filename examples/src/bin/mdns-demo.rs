@@ -15,7 +15,7 @@ use micro_runtime::Registry;
 use micro_runtime::registry::mdns::MdnsRegistry;
 
 #[derive(Parser)]
-#[command(about = "Watches the mDNS registry and prints each change")]
+#[command(version, about = "Watches the mDNS registry and prints each change")]
 struct Cli {
     /// Only changes of this service.
     #[arg(long)]
@@ -33,7 +33,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    examples::init_logging();
+    micro_runtime::logging::init();
     let cli = Cli::parse();
     let registry = match MdnsRegistry::from_address(cli.registry_address.as_deref().unwrap_or("")) {
         Ok(r) => r,

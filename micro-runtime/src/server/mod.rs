@@ -395,7 +395,13 @@ impl Server {
         let every = self.inner.options.register_interval;
         let heartbeat = (!every.is_zero())
             .then(|| Heartbeat::start(self.inner.registry.clone(), record.clone(), ttl, every));
-        tracing::info!(service = %record.name, %addr, registry = self.inner.registry.name(), "server started");
+        tracing::info!(
+            id = %record.nodes.first().map(|n| n.id.as_str()).unwrap_or(""),
+            version = %record.version,
+            "{} started on {addr}, registry {}",
+            record.name,
+            self.inner.registry.name()
+        );
         self.state().running = Some(Running {
             addr,
             health,
@@ -440,7 +446,7 @@ impl Server {
                 }
             }
         }
-        tracing::info!(service = %running.record.name, "server stopped");
+        tracing::info!("{} stopped", running.record.name);
         deregistered
     }
 

@@ -49,7 +49,7 @@ const TARGETS: &[Target] = &[
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    examples::init_logging();
+    micro_runtime::logging::init();
     if let Err(why) = conformance::private_network() {
         eprintln!(
             "error: the mDNS checks multicast, so they run only in a private network namespace \

@@ -1,0 +1,169 @@
+//! The first hour of a new user: a crate of their own outside this workspace, depending on
+//! the checkout by path, with protos as real projects write them; the README's first
+//! service; every binary's command line.
+
+use std::io::BufRead as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use micro_tests::outside::{self, OutsideCrate};
+use micro_tests::{Proc, example_binary, repo_root};
+
+/// How long a service of an outside crate may take to print its start line.
+const START: Duration = Duration::from_secs(60);
+
+/// The files of `tests/outside/<name>`: `Cargo.toml.in` becomes `Cargo.toml`.
+fn template(name: &str) -> Vec<(String, String)> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).expect("read the template") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                let rel = path.strip_prefix(base).expect("under the template");
+                let rel = rel.to_string_lossy().replace("Cargo.toml.in", "Cargo.toml");
+                out.push((
+                    rel,
+                    std::fs::read_to_string(&path).expect("read a template file"),
+                ));
+            }
+        }
+    }
+    let base = repo_root().join("tests/outside").join(name);
+    let mut files = Vec::new();
+    walk(&base, &base, &mut files);
+    files
+}
+
+/// Starts `binary` with `args`; returns it once its stderr shows `<name> started on ADDR`
+/// (the default logging of a service, which the program did not set up), with ADDR.
+fn start_service(binary: &Path, name: &str, args: &[&str]) -> (Proc, String) {
+    let mut child = Command::new(binary)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("MICRO_LOG_LEVEL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {binary:?}: {e}"));
+    let stderr = child.stderr.take().expect("stderr");
+    let proc = Proc(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let marker = format!("{name} started on ");
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(rest) = line.split(&marker).nth(1) {
+                let addr = rest.split(',').next().unwrap_or("").to_owned();
+                let _ = tx.send(Ok((addr, line.clone())));
+            }
+            seen.push(line);
+        }
+        let _ = tx.send(Err(seen.join("\n")));
+    });
+    match rx.recv_timeout(START) {
+        Ok(Ok((addr, line))) => {
+            assert!(line.contains("INFO"), "not an info line: {line}");
+            assert!(line.contains("registry local"), "no registry in: {line}");
+            (proc, addr)
+        }
+        Ok(Err(log)) => panic!("{binary:?} exited before its start line:\n{log}"),
+        Err(_) => panic!("{binary:?} printed no start line within {START:?}"),
+    }
+}
+
+#[test]
+fn a_crate_of_its_own_with_real_protos_builds_serves_and_calls() {
+    let mut files = template("shop");
+    // The protos the generator's golden case holds: a nested package that imports a package
+    // of its own and the well-known types, with a streaming method.
+    for proto in ["shop/v1/orders.proto", "shop/common/v1/money.proto"] {
+        let text =
+            std::fs::read_to_string(repo_root().join("protoc-gen-micro/tests/proto").join(proto))
+                .expect("read a proto");
+        files.push((format!("proto/{proto}"), text));
+    }
+    let files: Vec<(&str, String)> = files.iter().map(|(p, c)| (p.as_str(), c.clone())).collect();
+    let krate = OutsideCrate::new(&files);
+    let build = krate.cargo(&["build", "--bins", "--message-format=json"]);
+
+    // The plugin writes the same files as build.rs for the same protos.
+    let from_build_rs = outside::rust_files(&outside::out_dir(&build, "shop"));
+    assert!(
+        from_build_rs.contains_key("shop.v1.rs"),
+        "{:?}",
+        from_build_rs.keys()
+    );
+    assert!(
+        from_build_rs.contains_key("shop.common.v1.rs"),
+        "{:?}",
+        from_build_rs.keys()
+    );
+    let plugin_out = tempfile::tempdir().expect("a directory");
+    let status = Command::new("protoc")
+        .current_dir(krate.path())
+        .args(["-I", "proto"])
+        .arg(format!(
+            "--plugin=protoc-gen-micro={}",
+            example_binary("protoc-gen-micro").display()
+        ))
+        .arg(format!("--micro_out={}", plugin_out.path().display()))
+        .args([
+            "proto/shop/v1/orders.proto",
+            "proto/shop/common/v1/money.proto",
+        ])
+        .status()
+        .expect("protoc is required (Debian's protobuf-compiler): run scripts/test");
+    assert!(status.success(), "protoc failed");
+    assert_eq!(outside::rust_files(plugin_out.path()), from_build_rs);
+
+    // The server runs, registers in a registry of the test's own, and answers the client.
+    let registry = tempfile::tempdir().expect("a directory");
+    let flags = [
+        "--registry",
+        "local",
+        "--registry_address",
+        registry.path().to_str().expect("a UTF-8 path"),
+    ];
+    let server_args: Vec<&str> = flags
+        .iter()
+        .copied()
+        .chain(["--server_address", "127.0.0.1:0"])
+        .collect();
+    let (_server, addr) = start_service(&OutsideCrate::binary("server"), "shop", &server_args);
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    let out = Command::new(OutsideCrate::binary("client"))
+        .args(flags)
+        .output()
+        .expect("run the client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let now: i64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("now "))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no Timestamp in:\n{stdout}"));
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64;
+    assert!(
+        (wall - now).abs() < 300,
+        "the server's clock says {now}, ours {wall}"
+    );
+    assert!(stdout.contains("order o-1 placed "), "{stdout}");
+    assert!(stdout.contains(" total 12 EUR"), "{stdout}");
+    assert!(stdout.contains("watched 3 orders"), "{stdout}");
+    assert!(
+        stdout.contains("error InvalidArgument an order id is required"),
+        "{stdout}"
+    );
+}
