@@ -67,8 +67,20 @@ pub(crate) fn generate(
     let set = without_source_info(set);
     // Every reference resolves and every name is unique, or the error says where: after
     // this, prost-build finds every message it looks up.
-    let pool = prost_reflect::DescriptorPool::from_file_descriptor_set(set.clone())
+    prost_reflect::DescriptorPool::from_file_descriptor_set(set.clone())
         .map_err(|e| Error::Invalid(describe_error(&e)))?;
+    // Described as the runtime will see them: protobuf's own files as prost-reflect has them
+    // (not as this protoc or protox has them), the others as compiled.
+    let mut pool = prost_reflect::DescriptorPool::global();
+    pool.add_file_descriptor_set(FileDescriptorSet {
+        file: set
+            .file
+            .iter()
+            .filter(|f| !is_well_known(f.package()))
+            .cloned()
+            .collect(),
+    })
+    .map_err(|e| Error::Invalid(describe_error(&e)))?;
     let wanted: BTreeSet<String> = files
         .iter()
         .filter_map(|name| set.file.iter().find(|f| f.name() == name))
@@ -203,12 +215,45 @@ pub(crate) fn is_well_known(package: &str) -> bool {
     package == WELL_KNOWN_PACKAGE
 }
 
-/// `set` without source info: what is embedded (smaller, and the same whichever front
-/// compiled it) and what is checked.
+/// `set` as it is checked and embedded: without source info (smaller), and with the options
+/// that hold nothing left out (protoc keeps an empty `options` where an extension was set,
+/// which prost drops; protox leaves it out), so both fronts embed the same bytes.
 fn without_source_info(set: &FileDescriptorSet) -> FileDescriptorSet {
+    fn clear<T: Default + PartialEq>(options: &mut Option<T>) {
+        if options.as_ref().is_some_and(|o| *o == T::default()) {
+            *options = None;
+        }
+    }
+    fn message(msg: &mut DescriptorProto) {
+        clear(&mut msg.options);
+        msg.field.iter_mut().for_each(|f| clear(&mut f.options));
+        msg.extension.iter_mut().for_each(|f| clear(&mut f.options));
+        msg.oneof_decl
+            .iter_mut()
+            .for_each(|o| clear(&mut o.options));
+        msg.nested_type.iter_mut().for_each(message);
+        msg.enum_type.iter_mut().for_each(enumeration);
+    }
+    fn enumeration(e: &mut prost_types::EnumDescriptorProto) {
+        clear(&mut e.options);
+        e.value.iter_mut().for_each(|v| clear(&mut v.options));
+    }
     let mut set = set.clone();
     for file in &mut set.file {
         file.source_code_info = None;
+        clear(&mut file.options);
+        file.message_type.iter_mut().for_each(message);
+        file.enum_type.iter_mut().for_each(enumeration);
+        file.extension
+            .iter_mut()
+            .for_each(|f| clear(&mut f.options));
+        for service in &mut file.service {
+            clear(&mut service.options);
+            service
+                .method
+                .iter_mut()
+                .for_each(|m| clear(&mut m.options));
+        }
     }
     set
 }
@@ -225,7 +270,9 @@ fn describe_error(e: &prost_reflect::DescriptorError) -> String {
 }
 
 /// The set a package's module embeds, encoded: its files and every file they import,
-/// directly or not, in the set's order (imports first, as protoc and protox write it).
+/// directly or not, in the set's order (imports first, as protoc and protox write it), but
+/// protobuf's own files: the runtime has those (prost-reflect's, whichever version of them
+/// protoc or protox compiled with), so both fronts embed the same bytes.
 fn embedded_descriptors(set: &FileDescriptorSet, files: &[&FileDescriptorProto]) -> Vec<u8> {
     let mut needed: BTreeSet<&str> = BTreeSet::new();
     let mut todo: Vec<&str> = files.iter().map(|f| f.name()).collect();
@@ -240,7 +287,7 @@ fn embedded_descriptors(set: &FileDescriptorSet, files: &[&FileDescriptorProto])
         file: set
             .file
             .iter()
-            .filter(|f| needed.contains(f.name()))
+            .filter(|f| needed.contains(f.name()) && !is_well_known(f.package()))
             .cloned()
             .collect(),
     }

@@ -341,3 +341,44 @@ fn a_package_of_enums_only_has_no_unused_descriptors() {
     assert!(code.contains("pub const FILE_DESCRIPTOR_SET"), "{code}");
     assert!(!code.contains("DESCRIPTORS:"), "{code}");
 }
+
+/// A request whose descriptors do not hold together (as no protoc sends, but a hand-made
+/// or truncated one may) is answered with an error naming the file: prost-build used to
+/// panic on a field whose type it could not find.
+#[test]
+fn plugin_answers_unresolved_types_with_an_error() {
+    use prost::Message as _;
+    use prost_types::compiler::{CodeGeneratorRequest, CodeGeneratorResponse};
+    use prost_types::field_descriptor_proto::{Label, Type};
+    use prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorProto};
+
+    let file = FileDescriptorProto {
+        name: Some("orders.proto".into()),
+        package: Some("orders".into()),
+        syntax: Some("proto3".into()),
+        dependency: vec!["money.proto".into()],
+        message_type: vec![DescriptorProto {
+            name: Some("Order".into()),
+            field: vec![FieldDescriptorProto {
+                name: Some("total".into()),
+                number: Some(1),
+                label: Some(Label::Optional as i32),
+                r#type: Some(Type::Message as i32),
+                type_name: Some(".money.Money".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let request = CodeGeneratorRequest {
+        file_to_generate: vec!["orders.proto".into()],
+        proto_file: vec![file],
+        ..Default::default()
+    };
+    let response = protoc_gen_micro::plugin(&request.encode_to_vec()).expect("a response");
+    let response = CodeGeneratorResponse::decode(response.as_slice()).expect("decode");
+    let error = response.error.expect("an error");
+    assert!(error.contains("orders.proto"), "{error}");
+    assert!(response.file.is_empty());
+}

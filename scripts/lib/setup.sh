@@ -72,14 +72,16 @@ ensure_tools() {
 
     command -v python3 >/dev/null 2>&1 || missing_or_fatal "python3 is not installed"
     # grpcio-health-checking: the reference client of the standard health service.
-    local modules='import grpc, grpc_tools, grpc_health.v1.health_pb2_grpc'
+    # googleapis-common-protos: its .proto files are the generator's real-world corpus.
+    local modules='import grpc, grpc_tools, grpc_health.v1.health_pb2_grpc, google.api'
     if command -v python3 >/dev/null 2>&1 && ! python3 -c "$modules" 2>/dev/null; then
-        info "python3 -m pip install grpcio grpcio-tools grpcio-health-checking"
+        local packages=(grpcio grpcio-tools grpcio-health-checking googleapis-common-protos)
+        info "python3 -m pip install ${packages[*]}"
         timeout 900 python3 -m pip install -q --disable-pip-version-check \
-            --root-user-action=ignore grpcio grpcio-tools grpcio-health-checking ||
-            missing_or_fatal "could not pip install grpcio grpcio-tools grpcio-health-checking"
+            --root-user-action=ignore "${packages[@]}" ||
+            missing_or_fatal "could not pip install ${packages[*]}"
         python3 -c "$modules" 2>/dev/null ||
-            missing_or_fatal "Python cannot import grpc, grpc_tools and grpc_health"
+            missing_or_fatal "Python cannot import grpc, grpc_tools, grpc_health and google.api"
     fi
 
     command -v cargo >/dev/null 2>&1 || die "cargo is not installed"

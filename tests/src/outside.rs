@@ -155,3 +155,29 @@ pub fn rust_files(dir: &Path) -> std::collections::BTreeMap<String, String> {
         })
         .collect()
 }
+
+/// Fails, naming the file and the first line that differ, unless `left` and `right` hold the
+/// same files with the same contents.
+pub fn assert_same_files(
+    left: &std::collections::BTreeMap<String, String>,
+    right: &std::collections::BTreeMap<String, String>,
+    what: &str,
+) {
+    assert_eq!(
+        left.keys().collect::<Vec<_>>(),
+        right.keys().collect::<Vec<_>>(),
+        "{what}: not the same files"
+    );
+    for (name, l) in left {
+        let r = &right[name];
+        if let Some((n, (a, b))) = l
+            .lines()
+            .zip(r.lines())
+            .enumerate()
+            .find(|(_, (a, b))| a != b)
+        {
+            panic!("{what}: {name} differs at line {}:\n  {a}\n  {b}", n + 1);
+        }
+        assert_eq!(l.len(), r.len(), "{what}: {name} differs in length");
+    }
+}

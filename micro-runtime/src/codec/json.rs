@@ -39,10 +39,16 @@ impl Descriptors {
         }
     }
 
-    /// The decoded pool.
+    /// The decoded pool: protobuf's well-known types (prost-reflect's), which the generator
+    /// leaves out of what it embeds, and the embedded files.
     pub fn pool(&self) -> Result<&DescriptorPool> {
         self.pool
-            .get_or_init(|| DescriptorPool::decode(self.bytes).map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                let mut pool = DescriptorPool::global();
+                pool.decode_file_descriptor_set(self.bytes)
+                    .map_err(|e| e.to_string())?;
+                Ok(pool)
+            })
             .as_ref()
             .map_err(|e| Error::new(Code::Internal, format!("bad embedded descriptors: {e}")))
     }

@@ -20,7 +20,7 @@ pub struct Stamp {
     pub at: ::core::option::Option<::micro_runtime::codegen::prost_types::Timestamp>,
 }
 /// The descriptors of this package and its imports, encoded as a `FileDescriptorSet`.
-pub const FILE_DESCRIPTOR_SET: &[u8] = b"\n\xFF\x01\n\x1Fgoogle/protobuf/timestamp.proto\x12\x0Fgoogle.protobuf\";\n\tTimestamp\x12\x18\n\x07seconds\x18\x01 \x01(\x03R\x07seconds\x12\x14\n\x05nanos\x18\x02 \x01(\x05R\x05nanosB\x85\x01\n\x13com.google.protobufB\x0ETimestampProtoP\x01Z2google.golang.org/protobuf/types/known/timestamppb\xF8\x01\x01\xA2\x02\x03GPB\xAA\x02\x1EGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xDB\x01\n\x1Ashop/common/v1/money.proto\x12\x0Eshop.common.v1\x1A\x1Fgoogle/protobuf/timestamp.proto\"O\n\x05Money\x12\x1A\n\x08currency\x18\x01 \x01(\tR\x08currency\x12\x14\n\x05units\x18\x02 \x01(\x03R\x05units\x12\x14\n\x05nanos\x18\x03 \x01(\x05R\x05nanos\"3\n\x05Stamp\x12*\n\x02at\x18\x01 \x01(\x0B2\x1A.google.protobuf.TimestampR\x02atb\x06proto3";
+pub const FILE_DESCRIPTOR_SET: &[u8] = b"\n\xDB\x01\n\x1Ashop/common/v1/money.proto\x12\x0Eshop.common.v1\x1A\x1Fgoogle/protobuf/timestamp.proto\"O\n\x05Money\x12\x1A\n\x08currency\x18\x01 \x01(\tR\x08currency\x12\x14\n\x05units\x18\x02 \x01(\x03R\x05units\x12\x14\n\x05nanos\x18\x03 \x01(\x05R\x05nanos\"3\n\x05Stamp\x12*\n\x02at\x18\x01 \x01(\x0B2\x1A.google.protobuf.TimestampR\x02atb\x06proto3";
 static DESCRIPTORS: ::micro_runtime::codegen::Descriptors = ::micro_runtime::codegen::Descriptors::new(
     FILE_DESCRIPTOR_SET,
 );
