@@ -18,6 +18,7 @@
 //! micro web --address 127.0.0.1:8082
 //! micro sidecar --address 127.0.0.1:8081 [--server_name NAME --server_address HOST:PORT
 //!               [--healthcheck_url http://HOST:PORT/health]]
+//! micro new inventory [--path DIR | --git URL] [--no-proto]
 //! ```
 //!
 //! Output goes to stdout (JSON for messages and records); errors to stderr as
@@ -26,6 +27,7 @@
 mod api;
 mod health;
 mod http1;
+mod new;
 mod program;
 mod web;
 
@@ -53,6 +55,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Make a new service crate NAME in the current directory: a proto, its handler, a
+    /// server registered as NAME, a client binary, a test, a README and a Dockerfile.
+    New {
+        /// The service and crate name (`inventory`, `stock-keeper`).
+        name: String,
+        /// Depend on the micro checkout at DIR (default: the one this micro was built from).
+        #[arg(long, value_name = "DIR", conflicts_with = "git")]
+        path: Option<std::path::PathBuf>,
+        /// Depend on micro's git repository at URL.
+        #[arg(long, value_name = "URL")]
+        git: Option<String>,
+        /// Handlers and messages from plain Rust types (`#[handler]`), no .proto.
+        #[arg(long)]
+        no_proto: bool,
+    },
     /// List the services in the registry, one name per line.
     List {
         #[command(subcommand)]
@@ -231,6 +248,23 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> micro_runtime::Result<ExitCode> {
+    if let Command::New {
+        name,
+        path,
+        git,
+        no_proto,
+    } = cli.command
+    {
+        let source = path.map(new::Source::Path).or(git.map(new::Source::Git));
+        let dir = std::env::current_dir().map_err(internal)?;
+        let files = new::create(&dir, &name, source, !no_proto)?;
+        println!("created {name}/");
+        for file in files {
+            println!("  {file}");
+        }
+        println!("\nnext: cd {name} && cargo test && cargo run");
+        return Ok(ExitCode::SUCCESS);
+    }
     let register_ttl = cli.micro.register_ttl;
     let service = Service::builder()
         .name("micro")
@@ -264,6 +298,7 @@ async fn run(cli: Cli) -> micro_runtime::Result<ExitCode> {
             }
         }
         Command::Call(args) => {
+            refuse_streams(&client, &args).await?;
             let options = call_options(&args)?;
             let request = parse_json(args.request.as_deref().unwrap_or("{}"))?;
             let rsp: Value = client
@@ -413,6 +448,8 @@ async fn run(cli: Cli) -> micro_runtime::Result<ExitCode> {
             lasting(&client, &["memory", "mdns"])?;
             client.registry().deregister(&record).await?;
         }
+        // Answered above, before a service is built.
+        Command::New { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -516,6 +553,30 @@ async fn stream_stdin(
             }
         }
     }
+}
+
+/// Fails, before anything is sent, when the registry marks the endpoint `micro call` was
+/// given as a streaming one (`stream: "true"`): a unary call can't carry it.
+async fn refuse_streams(client: &Client, args: &CallArgs) -> micro_runtime::Result<()> {
+    // A call to a fixed address is not looked up; a lookup that fails is the call's to
+    // report.
+    if args.address.is_some() {
+        return Ok(());
+    }
+    let Ok(records) = client.registry().get_service(&args.service).await else {
+        return Ok(());
+    };
+    let streaming = records
+        .iter()
+        .flat_map(|r| &r.endpoints)
+        .any(|e| e.name == args.endpoint && e.metadata.get("stream").is_some_and(|s| s == "true"));
+    if streaming {
+        return Err(invalid(format!(
+            "{} of {} is a streaming endpoint: call it with `micro stream {} {}` (--stdin for client and bidirectional streams)",
+            args.endpoint, args.service, args.service, args.endpoint
+        )));
+    }
+    Ok(())
 }
 
 fn call_options(args: &CallArgs) -> micro_runtime::Result<CallOptions> {

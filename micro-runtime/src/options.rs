@@ -49,15 +49,12 @@ pub struct Options {
         value_delimiter = ','
     )]
     pub server_metadata: Vec<String>,
-    /// Registry: local (default, host-wide), memory (in-process), etcd (go-micro's etcd layout;
-    /// auth from ETCD_USERNAME/ETCD_PASSWORD, TLS from ETCD_CA_FILE, ETCD_CERT_FILE, ETCD_KEY_FILE)
-    /// or mdns (multicast DNS on the LAN; --registry_address is then the interface's IP, 0.0.0.0
-    /// for all, loopback when unset).
-    #[arg(long = "registry", env = set("MICRO_REGISTRY"))]
+    /// The registry: `local`, `memory`, `etcd` or `mdns` (`--help` says which of them the
+    /// program was built with).
+    #[arg(long = "registry", env = set("MICRO_REGISTRY"), help = registry_help())]
     pub registry: Option<String>,
-    /// Registry address (for local: its directory; for etcd: host:port[,host:port...], default
-    /// 127.0.0.1:2379, https:// for TLS).
-    #[arg(long = "registry_address", env = set("MICRO_REGISTRY_ADDRESS"))]
+    /// The registry's address: a directory for `local`, `host:port[,...]` for `etcd`.
+    #[arg(long = "registry_address", env = set("MICRO_REGISTRY_ADDRESS"), help = registry_address_help())]
     pub registry_address: Option<String>,
     /// Seconds a registration lives without refresh (default 60).
     #[arg(long = "register_ttl", env = set("MICRO_REGISTER_TTL"))]
@@ -68,15 +65,12 @@ pub struct Options {
     /// Transport: grpc (the only one).
     #[arg(long = "transport", env = set("MICRO_TRANSPORT"))]
     pub transport: Option<String>,
-    /// Broker: http (default; subscribers listen on HTTP and are found in the registry),
-    /// memory (in-process), nats (NATS core), jetstream (NATS JetStream, at-least-once) or
-    /// rabbitmq.
-    #[arg(long = "broker", env = set("MICRO_BROKER"))]
+    /// The broker: `http`, `memory`, `nats`, `jetstream` or `rabbitmq` (`--help` says which
+    /// of them the program was built with).
+    #[arg(long = "broker", env = set("MICRO_BROKER"), help = broker_help())]
     pub broker: Option<String>,
-    /// Broker address (for http: where subscribers listen, default 127.0.0.1:0; for nats and
-    /// jetstream: nats://host:port[,...], default nats://127.0.0.1:4222; for rabbitmq:
-    /// amqp://user:pass@host:port/vhost, default amqp://guest:guest@127.0.0.1:5672/%2f).
-    #[arg(long = "broker_address", env = set("MICRO_BROKER_ADDRESS"))]
+    /// The broker's address.
+    #[arg(long = "broker_address", env = set("MICRO_BROKER_ADDRESS"), help = broker_address_help())]
     pub broker_address: Option<String>,
     /// Selector: random (default), roundrobin, leastloaded or hash.
     #[arg(long = "selector", env = set("MICRO_SELECTOR"))]
@@ -96,6 +90,83 @@ pub struct Options {
     /// Largest message in bytes, sent or received (default 4194304).
     #[arg(long = "max_message_size", env = set("MICRO_MAX_MESSAGE_SIZE"))]
     pub max_message_size: Option<usize>,
+}
+
+/// `--registry`'s help: the registries this program was built with, and the features that
+/// add the others.
+fn registry_help() -> String {
+    let mut kinds = vec![
+        "local (default; host-wide, a directory of records)",
+        "memory (in-process)",
+    ];
+    let mut missing = Vec::new();
+    if cfg!(feature = "etcd") {
+        kinds.push("etcd (go-micro's etcd layout; auth from ETCD_USERNAME/ETCD_PASSWORD, TLS from ETCD_CA_FILE, ETCD_CERT_FILE, ETCD_KEY_FILE)");
+    } else {
+        missing.push("etcd (feature `etcd`)");
+    }
+    if cfg!(feature = "mdns") {
+        kinds.push("mdns (multicast DNS on the LAN; --registry_address is then the interface's IP, 0.0.0.0 for all, loopback when unset)");
+    } else {
+        missing.push("mdns (feature `mdns`)");
+    }
+    with_missing(format!("Registry: {}", kinds.join(", ")), &missing)
+}
+
+fn registry_address_help() -> String {
+    let mut text = "Registry address (for local: its directory".to_owned();
+    if cfg!(feature = "etcd") {
+        text.push_str(
+            "; for etcd: host:port[,host:port...], default 127.0.0.1:2379, https:// for TLS",
+        );
+    }
+    text.push(')');
+    text
+}
+
+/// `--broker`'s help: the brokers this program was built with, and the features that add the
+/// others.
+fn broker_help() -> String {
+    let mut kinds = vec![
+        "http (default; subscribers listen on HTTP and are found in the registry)",
+        "memory (in-process)",
+    ];
+    let mut missing = Vec::new();
+    if cfg!(feature = "nats") {
+        kinds.push("nats (NATS core)");
+        kinds.push("jetstream (NATS JetStream, at-least-once)");
+    } else {
+        missing.push("nats and jetstream (feature `nats`)");
+    }
+    if cfg!(feature = "rabbitmq") {
+        kinds.push("rabbitmq");
+    } else {
+        missing.push("rabbitmq (feature `rabbitmq`)");
+    }
+    with_missing(format!("Broker: {}", kinds.join(", ")), &missing)
+}
+
+fn broker_address_help() -> String {
+    let mut text =
+        "Broker address (for http: where subscribers listen, default 127.0.0.1:0".to_owned();
+    if cfg!(feature = "nats") {
+        text.push_str(
+            "; for nats and jetstream: nats://host:port[,...], default nats://127.0.0.1:4222",
+        );
+    }
+    if cfg!(feature = "rabbitmq") {
+        text.push_str("; for rabbitmq: amqp://user:pass@host:port/vhost, default amqp://guest:guest@127.0.0.1:5672/%2f");
+    }
+    text.push(')');
+    text
+}
+
+fn with_missing(mut text: String, missing: &[&str]) -> String {
+    if !missing.is_empty() {
+        text.push_str(". Not built in: ");
+        text.push_str(&missing.join(", "));
+    }
+    text
 }
 
 /// The variable `name` for clap to read, unless it is set but empty: as in go-micro, an empty

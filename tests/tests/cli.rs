@@ -184,6 +184,13 @@ fn micro_lists_describes_and_calls_services() {
         assert_eq!(reply["message"], "hi");
         assert_eq!(reply["index"].as_u64().unwrap_or(0), i as u64, "{line}");
     }
+    // `micro call` on a streaming endpoint sends nothing and says which command to use.
+    for endpoint in ["Echo.ServerStream", "Echo.Bidi"] {
+        let err = fails(dir, &["call", "echo", endpoint, r#"{"message": "hi"}"#]);
+        assert!(err.starts_with("error: InvalidArgument"), "{err}");
+        let hint = format!("call it with `micro stream echo {endpoint}`");
+        assert!(err.contains(&hint), "{err}");
+    }
 }
 
 /// `micro stream --stdin`: client and bidirectional streams from stdin's lines.

@@ -125,6 +125,9 @@ fn a_crate_of_its_own_with_real_protos_builds_serves_and_calls() {
         "the plugin against build.rs",
     );
 
+    // Its flags come from `ServiceBuilder::from_args`: clap's behaviour, its own name.
+    assert_cli(&OutsideCrate::binary("server"), "server");
+
     // The server runs, registers in a registry of the test's own, and answers the client.
     let registry = tempfile::tempdir().expect("a directory");
     let flags = [
@@ -170,4 +173,147 @@ fn a_crate_of_its_own_with_real_protos_builds_serves_and_calls() {
         stdout.contains("error InvalidArgument an order id is required"),
         "{stdout}"
     );
+}
+
+/// `micro new NAME --path CHECKOUT` (and `--no-proto`) in an empty directory: the crate it
+/// makes is formatted, passes its own test as made, and its server registers by name and
+/// answers its client.
+fn micro_new(name: &str, extra: &[&str], greeting: &str) {
+    let dir = OutsideCrate::empty();
+    let root = outside::root();
+    let out = Command::new(example_binary("micro"))
+        .current_dir(dir.path())
+        .args(["new", name, "--path"])
+        .arg(&root)
+        .args(extra)
+        .output()
+        .expect("run micro new");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for file in [
+        "Cargo.toml",
+        "README.md",
+        "Dockerfile",
+        "src/main.rs",
+        "src/lib.rs",
+        "tests/service.rs",
+    ] {
+        assert!(
+            dir.path().join(name).join(file).is_file(),
+            "no {file}:\n{stdout}"
+        );
+    }
+    let krate = dir.path().join(name);
+    dir.lock_in(&krate);
+    let fmt = outside::cargo()
+        .args(["fmt", "--check"])
+        .current_dir(&krate)
+        .output()
+        .expect("cargo fmt");
+    assert!(
+        fmt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fmt.stdout)
+    );
+    let test = dir.cargo_in(name, &["test"]);
+    let output = String::from_utf8_lossy(&test.stderr);
+    assert!(output.contains("Running tests/service.rs"), "{output}");
+    dir.cargo_in(name, &["build", "--bins"]);
+
+    let registry = tempfile::tempdir().expect("a directory");
+    let flags = [
+        "--registry",
+        "local",
+        "--registry_address",
+        registry.path().to_str().expect("a UTF-8 path"),
+    ];
+    let server_args: Vec<&str> = flags
+        .iter()
+        .copied()
+        .chain(["--server_address", "127.0.0.1:0"])
+        .collect();
+    let (_server, _) = start_service(&OutsideCrate::binary(name), name, &server_args);
+    let out = Command::new(OutsideCrate::binary(&format!("{name}-client")))
+        .args(flags)
+        .args(["--name", "Alice"])
+        .output()
+        .expect("run the client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with(greeting), "{stdout}");
+}
+
+#[test]
+fn micro_new_makes_a_service_from_a_proto() {
+    micro_new(
+        "inventory",
+        &[],
+        "Hello Alice\nstream 0\nstream 1\nstream 2\n",
+    );
+}
+
+#[test]
+fn micro_new_no_proto_makes_a_service_from_rust_types() {
+    micro_new("stock-keeper", &["--no-proto"], "Hello Alice\n");
+}
+
+/// `--help` and `--version` print to stdout and exit 0 under the program's own name; an
+/// unknown flag exits 2 with clap's message on stderr.
+fn assert_cli(binary: &Path, name: &str) {
+    let run = |flag: &str| {
+        Command::new(binary)
+            .arg(flag)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap_or_else(|e| panic!("run {binary:?}: {e}"))
+    };
+    let help = run("--help");
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert_eq!(help.status.code(), Some(0), "{name} --help: {text}");
+    assert!(
+        text.contains(&format!("Usage: {name}")),
+        "{name} --help:\n{text}"
+    );
+    assert!(text.contains("--registry"), "{name} --help:\n{text}");
+    let version = run("--version");
+    let text = String::from_utf8_lossy(&version.stdout);
+    assert_eq!(version.status.code(), Some(0), "{name} --version: {text}");
+    assert!(
+        text.starts_with(&format!("{name} ")),
+        "{name} --version: {text}"
+    );
+    let bogus = run("--bogus");
+    let text = String::from_utf8_lossy(&bogus.stderr);
+    assert_eq!(bogus.status.code(), Some(2), "{name} --bogus: {text}");
+    assert!(
+        text.contains("unexpected argument '--bogus'"),
+        "{name} --bogus: {text}"
+    );
+}
+
+#[test]
+fn every_binary_answers_help_version_and_bad_flags_as_clap_does() {
+    for name in [
+        "micro",
+        "greeter-server",
+        "greeter-client",
+        "echo-server",
+        "quickstart",
+        "calculator-server",
+        "calculator-client",
+        "event-publisher",
+        "event-subscriber",
+        "mdns-demo",
+        "macro-greeter",
+    ] {
+        assert_cli(&example_binary(name), name);
+    }
 }

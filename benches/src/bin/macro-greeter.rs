@@ -10,6 +10,7 @@ use micro_runtime::Service;
 
 #[derive(Parser)]
 #[command(
+    name = "macro-greeter",
     version,
     about = "The greeter, registered by #[micro_runtime::handler]"
 )]

@@ -11,7 +11,11 @@ use examples::calculator::{AddRequest, AddResponse};
 use micro_runtime::Service;
 
 #[derive(Parser)]
-#[command(version, about = "Calls the calculator service")]
+#[command(
+    name = "calculator-client",
+    version,
+    about = "Calls the calculator service"
+)]
 struct Cli {
     /// The first term.
     #[arg(long, allow_negative_numbers = true)]

@@ -10,7 +10,7 @@ use examples::calculator::Calculator;
 use micro_runtime::Service;
 
 #[derive(Parser)]
-#[command(version, about = "The calculator service")]
+#[command(name = "calculator-server", version, about = "The calculator service")]
 struct Cli {
     #[command(flatten)]
     micro: micro_runtime::Options,

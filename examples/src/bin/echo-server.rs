@@ -9,7 +9,7 @@ use examples::{Echo, echo};
 use micro_runtime::Service;
 
 #[derive(Parser)]
-#[command(version, about = "The echo service")]
+#[command(name = "echo-server", version, about = "The echo service")]
 struct Cli {
     #[command(flatten)]
     micro: micro_runtime::Options,

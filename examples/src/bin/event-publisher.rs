@@ -9,7 +9,7 @@ use examples::events::Event;
 use micro_runtime::Service;
 
 #[derive(Parser)]
-#[command(version, about = "Publishes numbered events")]
+#[command(name = "event-publisher", version, about = "Publishes numbered events")]
 struct Cli {
     /// The topic to publish to.
     #[arg(long, default_value = "events")]

@@ -12,7 +12,11 @@ use micro_runtime::server::Subscriber;
 use micro_runtime::{Context, Service};
 
 #[derive(Parser)]
-#[command(version, about = "Prints the events of a topic")]
+#[command(
+    name = "event-subscriber",
+    version,
+    about = "Prints the events of a topic"
+)]
 struct Cli {
     /// The topic to subscribe to.
     #[arg(long, default_value = "events")]

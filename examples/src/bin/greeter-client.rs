@@ -9,7 +9,7 @@ use examples::greeter::{GreeterClient, HelloRequest};
 use micro_runtime::Service;
 
 #[derive(Parser)]
-#[command(version, about = "Calls the greeter service")]
+#[command(name = "greeter-client", version, about = "Calls the greeter service")]
 struct Cli {
     /// Who to greet.
     #[arg(long, default_value = "World")]

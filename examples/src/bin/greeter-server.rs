@@ -8,7 +8,7 @@ use examples::{Hello, greeter};
 use micro_runtime::Service;
 
 #[derive(Parser)]
-#[command(version, about = "The greeter service")]
+#[command(name = "greeter-server", version, about = "The greeter service")]
 struct Cli {
     #[command(flatten)]
     micro: micro_runtime::Options,

@@ -15,7 +15,11 @@ use micro_runtime::Registry;
 use micro_runtime::registry::mdns::MdnsRegistry;
 
 #[derive(Parser)]
-#[command(version, about = "Watches the mDNS registry and prints each change")]
+#[command(
+    name = "mdns-demo",
+    version,
+    about = "Watches the mDNS registry and prints each change"
+)]
 struct Cli {
     /// Only changes of this service.
     #[arg(long)]

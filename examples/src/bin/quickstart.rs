@@ -9,7 +9,11 @@ use examples::greeter::{self, GreeterClient, HelloRequest};
 use micro_runtime::Service;
 
 #[derive(Parser)]
-#[command(version, about = "Runs the greeter server and client together")]
+#[command(
+    name = "quickstart",
+    version,
+    about = "Runs the greeter server and client together"
+)]
 struct Cli {
     /// Who to greet.
     #[arg(long, default_value = "World")]
