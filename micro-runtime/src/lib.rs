@@ -38,9 +38,9 @@
 //! | feature | adds |
 //! |---|---|
 //! | `mdns` | `registry::mdns`, `--registry mdns`: multicast DNS between the hosts of one LAN, no server (the `mdns-sd` crate) |
-//! | `etcd` | `registry::etcd`, `--registry etcd`: etcd in go-micro's layout, shared with Go services; TLS (rustls) and authentication (the `etcd-client` crate) |
+//! | `etcd` | `registry::etcd`, `--registry etcd`: etcd in go-micro's layout, shared with Go services; TLS and authentication (this crate's own gRPC client on etcd's v3 API: no `protoc` to build) |
+//! | `tls` | `transport::tls`: TLS for clients (rustls on ring); on with `etcd` |
 //! | `nats` | `broker::nats`, `--broker nats` (NATS core) and `--broker jetstream` (at-least-once) (the `async-nats` crate) |
-//! | `rabbitmq` | `broker::rabbitmq`, `--broker rabbitmq`: durable queues, acknowledgements (the `lapin` crate) |
 //! | `macros` | `#[handler]` and `#[derive(Message)]`: services from plain Rust types and methods, no `.proto` (the `micro-macros` crate) |
 //! | `rabbitmq` | `broker::rabbitmq`, `--broker rabbitmq`: go-micro's durable topic exchange, durable queues per queue group, publisher confirms, at-least-once delivery (the `lapin` crate, on tokio) |
 

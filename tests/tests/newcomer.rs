@@ -317,3 +317,50 @@ fn every_binary_answers_help_version_and_bad_flags_as_clap_does() {
         assert_cli(&example_binary(name), name);
     }
 }
+
+/// `cargo install --path micro-cli` with no protoc to be had (`PROTOC` names a program that
+/// does not exist, so any build script that runs protoc fails): the `micro` it installs
+/// speaks etcd by default and lists what is registered there. (`--debug` for the test's
+/// time; the build scripts are the same in every profile.)
+#[test]
+fn micro_installs_without_protoc_and_lists_services_in_etcd() {
+    let install = tempfile::tempdir().expect("a directory");
+    let out = outside::cargo()
+        .args(["install", "--debug", "--locked", "--offline", "--path"])
+        .arg(outside::root().join("micro-cli"))
+        .arg("--root")
+        .arg(install.path())
+        .arg("--target-dir")
+        .arg(outside::target_dir())
+        .env("PROTOC", "/nonexistent/protoc")
+        .output()
+        .expect("run cargo install");
+    assert!(
+        out.status.success(),
+        "cargo install failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let micro = install.path().join("bin/micro");
+
+    let etcd = micro_tests::etcd::Etcd::single();
+    let endpoints = etcd.endpoints();
+    let run = |args: &[&str]| {
+        let out = Command::new(&micro)
+            .args(["--registry", "etcd", "--registry_address", &endpoints])
+            .args(args)
+            .output()
+            .expect("run the installed micro");
+        assert!(
+            out.status.success(),
+            "micro {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&[
+        "register",
+        "service",
+        r#"{"name": "inventory", "nodes": [{"id": "inventory-1", "address": "127.0.0.1:9999"}]}"#,
+    ]);
+    assert_eq!(run(&["list", "services"]), "inventory\n");
+}

@@ -75,6 +75,9 @@ pub struct ClientOptions {
     /// How long a keepalive ping may go unanswered (grpc-go's 20 s by default; 10 ms at
     /// least).
     pub keepalive_timeout: Duration,
+    /// Dial every node over TLS (feature `tls`).
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::transport::tls::ClientTls>,
 }
 
 impl Default for ClientOptions {
@@ -89,6 +92,8 @@ impl Default for ClientOptions {
             codec: Codec::Proto,
             keepalive: None,
             keepalive_timeout: Duration::from_secs(20),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -283,6 +288,8 @@ impl Client {
             timeout: options.keepalive_timeout.max(Duration::from_millis(10)),
         });
         let pool = pool::Pool::new(options.pool_size, options.dial_timeout, keepalive);
+        #[cfg(feature = "tls")]
+        let pool = pool.with_tls(options.tls.clone());
         Client {
             inner: Arc::new(Inner {
                 options,
@@ -807,7 +814,11 @@ pub(crate) async fn request_head(
 ) -> Result<Head, Failure> {
     let conn = pool.get(address).await.map_err(Failure::Unsent)?;
     let uri = Uri::builder()
-        .scheme(Scheme::HTTP)
+        .scheme(if conn.secure {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
+        })
         .authority(conn.authority.clone())
         .path_and_query(path)
         .build()

@@ -26,6 +26,8 @@ use crate::error::{Code, Error, Result};
 pub(crate) struct Conn {
     pub(crate) send: h2::client::SendRequest<Bytes>,
     pub(crate) authority: Authority,
+    /// Whether it runs over TLS (`https` requests).
+    pub(crate) secure: bool,
     closed: Arc<AtomicBool>,
 }
 
@@ -41,6 +43,9 @@ pub(crate) struct Pool {
     size: usize,
     dial_timeout: Duration,
     keepalive: Option<Keepalive>,
+    /// Every connection over TLS, when set.
+    #[cfg(feature = "tls")]
+    tls: Option<crate::transport::tls::ClientTls>,
     addrs: ArcSwap<HashMap<Box<str>, Arc<Address>>>,
 }
 
@@ -89,8 +94,24 @@ impl Pool {
             size: size.max(1),
             dial_timeout,
             keepalive,
+            #[cfg(feature = "tls")]
+            tls: None,
             addrs: ArcSwap::default(),
         }
+    }
+
+    /// Dials every connection over TLS.
+    #[cfg(feature = "tls")]
+    pub(crate) fn with_tls(mut self, tls: Option<crate::transport::tls::ClientTls>) -> Pool {
+        self.tls = tls;
+        self
+    }
+
+    fn secure(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        return false;
     }
 
     /// A connection to `addr` (`host:port`), dialed when there is none or it closed.
@@ -101,9 +122,11 @@ impl Pool {
         };
         let slot =
             &address.slots[address.next.fetch_add(1, Ordering::Relaxed) % address.slots.len()];
+        let secure = self.secure();
         let conn = |live: &Live| Conn {
             send: live.send.clone(),
             authority: address.authority.clone(),
+            secure,
             closed: live.closed.clone(),
         };
         if let Some(live) = slot.conn.load().as_deref().filter(|l| l.usable()) {
@@ -165,11 +188,28 @@ impl Pool {
         let unavailable = |e: &dyn std::fmt::Display| {
             Error::new(Code::Unavailable, format!("connect {addr}: {e}"))
         };
-        let stream = tokio::time::timeout(self.dial_timeout, TcpStream::connect(addr))
+        let dial = async {
+            let stream = TcpStream::connect(addr)
+                .await
+                .map_err(|e| unavailable(&e))?;
+            let _ = stream.set_nodelay(true);
+            #[cfg(feature = "tls")]
+            if let Some(tls) = &self.tls {
+                let stream = tls.connect(addr, stream).await?;
+                return self.start(addr, stream).await;
+            }
+            self.start(addr, stream).await
+        };
+        tokio::time::timeout(self.dial_timeout, dial)
             .await
             .map_err(|_| unavailable(&format!("timed out after {:?}", self.dial_timeout)))?
-            .map_err(|e| unavailable(&e))?;
-        let _ = stream.set_nodelay(true);
+    }
+
+    /// The HTTP/2 connection over `io`, its task spawned.
+    async fn start<IO>(&self, addr: &str, io: IO) -> Result<Live>
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let (send, mut conn) = h2::client::Builder::new()
             .enable_push(false)
             // hyper's client defaults (2 MiB per stream, 5 MiB per connection): a response
@@ -178,9 +218,9 @@ impl Pool {
             .initial_connection_window_size(5 << 20)
             .max_send_buffer_size(1 << 20)
             .data_frame_budget(crate::transport::DATA_FRAME_BUDGET)
-            .handshake::<_, Bytes>(stream)
+            .handshake::<_, Bytes>(io)
             .await
-            .map_err(|e| unavailable(&e))?;
+            .map_err(|e| Error::new(Code::Unavailable, format!("connect {addr}: {e}")))?;
         let closed = Arc::new(AtomicBool::new(false));
         let done = closed.clone();
         let addr = addr.to_owned();

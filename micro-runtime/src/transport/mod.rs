@@ -2,10 +2,13 @@
 //!
 //! - [`frame`]: the length-prefixed message framing and its errors;
 //! - [`body`]: the response and request bodies (one message then trailers);
+//! - `tls` (feature `tls`): TLS for clients;
 //! - the `grpc-timeout` header and the status headers, here.
 
 pub mod body;
 pub mod frame;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use std::time::Duration;
 

@@ -44,6 +44,9 @@
 //! variables is set; then every endpoint is dialed over TLS. Without `ETCD_CA_FILE` the
 //! system's trusted roots are used.
 //!
+//! The client is this crate's own: [`crate::Client`] calling etcd's v3 gRPC API (the few
+//! messages it needs are written out in `api.rs`), so building it takes no `protoc`.
+//!
 //! Connecting and each request are bounded by 5 s. A request that could not reach a member
 //! is tried again (on the others, for a cluster), up to twice per endpoint within those 5 s,
 //! so a cluster keeps serving while a member is down and an etcd that is all down is reported
@@ -69,21 +72,24 @@
 //! # }
 //! ```
 
+mod api;
+mod client;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{
-    Certificate, Client, ConnectOptions, GetOptions, Identity, KeyValue, LeaseKeepAliveStream,
-    LeaseKeeper, PutOptions, TlsOptions, WatchOptions, WatchStream,
-};
-use tokio::sync::{Mutex, OnceCell, mpsc};
-use tokio::time::{Instant, timeout_at};
+use tokio::sync::{Mutex, mpsc};
+use tokio::time::timeout_at;
 
+use self::api::{KeyValue, LeaseKeepAliveRequest, LeaseKeepAliveResponse, WatchResponse};
+use self::client::{Conn, Credentials};
 use super::{Action, Event, Node, RegisterOptions, Registry, Service, Watcher};
 use crate::error::{Code, Error, Result};
+use crate::stream::CallStream;
+use crate::transport::tls::ClientTls;
 
 /// The root of every key go-micro's etcd registry writes.
 pub const PREFIX: &str = "/micro/registry/";
@@ -181,16 +187,8 @@ pub struct EtcdRegistry {
     registered: Arc<Mutex<HashMap<String, Registered>>>,
 }
 
-/// The connection to etcd, shared by a registry's clones and its watches.
-struct Conn {
-    /// Endpoint URLs as dialed.
-    endpoints: Vec<String>,
-    connect: ConnectOptions,
-    timeout: Duration,
-    /// Made on first use, so that a registry can be built outside a runtime and before etcd
-    /// is up.
-    client: OnceCell<Client>,
-}
+/// A lease's keepalive stream.
+type KeepAlive = CallStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>;
 
 /// A node this registry put.
 struct Registered {
@@ -201,13 +199,13 @@ struct Registered {
     /// The lease the key was put with; 0 for none.
     lease: i64,
     /// The lease's keepalive stream, opened at the first renewal and kept.
-    keepalive: Option<(LeaseKeeper, LeaseKeepAliveStream)>,
+    keepalive: Option<KeepAlive>,
 }
 
 impl fmt::Debug for EtcdRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EtcdRegistry")
-            .field("endpoints", &self.conn.endpoints)
+            .field("endpoints", &self.conn.urls())
             .field("timeout", &self.conn.timeout)
             .finish_non_exhaustive()
     }
@@ -218,48 +216,47 @@ impl EtcdRegistry {
     /// error here; connects on first use.
     pub fn new(options: EtcdOptions) -> Result<EtcdRegistry> {
         let tls = options.tls_on();
-        let endpoints = options
+        let urls = options
             .endpoints
             .iter()
             .map(|e| endpoint_url(e, tls))
             .collect::<Result<Vec<_>>>()?;
-        if endpoints.is_empty() {
+        if urls.is_empty() {
             return Err(invalid("no endpoints"));
         }
+        let addrs = urls
+            .iter()
+            .map(|u| {
+                u.split_once("://")
+                    .map_or(u.as_str(), |(_, a)| a)
+                    .to_owned()
+            })
+            .collect();
         let timeout = if options.timeout.is_zero() {
             DEFAULT_TIMEOUT
         } else {
             options.timeout
         };
-        let mut connect = ConnectOptions::new()
-            .with_connect_timeout(timeout)
-            .with_timeout(timeout)
-            // Finds a member that vanished without closing its connections.
-            .with_keep_alive(Duration::from_secs(10), timeout);
-        match (&options.username, &options.password) {
-            (Some(user), Some(password)) => {
-                connect = connect
-                    .with_user(user.as_str(), password.as_str())
-                    .with_auto_token_refresh(true);
-            }
-            (None, None) => {}
+        let credentials = match (&options.username, &options.password) {
+            (Some(user), Some(password)) => Some(Credentials {
+                user: user.clone(),
+                password: password.clone(),
+            }),
+            (None, None) => None,
             (Some(_), None) => {
                 return Err(invalid("ETCD_USERNAME is set but ETCD_PASSWORD is not"));
             }
             (None, Some(_)) => {
                 return Err(invalid("ETCD_PASSWORD is set but ETCD_USERNAME is not"));
             }
-        }
-        if tls {
-            connect = connect.with_tls(tls_options(&options)?);
-        }
+        };
+        let tls = if tls {
+            Some(client_tls(&options)?)
+        } else {
+            None
+        };
         Ok(EtcdRegistry {
-            conn: Arc::new(Conn {
-                endpoints,
-                connect,
-                timeout,
-                client: OnceCell::new(),
-            }),
+            conn: Arc::new(Conn::new(urls, addrs, credentials, tls, timeout)),
             registered: Arc::default(),
         })
     }
@@ -271,23 +268,19 @@ impl EtcdRegistry {
 
     /// The endpoint URLs dialed.
     pub fn endpoints(&self) -> &[String] {
-        &self.conn.endpoints
+        self.conn.urls()
     }
 
     /// Sends one keepalive for `reg`'s lease on its stream, opening the stream when it has
     /// none or the old one broke. `Ok(false)` when the lease is gone.
     async fn renew(&self, key: &str, reg: &mut Registered) -> Result<bool> {
         let deadline = crate::transport::deadline_in(self.conn.timeout);
-        if let Some((keeper, stream)) = reg.keepalive.as_mut() {
-            let answer = timeout_at(deadline, async {
-                keeper.keep_alive().await?;
-                stream.message().await
-            })
-            .await;
-            match answer {
-                Ok(Ok(Some(rsp))) => return Ok(rsp.ttl() > 0),
-                Ok(Ok(None)) | Ok(Err(_)) => {
-                    tracing::debug!(key, "etcd keepalive stream broke, opening another");
+        let lease = reg.lease;
+        if let Some(stream) = reg.keepalive.as_mut() {
+            match timeout_at(deadline, keep_alive(stream, lease)).await {
+                Ok(Ok(ttl)) => return Ok(ttl > 0),
+                Ok(Err(e)) => {
+                    tracing::debug!(key, error = %e, "etcd keepalive stream broke, opening another");
                 }
                 Err(_) => {
                     tracing::debug!(key, "etcd keepalive got no answer, opening another stream");
@@ -296,125 +289,56 @@ impl EtcdRegistry {
             // A late answer must not be taken for the next one's: drop the stream.
             reg.keepalive = None;
         }
-        let lease = reg.lease;
-        let opened = self
+        let (stream, ttl) = self
             .conn
-            .request_until(deadline, &format!("keep {key} alive"), |mut c| async move {
-                c.lease_keep_alive(lease).await
-            })
-            .await;
-        match opened {
-            Ok(pair) => {
-                reg.keepalive = Some(pair);
-                Ok(true)
-            }
-            Err(e) if e.code() == Code::NotFound => Ok(false),
-            Err(e) => Err(e),
+            .stream_until(
+                deadline,
+                &api::LEASE_KEEP_ALIVE,
+                &format!("keep {key} alive"),
+                |mut stream: KeepAlive| async move {
+                    let ttl = keep_alive(&mut stream, lease).await?;
+                    Ok((stream, ttl))
+                },
+            )
+            .await?;
+        if ttl <= 0 {
+            return Ok(false);
         }
+        reg.keepalive = Some(stream);
+        Ok(true)
+    }
+}
+
+/// One keepalive of `lease` on `stream`: the TTL etcd answers, 0 or less when the lease is
+/// gone.
+async fn keep_alive(stream: &mut KeepAlive, lease: i64) -> Result<i64> {
+    stream.send(LeaseKeepAliveRequest { id: lease }).await?;
+    match stream.recv().await? {
+        Some(rsp) => Ok(rsp.ttl),
+        None => Err(Error::new(Code::Unavailable, "the keepalive stream ended")),
     }
 }
 
 impl Conn {
-    /// The shared client, connecting on first use.
-    async fn client(&self, deadline: Instant) -> Result<Client> {
-        self.client
-            .get_or_try_init(|| async {
-                let connect = Client::connect(&self.endpoints, Some(self.connect.clone()));
-                match timeout_at(deadline, connect).await {
-                    Ok(Ok(client)) => Ok(client),
-                    Ok(Err(e)) => Err(self.error("connect", &e)),
-                    Err(_) => Err(self.no_answer("connect")),
-                }
-            })
-            .await
-            .cloned()
-    }
-
-    /// Runs an etcd request within the timeout, retrying it on connectivity errors: the
-    /// client keeps sending some requests to a member that died until it notices, and the
-    /// other members can answer them. Twice as many tries as there are endpoints, so that a
-    /// registry whose etcd is all down fails fast.
-    async fn request<T, F, Fut>(&self, what: &str, attempt: F) -> Result<T>
-    where
-        F: FnMut(Client) -> Fut,
-        Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
-    {
-        self.request_until(crate::transport::deadline_in(self.timeout), what, attempt)
-            .await
-    }
-
-    /// [`Conn::request`] until `deadline`.
-    async fn request_until<T, F, Fut>(
-        &self,
-        deadline: Instant,
-        what: &str,
-        mut attempt: F,
-    ) -> Result<T>
-    where
-        F: FnMut(Client) -> Fut,
-        Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
-    {
-        let client = self.client(deadline).await?;
-        let mut pause = Duration::from_millis(20);
-        let mut tries = 2 * self.endpoints.len();
-        loop {
-            let e = match timeout_at(deadline, attempt(client.clone())).await {
-                Ok(Ok(v)) => return Ok(v),
-                Ok(Err(e)) => e,
-                Err(_) => return Err(self.no_answer(what)),
-            };
-            tries -= 1;
-            if tries == 0 || code_of(&e) != Code::Unavailable || Instant::now() + pause >= deadline
-            {
-                return Err(self.error(what, &e));
-            }
-            tracing::debug!(what, error = %describe(&e), "etcd request failed, trying again");
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(500));
-        }
-    }
-
-    fn context(&self) -> String {
-        format!("etcd registry ({})", self.endpoints.join(","))
-    }
-
-    fn error(&self, what: &str, e: &etcd_client::Error) -> Error {
-        Error::new(
-            code_of(e),
-            format!("{}: {what}: {}", self.context(), describe(e)),
-        )
-    }
-
-    fn no_answer(&self, what: &str) -> Error {
-        Error::new(
-            Code::Unavailable,
-            format!(
-                "{}: {what}: no answer within {:?}",
-                self.context(),
-                self.timeout
-            ),
-        )
-    }
-
     /// What a watcher is told when its changes can't be replayed.
     fn compacted(&self, prefix: &str, from: i64) -> Error {
-        Error::new(
+        self.fail(
             Code::Unavailable,
-            format!(
-                "{}: watch {prefix}: the changes from revision {from} are compacted away; watch again",
-                self.context()
-            ),
+            &format!("watch {prefix}"),
+            format!("the changes from revision {from} are compacted away; watch again"),
         )
     }
 
     /// Records under `prefix`; broken ones are skipped with a warning.
     async fn records(&self, prefix: &str) -> Result<Vec<Service>> {
-        let rsp = self
-            .request(&format!("get {prefix}"), |mut c| async move {
-                c.get(prefix, Some(GetOptions::new().with_prefix())).await
-            })
+        let request = api::RangeRequest {
+            key: prefix.as_bytes().to_vec(),
+            range_end: api::prefix_end(prefix.as_bytes()),
+        };
+        let rsp: api::RangeResponse = self
+            .unary(&api::RANGE, &request, &format!("get {prefix}"))
             .await?;
-        Ok(rsp.kvs().iter().filter_map(decode).collect())
+        Ok(rsp.kvs.iter().filter_map(decode).collect())
     }
 }
 
@@ -456,20 +380,25 @@ impl Registry for EtcdRegistry {
             }
             let mut lease = 0;
             if ttl > 0 {
-                lease = self
+                let what = format!("grant a lease of {ttl}s");
+                let granted: api::LeaseGrantResponse = self
                     .conn
-                    .request(&format!("grant a lease of {ttl}s"), |mut c| async move {
-                        c.lease_grant(ttl, None).await
-                    })
-                    .await?
-                    .id();
+                    .unary(&api::LEASE_GRANT, &api::LeaseGrantRequest { ttl }, &what)
+                    .await?;
+                if !granted.error.is_empty() {
+                    return Err(self.conn.fail(Code::Unavailable, &what, granted.error));
+                }
+                lease = granted.id;
             }
-            let (k, v) = (key.as_str(), json.as_str());
-            self.conn
-                .request(&format!("put {key}"), |mut c| async move {
-                    // Lease 0 is none.
-                    c.put(k, v, Some(PutOptions::new().with_lease(lease))).await
-                })
+            let put = api::PutRequest {
+                key: key.as_bytes().to_vec(),
+                value: json.as_bytes().to_vec(),
+                // Lease 0 is none.
+                lease,
+            };
+            let _: api::PutResponse = self
+                .conn
+                .unary(&api::PUT, &put, &format!("put {key}"))
                 .await?;
             registered.insert(
                 key,
@@ -488,11 +417,12 @@ impl Registry for EtcdRegistry {
         let mut registered = self.registered.lock().await;
         for node in &service.nodes {
             let key = node_key(&service.name, &node.id);
-            let k = key.as_str();
-            self.conn
-                .request(&format!("delete {key}"), |mut c| async move {
-                    c.delete(k, None).await
-                })
+            let delete = api::DeleteRangeRequest {
+                key: key.as_bytes().to_vec(),
+            };
+            let _: api::DeleteRangeResponse = self
+                .conn
+                .unary(&api::DELETE_RANGE, &delete, &format!("delete {key}"))
                 .await?;
             // Also closes the lease's keepalive stream; the lease, holding no key, expires.
             registered.remove(&key);
@@ -535,6 +465,9 @@ impl Registry for EtcdRegistry {
     }
 }
 
+/// A watch stream.
+type WatchStream = CallStream<api::WatchRequest, WatchResponse>;
+
 impl Conn {
     /// Opens a prefix watch from revision `start` (or from now), once etcd confirmed it.
     /// Returns the stream and the first revision it reports.
@@ -542,57 +475,55 @@ impl Conn {
         // Progress notifications (etcd sends them on a quiet watch, every
         // --experimental-watch-progress-notify-interval) move the resume point on when
         // nothing under the prefix changes, so a resume after a compaction is no false loss.
-        let mut options = WatchOptions::new()
-            .with_prefix()
-            .with_prev_key()
-            .with_progress_notify();
-        if let Some(rev) = start {
-            options = options.with_start_revision(rev);
-        }
+        let create = api::WatchRequest {
+            create_request: Some(api::WatchCreateRequest {
+                key: prefix.as_bytes().to_vec(),
+                range_end: api::prefix_end(prefix.as_bytes()),
+                start_revision: start.unwrap_or(0),
+                progress_notify: true,
+                prev_kv: true,
+            }),
+        };
         let what = format!("watch {prefix}");
+        let deadline = crate::transport::deadline_in(self.timeout);
         let (stream, first) = self
-            .request(&what, |mut c| {
-                let options = options.clone();
+            .stream_until(deadline, &api::WATCH, &what, |mut stream: WatchStream| {
+                let create = create.clone();
                 async move {
-                    let mut stream = c.watch(prefix, Some(options)).await?;
+                    stream.send(create).await?;
                     // Events are only certain to be seen once etcd confirmed the watch.
-                    let first = stream.message().await?.ok_or_else(|| {
-                        etcd_client::Error::WatchError("the stream closed".into())
-                    })?;
-                    Ok((stream, first))
+                    match stream.recv().await? {
+                        Some(first) => Ok((stream, first)),
+                        None => Err(Error::new(Code::Unavailable, "the stream closed")),
+                    }
                 }
             })
             .await?;
-        if first.compact_revision() > 0 {
-            return Err(Error::new(
+        if first.compact_revision > 0 {
+            return Err(self.fail(
                 Code::OutOfRange,
-                format!(
-                    "{}: {what}: revision {start:?} is compacted away",
-                    self.context()
-                ),
+                &what,
+                format!("revision {start:?} is compacted away"),
             ));
         }
-        if !first.created() || first.canceled() {
-            return Err(Error::new(
+        if !first.created || first.canceled {
+            return Err(self.fail(
                 Code::Unavailable,
-                format!(
-                    "{}: {what}: refused: {}",
-                    self.context(),
-                    first.cancel_reason()
-                ),
+                &what,
+                format!("refused: {}", first.cancel_reason),
             ));
         }
-        let now = first.header().map_or(0, |h| h.revision());
+        let now = first.header.as_ref().map_or(0, |h| h.revision);
         if let Some(from) = start {
             // etcd accepts a start in the future and waits for it: after its data was wiped
             // (revisions start again at 1) that would skip every change up to the old
             // revision, silently.
             if now + 1 < from {
-                return Err(Error::new(
+                return Err(self.fail(
                     Code::OutOfRange,
+                    &what,
                     format!(
-                        "{}: {what}: etcd is at revision {now}, behind the {from} this watch resumes from (its data was reset); watch again",
-                        self.context()
+                        "etcd is at revision {now}, behind the {from} this watch resumes from (its data was reset); watch again"
                     ),
                 ));
             }
@@ -626,7 +557,7 @@ impl WatchTask {
             loop {
                 let message = tokio::select! {
                     _ = self.tx.closed() => return,
-                    m = current.message() => m,
+                    m = current.recv() => m,
                 };
                 let rsp = match message {
                     Ok(Some(rsp)) => rsp,
@@ -639,26 +570,26 @@ impl WatchTask {
                         break;
                     }
                 };
-                if rsp.compact_revision() > 0 {
+                if rsp.compact_revision > 0 {
                     let _ = self
                         .tx
                         .send(Err(self.conn.compacted(&self.prefix, self.next)))
                         .await;
                     return;
                 }
-                if rsp.canceled() {
-                    tracing::debug!(prefix = %self.prefix, reason = rsp.cancel_reason(), "etcd canceled the watch, reconnecting");
+                if rsp.canceled {
+                    tracing::debug!(prefix = %self.prefix, reason = %rsp.cancel_reason, "etcd canceled the watch, reconnecting");
                     break;
                 }
                 // A progress notification: every change up to its revision was sent.
-                if rsp.events().is_empty() && !rsp.created() {
-                    if let Some(header) = rsp.header() {
-                        self.next = self.next.max(header.revision() + 1);
+                if rsp.events.is_empty() && !rsp.created {
+                    if let Some(header) = &rsp.header {
+                        self.next = self.next.max(header.revision + 1);
                     }
                 }
-                for ev in rsp.events() {
-                    if let Some(kv) = ev.kv() {
-                        self.next = self.next.max(kv.mod_revision() + 1);
+                for ev in &rsp.events {
+                    if let Some(kv) = &ev.kv {
+                        self.next = self.next.max(kv.mod_revision + 1);
                     }
                     let Some(event) = event(ev) else { continue };
                     if self
@@ -712,22 +643,21 @@ impl WatchTask {
 }
 
 /// The registry event of an etcd event; `None` for a record that can't be read.
-fn event(ev: &etcd_client::Event) -> Option<Event> {
-    let kv = ev.kv()?;
+fn event(ev: &api::WatchEvent) -> Option<Event> {
+    let kv = ev.kv.as_ref()?;
     // A deleted key comes as a tombstone, version 0; a put key has version 1 or more.
-    // (etcd-client's `event_type` panics on a type number it does not know.)
-    if kv.version() == 0 {
-        let service = match ev.prev_kv() {
+    if kv.version == 0 {
+        let service = match &ev.prev_kv {
             Some(prev) => decode(prev)?,
             // The previous value was compacted away: what the key tells.
-            None => from_key(kv.key())?,
+            None => from_key(&kv.key)?,
         };
         return Some(Event {
             action: Action::Delete,
             service,
         });
     }
-    let action = if ev.prev_kv().is_some() {
+    let action = if ev.prev_kv.is_some() {
         Action::Update
     } else {
         Action::Create
@@ -740,10 +670,10 @@ fn event(ev: &etcd_client::Event) -> Option<Event> {
 
 /// The record in a key's value; broken ones are logged and skipped.
 fn decode(kv: &KeyValue) -> Option<Service> {
-    match Service::from_json(kv.value()) {
+    match Service::from_json(&kv.value) {
         Ok(s) => Some(s),
         Err(e) => {
-            tracing::warn!(key = %String::from_utf8_lossy(kv.key()), error = %e, "skipping broken registry record");
+            tracing::warn!(key = %String::from_utf8_lossy(&kv.key), error = %e, "skipping broken registry record");
             None
         }
     }
@@ -816,22 +746,26 @@ fn endpoint_url(endpoint: &str, tls: bool) -> Result<String> {
     Ok(format!("{scheme}://{host}"))
 }
 
-fn tls_options(options: &EtcdOptions) -> Result<TlsOptions> {
-    let mut tls = TlsOptions::new();
-    tls = match &options.ca_file {
-        Some(ca) => tls.ca_certificate(Certificate::from_pem(read_pem("ETCD_CA_FILE", ca)?)),
-        None => tls.with_native_roots(),
+/// TLS with the CA of `ETCD_CA_FILE` (else the system's roots) and the client certificate of
+/// `ETCD_CERT_FILE` and `ETCD_KEY_FILE`.
+fn client_tls(options: &EtcdOptions) -> Result<ClientTls> {
+    let ca = match &options.ca_file {
+        Some(ca) => Some(read_pem("ETCD_CA_FILE", ca)?),
+        None => None,
     };
-    match (&options.cert_file, &options.key_file) {
-        (Some(cert), Some(key)) => {
-            let cert = read_pem("ETCD_CERT_FILE", cert)?;
-            let key = read_pem("ETCD_KEY_FILE", key)?;
-            tls = tls.identity(Identity::from_pem(cert, key));
-        }
-        (None, None) => {}
+    let identity = match (&options.cert_file, &options.key_file) {
+        (Some(cert), Some(key)) => Some((
+            read_pem("ETCD_CERT_FILE", cert)?,
+            read_pem("ETCD_KEY_FILE", key)?,
+        )),
+        (None, None) => None,
         _ => return Err(invalid("ETCD_CERT_FILE and ETCD_KEY_FILE go together")),
-    }
-    Ok(tls)
+    };
+    ClientTls::from_pem(
+        ca.as_deref(),
+        identity.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())),
+    )
+    .map_err(|e| invalid(e.detail()))
 }
 
 fn read_pem(what: &str, path: &Path) -> Result<Vec<u8>> {
@@ -840,58 +774,6 @@ fn read_pem(what: &str, path: &Path) -> Result<Vec<u8>> {
 
 fn invalid(detail: impl fmt::Display) -> Error {
     Error::new(Code::InvalidArgument, format!("etcd registry: {detail}"))
-}
-
-/// An etcd client error with its causes (the client's errors don't chain them).
-fn describe(e: &etcd_client::Error) -> String {
-    use std::error::Error as _;
-    match e {
-        etcd_client::Error::GRpcStatus(status) => {
-            format!("{:?}: {}", status.code(), status.message())
-        }
-        etcd_client::Error::TransportError(t) => {
-            let mut out = t.to_string();
-            let mut source = t.source();
-            while let Some(s) = source {
-                out.push_str(": ");
-                out.push_str(&s.to_string());
-                source = s.source();
-            }
-            out
-        }
-        other => other.to_string(),
-    }
-}
-
-/// The code for an etcd client error: connectivity problems are `UNAVAILABLE`.
-fn code_of(e: &etcd_client::Error) -> Code {
-    use etcd_client::Error as E;
-    match e {
-        E::GRpcStatus(status) => match Code::from_i32(status.code() as i32) {
-            // Transport failures surface as these.
-            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
-                Code::Unavailable
-            }
-            // etcd's "authentication failed" and "user name is empty".
-            Code::InvalidArgument
-                if ["authentication failed", "user name is empty"]
-                    .iter()
-                    .any(|m| status.message().contains(m)) =>
-            {
-                Code::Unauthenticated
-            }
-            code => code,
-        },
-        E::InvalidArgs(_) | E::InvalidUri(_) | E::InvalidMetadataValue(_) => Code::InvalidArgument,
-        // What etcd-client says when etcd answers a keepalive with "no such lease".
-        E::LeaseKeepAliveError(msg) if msg.contains("not found") => Code::NotFound,
-        E::IoError(_)
-        | E::TransportError(_)
-        | E::WatchError(_)
-        | E::LeaseKeepAliveError(_)
-        | E::EndpointError(_) => Code::Unavailable,
-        _ => Code::Internal,
-    }
 }
 
 #[cfg(test)]
