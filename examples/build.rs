@@ -1,6 +1,4 @@
-//! Generates the example services' code from proto/ (no protoc needed), and links them for a
-//! compact start-up: their start-up functions together (`startup.order`, written by
-//! `scripts/startup-order`), relocations packed.
+//! Generates the example services' code from proto/ (no protoc needed).
 fn main() {
     protoc_gen_micro::compile_protos(
         &[
@@ -11,8 +9,4 @@ fn main() {
         &["../proto"],
     )
     .unwrap();
-    // The examples run where they are built: packed relocations are safe.
-    protoc_gen_micro::CompactStartup::new("startup.order")
-        .pack_relocations()
-        .link();
 }

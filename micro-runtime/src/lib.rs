@@ -2,13 +2,96 @@
 //! go-micro's concepts, settings and registry format, and gRPC on the wire so any standard
 //! gRPC client can call its services.
 //!
-//! Most programs use [`Service`] and the code `protoc-gen-micro` generates from a `.proto`:
+//! Most programs use [`Service`] and the code `protoc-gen-micro` generates from a `.proto`.
+//! From `proto/greeter.proto`:
+//!
+//! ```proto
+//! syntax = "proto3";
+//! package greeter;
+//! service Greeter { rpc Hello(HelloRequest) returns (HelloResponse); }
+//! message HelloRequest { string name = 1; }
+//! message HelloResponse { string greeting = 1; }
+//! ```
+//!
+//! `build.rs` runs `protoc_gen_micro::compile_protos(&["proto/greeter.proto"], &["proto"])`
+//! (no `protoc` needed), and the crate includes the generated module. A server implements
+//! the generated `Greeter` trait and registers it:
 //!
 //! ```no_run
-//! # async fn run() -> micro_runtime::Result<()> {
-//! let service = micro_runtime::Service::builder().name("greeter").from_args().build()?;
-//! // greeter::register_greeter_handler(service.server(), Hello)?;
-//! service.run().await
+//! mod greeter {
+//!     // In your crate: micro_runtime::include_proto!("greeter");
+//!     # include!("../../protoc-gen-micro/tests/golden/greeter/greeter.rs");
+//! }
+//! use greeter::{HelloRequest, HelloResponse};
+//! use micro_runtime::{Context, Error, Service};
+//!
+//! struct Hello;
+//!
+//! impl greeter::Greeter for Hello {
+//!     async fn hello(&self, _ctx: Context, req: HelloRequest) -> Result<HelloResponse, Error> {
+//!         Ok(HelloResponse { greeting: format!("Hello, {}!", req.name) })
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> micro_runtime::Result<()> {
+//!     // go-micro's flags and MICRO_* variables: --registry, --server_address, ...
+//!     let service = Service::builder().name("greeter").from_args().build()?;
+//!     greeter::register_greeter_handler(service.server(), Hello)?;
+//!     service.run().await // logs its start, serves until SIGINT/SIGTERM, deregisters, drains
+//! }
+//! ```
+//!
+//! A client, in another process, finds `greeter` through the registry (the host-wide `local`
+//! one by default) and calls it:
+//!
+//! ```no_run
+//! # mod greeter { include!("../../protoc-gen-micro/tests/golden/greeter/greeter.rs"); }
+//! // mod greeter { micro_runtime::include_proto!("greeter"); }, as in the server
+//! use greeter::{GreeterClient, HelloRequest};
+//! use micro_runtime::Service;
+//!
+//! #[tokio::main]
+//! async fn main() -> micro_runtime::Result<()> {
+//!     let service = Service::builder().name("greeter-client").from_args().build()?;
+//!     let client = GreeterClient::new("greeter", service.client());
+//!     let rsp = client.hello(HelloRequest { name: "World".into() }).await?;
+//!     println!("{}", rsp.greeting); // Hello, World!
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Both in one process, as a test would run them (this one runs):
+//!
+//! ```
+//! # mod greeter { include!("../../protoc-gen-micro/tests/golden/greeter/greeter.rs"); }
+//! # use greeter::{HelloRequest, HelloResponse};
+//! # use micro_runtime::{Context, Error};
+//! # struct Hello;
+//! # impl greeter::Greeter for Hello {
+//! #     async fn hello(&self, _ctx: Context, req: HelloRequest) -> Result<HelloResponse, Error> {
+//! #         Ok(HelloResponse { greeting: format!("Hello, {}!", req.name) })
+//! #     }
+//! # }
+//! use std::sync::Arc;
+//! use micro_runtime::registry::memory::MemoryRegistry;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> micro_runtime::Result<()> {
+//! let registry = Arc::new(MemoryRegistry::new());
+//! let server = micro_runtime::Service::builder()
+//!     .name("greeter")
+//!     .address("127.0.0.1:0")
+//!     .registry(registry.clone())
+//!     .default_logging(false)
+//!     .build()?;
+//! greeter::register_greeter_handler(server.server(), Hello)?;
+//! server.start().await?;
+//!
+//! let client = greeter::GreeterClient::new("greeter", server.client());
+//! let rsp = client.hello(HelloRequest { name: "World".into() }).await?;
+//! assert_eq!(rsp.greeting, "Hello, World!");
+//! server.stop().await
 //! # }
 //! ```
 //!

@@ -279,6 +279,31 @@ impl ServiceBuilder {
 }
 
 /// A microservice: serves its handlers, calls others, registers itself.
+///
+/// Built from code, then flags and `MICRO_*` variables (which win), with hooks around its
+/// start and stop:
+///
+/// ```no_run
+/// use micro_runtime::Service;
+///
+/// # async fn run() -> micro_runtime::Result<()> {
+/// let service = Service::builder()
+///     .name("orders")
+///     .version("1.4.0")
+///     .metadata("team", "checkout")
+///     .before_start(|| async {
+///         // open the database before any call can come
+///         Ok(())
+///     })
+///     .after_stop(|| async { Ok(()) })
+///     .from_args() // --registry etcd --server_address 0.0.0.0:9090 ...
+///     .build()?;
+/// // orders::register_orders_handler(service.server(), Orders)?;
+/// let client = service.client(); // calls other services, publishes events
+/// # drop(client);
+/// service.run().await // until SIGINT/SIGTERM; then deregisters, drains, runs after_stop
+/// # }
+/// ```
 pub struct Service {
     server: Server,
     client: Client,

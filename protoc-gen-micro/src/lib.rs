@@ -9,20 +9,25 @@
 //!   // in build.rs's main:
 //!   protoc_gen_micro::compile_protos(&["proto/greeter.proto"], &["proto"]).unwrap();
 //!   ```
-//!   then, in the crate, `mod greeter { micro_runtime::include_proto!("greeter"); }`;
+//!   then, in the crate, `micro_runtime::include_protos!();` (every package, in the module
+//!   its name gives) or `mod greeter { micro_runtime::include_proto!("greeter"); }`;
 //! - the protoc plugin binary `protoc-gen-micro`:
 //!   `protoc -I proto --plugin=protoc-gen-micro=target/release/protoc-gen-micro --micro_out=OUT proto/greeter.proto`.
 //!
-//! Both write the same code: one formatted file per proto package (`greeter.rs`), marked
-//! `@generated`, with proto comments as doc comments. Generated code refers only to
-//! `::micro_runtime::codegen`, so the crate using it needs `micro-runtime` and nothing else.
+//! Both write the same code for the same files: one formatted file per proto package
+//! (`greeter.rs`, `shop.v1.rs`), marked `@generated`, with proto comments as doc comments,
+//! and `_micro_includes.rs`, the tree of those packages' modules. build.rs also generates the
+//! files its protos import (protoc hands a plugin only the files on its command line).
+//! `google.protobuf.*` types are `prost_types`' (re-exported as `micro_runtime::prost_types`).
+//! Generated code refers only to `::micro_runtime::codegen`, so the crate using it needs
+//! `micro-runtime` and nothing else. Every failure (a parse error, a missing import, a type
+//! that is not defined, names that clash in Rust) is an [`Error`] naming the file, and the
+//! line where it is known; the plugin answers protoc with it.
 //!
 //! # Layout
 //! - `generator`: the core, over prost-build;
 //! - `describe`: registry descriptions of messages, computed at generation time;
 //! - `ident`: case conversion and keyword escaping;
-//! - `startup`: [`CompactStartup`], a service linked so that starting it leaves less
-//!   resident (start-up functions together, packed relocations);
 //! - `main.rs`: the protoc plugin.
 //!
 //! # Feature flags
@@ -31,9 +36,6 @@
 mod describe;
 mod generator;
 mod ident;
-mod startup;
-
-pub use startup::CompactStartup;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

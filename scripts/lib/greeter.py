@@ -1,4 +1,4 @@
-"""What the Python tools of this repository (scripts/startup-order, benches/idle-memory) need
+"""What the Python tools of this repository (benches/idle-memory) need
 to run a greeter server and call it: a free loopback port, whether the server listens yet
 (read from /proc, so no connection is made), and unary `greeter.Greeter/Hello` calls through
 h2load. Loopback only.

@@ -30,8 +30,9 @@ apt_install() {
         apt-get install -y -qq "$@"
 }
 
-# ensure_tools: protoc, nghttp/h2load, etcd/etcdctl, nats-server, rabbitmq-server, valgrind
-# (scripts/startup-order), Python's grpcio and grpcio-tools, and the cargo subcommands.
+# ensure_tools: protoc, nghttp/h2load, etcd/etcdctl, nats-server, rabbitmq-server, Python's
+# grpcio, grpcio-tools, grpcio-health-checking and googleapis-common-protos, and the cargo
+# subcommands.
 ensure_tools() {
     section "tools"
     # command:package pairs; each package is installed only when its command is missing.
@@ -48,8 +49,6 @@ ensure_tools() {
         unshare:util-linux
         nsenter:util-linux
         chromium:chromium
-        valgrind:valgrind
-        nm:binutils
     )
     local pair cmd pkg missing=()
     for pair in "${pairs[@]}"; do

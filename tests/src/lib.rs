@@ -375,14 +375,14 @@ pub mod plugin_output {
     include!("../../protoc-gen-micro/tests/golden/greeter/greeter.rs");
 }
 
-/// The example binaries: `MICRO_BIN_DIR` (scripts/test sets it to target/release), else the
-/// newer of the workspace's target/release and target/debug.
+/// The example binaries: `MICRO_BIN_DIR` (scripts/test sets it to target/ci), else the newest
+/// of the workspace's target/ci, target/release and target/debug.
 pub fn example_binary(name: &str) -> PathBuf {
     if let Some(dir) = std::env::var_os("MICRO_BIN_DIR") {
         let path = PathBuf::from(dir).join(name);
         assert!(
             path.exists(),
-            "{} is missing: build it (`cargo build --release -p examples -p micro-cli --all-features`) or run scripts/test",
+            "{} is missing: build it (`cargo build --profile ci --workspace --bins --all-features`) or run scripts/test",
             path.display()
         );
         return path;
@@ -390,7 +390,7 @@ pub fn example_binary(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target"));
-    ["release", "debug"]
+    ["ci", "release", "debug"]
         .iter()
         .map(|profile| target.join(profile).join(name))
         .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
@@ -398,7 +398,7 @@ pub fn example_binary(name: &str) -> PathBuf {
         .map(|(_, p)| p)
         .unwrap_or_else(|| {
             panic!(
-                "{name} is not built: run scripts/test, or `cargo build -p examples -p micro-cli --all-features` (MICRO_BIN_DIR may name the directory)"
+                "{name} is not built: run scripts/test, or `cargo build --profile ci --workspace --bins --all-features` (MICRO_BIN_DIR may name the directory)"
             )
         })
 }

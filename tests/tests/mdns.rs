@@ -4,8 +4,8 @@
 //!
 //! Runs the registry conformance suite on mDNS (this package's `mdns-conformance` binary),
 //! and the examples' binaries (`greeter-server`, `greeter-client`, `mdns-demo`) from
-//! `MICRO_BIN_DIR` (scripts/test sets it to target/release), else `target/release`, else
-//! `target/debug`. Needs root (or CAP_SYS_ADMIN and CAP_NET_ADMIN) and `unshare`, `nsenter`,
+//! `MICRO_BIN_DIR` (scripts/test sets it to target/ci), else the first of `target/ci`,
+//! `target/release` and `target/debug` that has them all. Needs root (or CAP_SYS_ADMIN and CAP_NET_ADMIN) and `unshare`, `nsenter`,
 //! `ip`, `timeout`, `kill`: without them the tests fail saying what is missing; they are never
 //! skipped. Every process runs under `timeout`, every wait has a bound.
 
@@ -29,20 +29,20 @@ fn bin_dir() -> PathBuf {
         let dir = PathBuf::from(dir);
         assert!(
             complete(&dir),
-            "MICRO_BIN_DIR={} lacks one of {BINS:?}: run `cargo build -p examples --release`",
+            "MICRO_BIN_DIR={} lacks one of {BINS:?}: run `cargo build --profile ci --workspace --bins --all-features`",
             dir.display()
         );
         return dir;
     }
     let target = micro_tests::repo_root().join("target");
-    ["release", "debug"]
+    ["ci", "release", "debug"]
         .iter()
         .map(|profile| target.join(profile))
         .find(|dir| complete(dir))
         .unwrap_or_else(|| {
             panic!(
-                "none of {BINS:?} in {}/{{release,debug}}: run `cargo build -p examples --release` \
-                 or set MICRO_BIN_DIR",
+                "none of {BINS:?} in {}/{{ci,release,debug}}: run \
+                 `cargo build --profile ci --workspace --bins --all-features` or set MICRO_BIN_DIR",
                 target.display()
             )
         })

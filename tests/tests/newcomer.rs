@@ -126,7 +126,7 @@ fn a_crate_of_its_own_with_real_protos_builds_serves_and_calls() {
     );
 
     // Its flags come from `ServiceBuilder::from_args`: clap's behaviour, its own name.
-    assert_cli(&OutsideCrate::binary("server"), "server");
+    assert_cli(&OutsideCrate::binary("shop-server"), "shop-server");
 
     // The server runs, registers in a registry of the test's own, and answers the client.
     let registry = tempfile::tempdir().expect("a directory");
@@ -141,9 +141,9 @@ fn a_crate_of_its_own_with_real_protos_builds_serves_and_calls() {
         .copied()
         .chain(["--server_address", "127.0.0.1:0"])
         .collect();
-    let (_server, addr) = start_service(&OutsideCrate::binary("server"), "shop", &server_args);
+    let (_server, addr) = start_service(&OutsideCrate::binary("shop-server"), "shop", &server_args);
     assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-    let out = Command::new(OutsideCrate::binary("client"))
+    let out = Command::new(OutsideCrate::binary("shop-client"))
         .args(flags)
         .output()
         .expect("run the client");
@@ -363,4 +363,84 @@ fn micro_installs_without_protoc_and_lists_services_in_etcd() {
         r#"{"name": "inventory", "nodes": [{"id": "inventory-1", "address": "127.0.0.1:9999"}]}"#,
     ]);
     assert_eq!(run(&["list", "services"]), "inventory\n");
+}
+
+/// The files of the README's first service: each fenced block after a `<!-- file: PATH -->`
+/// line, with the checkout's path for `../micro/`.
+fn readme_files() -> Vec<(String, String)> {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("read README.md");
+    let mut files = Vec::new();
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        let Some(path) = line
+            .strip_prefix("<!-- file: ")
+            .and_then(|l| l.strip_suffix(" -->"))
+        else {
+            continue;
+        };
+        let fence = lines.next().unwrap_or_default();
+        assert!(
+            fence.starts_with("```"),
+            "no code block after the file line of {path}"
+        );
+        let body: Vec<&str> = lines
+            .by_ref()
+            .take_while(|l| !l.starts_with("```"))
+            .collect();
+        let text = body.join("\n") + "\n";
+        files.push((
+            path.to_owned(),
+            text.replace("../micro/", &format!("{}/", outside::root().display())),
+        ));
+    }
+    files
+}
+
+#[test]
+fn the_readme_first_service_builds_runs_and_answers() {
+    let files = readme_files();
+    let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "Cargo.toml",
+            "proto/greeter.proto",
+            "build.rs",
+            "src/main.rs",
+            "src/bin/client.rs"
+        ]
+    );
+    let files: Vec<(&str, String)> = files.iter().map(|(p, c)| (p.as_str(), c.clone())).collect();
+    let krate = OutsideCrate::new(&files);
+    let build = krate.cargo(&["build", "--bins"]);
+    let warnings = String::from_utf8_lossy(&build.stderr);
+    assert!(
+        !warnings.contains("warning"),
+        "the README's service builds with warnings:\n{warnings}"
+    );
+
+    let registry = tempfile::tempdir().expect("a directory");
+    let flags = [
+        "--registry",
+        "local",
+        "--registry_address",
+        registry.path().to_str().expect("a UTF-8 path"),
+    ];
+    let server_args: Vec<&str> = flags
+        .iter()
+        .copied()
+        .chain(["--server_address", "127.0.0.1:0"])
+        .collect();
+    let (_server, _) = start_service(&OutsideCrate::binary("greeter"), "greeter", &server_args);
+    let out = Command::new(OutsideCrate::binary("client"))
+        .args(flags)
+        .output()
+        .expect("run the client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout, "Hello, World!\n");
 }

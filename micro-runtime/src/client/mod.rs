@@ -207,6 +207,29 @@ impl CallOptions {
 
 /// Calls services by name, and publishes events. Cheap to clone; clones share caches and
 /// connections.
+///
+/// Generated clients (`GreeterClient::new("greeter", service.client())`) call through one;
+/// it also calls any endpoint by name with messages of any codec, here JSON values, as
+/// `micro call` does:
+///
+/// ```no_run
+/// use micro_runtime::{CallOptions, Service};
+/// use serde_json::json;
+///
+/// # async fn run() -> micro_runtime::Result<()> {
+/// let service = Service::builder().name("caller").from_args().build()?;
+/// let client = service.client();
+/// let options = CallOptions::new()
+///     .timeout(std::time::Duration::from_secs(2))
+///     .metadata("x-request-id", "42");
+/// let rsp: serde_json::Value = client
+///     .call_endpoint_with("greeter", "Greeter.Hello", &json!({"name": "Ada"}), &options)
+///     .await?;
+/// assert_eq!(rsp["greeting"], "Hello, Ada!");
+/// client.publish("events", &json!({"id": 1})).await?; // to the service's broker
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,

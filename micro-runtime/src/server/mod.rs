@@ -84,6 +84,40 @@ impl Default for ServerOptions {
 }
 
 /// A gRPC server. Cheap to clone; clones share one server.
+///
+/// A [`Service`](crate::Service) makes one; on its own, a server takes its options and a
+/// registry, its handlers, then starts (registering) and stops (deregistering, draining):
+///
+/// ```
+/// # mod greeter { include!("../../../protoc-gen-micro/tests/golden/greeter/greeter.rs"); }
+/// # struct Hello;
+/// # impl greeter::Greeter for Hello {
+/// #     async fn hello(&self, _: micro_runtime::Context, req: greeter::HelloRequest)
+/// #         -> micro_runtime::Result<greeter::HelloResponse> {
+/// #         Ok(greeter::HelloResponse { greeting: format!("Hello, {}!", req.name) })
+/// #     }
+/// # }
+/// use std::sync::Arc;
+/// use micro_runtime::registry::memory::MemoryRegistry;
+/// use micro_runtime::{Registry, Server, ServerOptions};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> micro_runtime::Result<()> {
+/// let registry = Arc::new(MemoryRegistry::new());
+/// let options = ServerOptions {
+///     name: "greeter".into(),
+///     address: "127.0.0.1:0".into(),
+///     ..ServerOptions::default()
+/// };
+/// let server = Server::new(options, registry.clone());
+/// greeter::register_greeter_handler(&server, Hello)?;
+/// let addr = server.start().await?; // listening, and registered with its endpoints
+/// let records = registry.get_service("greeter").await?;
+/// assert_eq!(records[0].nodes[0].address, addr.to_string());
+/// assert_eq!(records[0].endpoints[0].name, "Greeter.Hello");
+/// server.stop().await // deregisters, lets calls finish, closes
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Server {
     inner: Arc<Inner>,
