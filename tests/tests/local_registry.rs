@@ -147,3 +147,212 @@ async fn no_heartbeat_brings_a_stopped_node_back() {
         );
     }
 }
+
+/// `micro` on the local registry at `dir` (or the default one, with `env`), run by `prefix`
+/// (e.g. `setpriv` to run it as another user).
+fn micro(prefix: &[&str], dir: Option<&Path>, env: &[(&str, &Path)], args: &[&str]) -> Output {
+    let mut cmd = Command::new("timeout");
+    cmd.arg("30").arg(example_binary("micro"));
+    if !prefix.is_empty() {
+        cmd = Command::new(prefix[0]);
+        cmd.args(&prefix[1..])
+            .args(["timeout", "30"])
+            .arg(example_binary("micro"));
+    }
+    cmd.args(["--registry", "local"]);
+    if let Some(dir) = dir {
+        cmd.arg("--registry_address").arg(dir);
+    }
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    cmd.args(args).output().expect("run micro")
+}
+
+/// A record as a go-micro-shaped node of `service` that lives by no pid (pid 0).
+fn plant_record(dir: &Path, service: &str, id: &str) {
+    let record = serde_json::json!({
+        "expires": 0,
+        "pid": 0,
+        "service": {"name": service, "version": "latest", "nodes": [{"id": id, "address": "127.0.0.1:1"}]}
+    });
+    std::fs::create_dir_all(dir.join(service)).unwrap();
+    std::fs::write(
+        dir.join(service).join(format!("{id}.json")),
+        record.to_string(),
+    )
+    .unwrap();
+}
+
+/// Planted things and unreadable records are skipped with a warning naming them; the
+/// lookup answers with the rest, at once. Run as `nobody` (root reads any file).
+#[test]
+fn planted_and_unreadable_records_are_skipped_with_a_warning() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = tmp.path().join("registry");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    plant_record(&dir, "greeter", "real");
+    plant_record(&dir, "greeter", "secret");
+    let secret = dir.join("greeter/secret.json");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("greeter/zero.json")).unwrap();
+    let fifo = Command::new("mkfifo")
+        .arg(dir.join("greeter/fifo.json"))
+        .status()
+        .expect("mkfifo");
+    assert!(fifo.success());
+    std::fs::File::create(dir.join("greeter/huge.json"))
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    std::fs::set_permissions(dir.join("greeter"), std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
+    let started = Instant::now();
+    let out = micro(&nobody, Some(&dir), &[], &["get", "service", "greeter"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the lookup took {:?}",
+        started.elapsed()
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("\"real\""), "{stdout}");
+    assert!(!stdout.contains("\"secret\""), "{stdout}");
+    for (name, why) in [
+        ("secret.json", "can't be read"),
+        ("zero.json", "a symbolic link"),
+        ("fifo.json", "not a regular file"),
+        ("huge.json", "more than the 1048576"),
+    ] {
+        let line = stderr.lines().find(|l| l.contains(name));
+        assert!(
+            line.is_some_and(|l| l.contains("WARN") && l.contains(why)),
+            "no warning for {name} ({why}):\n{stderr}"
+        );
+    }
+}
+
+/// The default directory (`$XDG_RUNTIME_DIR/micro-registry` here) is refused when another
+/// user owns it or others may write to it: whoever can write there can plant nodes.
+#[test]
+fn a_default_directory_others_could_write_to_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let runtime = tempfile::tempdir().unwrap();
+    let dir = runtime.path().join("micro-registry");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let env = [("XDG_RUNTIME_DIR", runtime.path())];
+    let out = micro(&[], None, &env, &["list", "services"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("others may write to it (mode 777)"),
+        "{stderr}"
+    );
+
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let chown = Command::new("chown")
+        .arg("65534")
+        .arg(&dir)
+        .status()
+        .expect("chown");
+    assert!(chown.success(), "chown needs root");
+    let out = micro(&[], None, &env, &["list", "services"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("belongs to uid 65534"), "{stderr}");
+
+    // A directory of its own is made private and used.
+    std::fs::remove_dir(&dir).unwrap();
+    let out = micro(&[], None, &env, &["list", "services"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+}
+
+/// CPU time (user + system) of process `pid` so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+    // Fields after the command name (which may hold spaces), counted from the state: utime
+    // and stime are the 12th and 13th.
+    let after = &stat[stat.rfind(')').expect("a command name") + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// 10,000 services deregistered by an older version left 10,000 empty directories: a gateway
+/// watching the registry removes them and then idles (the watch reads only what changed).
+#[test]
+fn an_idle_gateway_over_ten_thousand_leftover_services_idles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    for i in 0..10_000 {
+        std::fs::create_dir(dir.join(format!("gone-{i}"))).unwrap();
+    }
+    plant_record(dir, "greeter", "live");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let gateway = Command::new(example_binary("micro"))
+        .args(["--registry", "local", "--registry_address"])
+        .arg(dir)
+        .args(["api", "--address", &address])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start micro api");
+    let gateway = Proc(gateway);
+    let started = Instant::now();
+    while std::net::TcpStream::connect(&address).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "micro api did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A call makes the gateway watch the registry (its cache).
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    use std::io::{Read as _, Write as _};
+    stream
+        .write_all(b"GET /nosuch/call HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    // The leftovers go within a few looks.
+    let cleaned = Instant::now();
+    while std::fs::read_dir(dir).unwrap().count() > 1 {
+        assert!(
+            cleaned.elapsed() < Duration::from_secs(30),
+            "the empty directories stayed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = gateway.0.id();
+    let before = cpu_ticks(pid);
+    let window = Duration::from_secs(10);
+    std::thread::sleep(window);
+    let used = cpu_ticks(pid) - before;
+    // Ticks are 1/100 s (USER_HZ): under 2% of one core is under 20 ticks in 10 s.
+    assert!(
+        used < 20,
+        "the idle gateway used {used} ticks of CPU in {window:?}"
+    );
+}
