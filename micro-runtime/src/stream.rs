@@ -111,6 +111,8 @@ pub struct Streaming<T> {
     /// Bytes read off the stream and not yet given back to the peer's window: see
     /// [`RELEASE`].
     unreleased: usize,
+    /// On the server: the connection's request budget, held for the bytes buffered here.
+    charge: Option<crate::transport::body::Charge>,
     _message: PhantomData<fn() -> T>,
 }
 
@@ -122,8 +124,14 @@ enum State {
 }
 
 impl<T> Streaming<T> {
-    /// The request stream of a call, on the server.
-    pub(crate) fn request(recv: h2::RecvStream, codec: Codec, max: usize) -> Streaming<T> {
+    /// The request stream of a call, on the server; its buffered bytes count against the
+    /// connection's request budget (`charge`).
+    pub(crate) fn request(
+        recv: h2::RecvStream,
+        codec: Codec,
+        max: usize,
+        charge: Option<crate::transport::body::Charge>,
+    ) -> Streaming<T> {
         Streaming {
             state: State::Body(recv),
             decoder: Decoder::new(max),
@@ -131,6 +139,7 @@ impl<T> Streaming<T> {
             client: false,
             deadline: None,
             unreleased: 0,
+            charge,
             _message: PhantomData,
         }
     }
@@ -149,6 +158,7 @@ impl<T> Streaming<T> {
             client: true,
             deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
             unreleased: 0,
+            charge: None,
             _message: PhantomData,
         }
     }
@@ -202,6 +212,9 @@ impl<T> Streaming<T> {
                             // copies cost more than the rest of the framing.
                             let mut decoded = T::decode_slice(self.codec, self.decoder.message(at));
                             self.decoder.consume(at);
+                            if let Some(charge) = &mut self.charge {
+                                charge.give(at.size());
+                            }
                             if let Err(e) = &decoded {
                                 self.state = State::Done;
                                 // A response the client can't decode is the server's fault
@@ -226,6 +239,16 @@ impl<T> Streaming<T> {
                     }
                     match ready!(polled) {
                         Some(Ok(chunk)) => {
+                            if let Some(charge) = &mut self.charge
+                                && !charge.take(chunk.len())
+                            {
+                                let limit = charge.limit();
+
+                                return self.fail(Error::new(
+                                    Code::ResourceExhausted,
+                                    crate::transport::body::BodyError::Budget(limit).to_string(),
+                                ));
+                            }
                             self.unreleased += chunk.len();
                             self.decoder.push_bytes(chunk);
                         }
@@ -679,6 +702,9 @@ pub(crate) fn stream_error(e: &h2::Error) -> Error {
 /// The error of a body that failed while being read: [`stream_error`] when an HTTP/2 error
 /// is behind it, `UNAVAILABLE` otherwise.
 pub(crate) fn body_error(e: &(dyn std::error::Error + 'static)) -> Error {
+    if let Some(crate::transport::body::BodyError::Budget(_)) = e.downcast_ref() {
+        return Error::new(Code::ResourceExhausted, e.to_string());
+    }
     let mut source = Some(e);
     while let Some(e) = source {
         if let Some(h2) = e.downcast_ref::<h2::Error>() {

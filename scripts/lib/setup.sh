@@ -71,16 +71,17 @@ ensure_tools() {
 
     command -v python3 >/dev/null 2>&1 || missing_or_fatal "python3 is not installed"
     # grpcio-health-checking: the reference client of the standard health service.
-    # googleapis-common-protos: its .proto files are the generator's real-world corpus.
-    local modules='import grpc, grpc_tools, grpc_health.v1.health_pb2_grpc, google.api'
+    # googleapis-common-protos: its .proto files are the generator's real-world corpus; h2:
+    # raw HTTP/2 frames for the attack tests.
+    local modules='import grpc, grpc_tools, grpc_health.v1.health_pb2_grpc, google.api, h2'
     if command -v python3 >/dev/null 2>&1 && ! python3 -c "$modules" 2>/dev/null; then
-        local packages=(grpcio grpcio-tools grpcio-health-checking googleapis-common-protos)
+        local packages=(grpcio grpcio-tools grpcio-health-checking googleapis-common-protos h2)
         info "python3 -m pip install ${packages[*]}"
         timeout 900 python3 -m pip install -q --disable-pip-version-check \
             --root-user-action=ignore "${packages[@]}" ||
             missing_or_fatal "could not pip install ${packages[*]}"
         python3 -c "$modules" 2>/dev/null ||
-            missing_or_fatal "Python cannot import grpc, grpc_tools, grpc_health and google.api"
+            missing_or_fatal "Python cannot import grpc, grpc_tools, grpc_health, google.api and h2"
     fi
 
     command -v cargo >/dev/null 2>&1 || die "cargo is not installed"

@@ -8,6 +8,7 @@
 //! [`Server::stop`] it is deregistered first, then in-flight calls finish, then the listener
 //! and connections close.
 
+mod connection;
 mod endpoints;
 mod handler;
 mod health;
@@ -18,28 +19,20 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use endpoints::{EndpointResult, Endpoints, IntoHandler, SubscriberResult};
 pub use handler::Handler;
 use health::Health;
-use router::{ConnService, ResponseBody, Router};
+use router::Router;
 pub use subscriber::{Subscriber, SubscriberWrapper, register_subscriber};
 
 use crate::broker::{self, Broker};
 use crate::error::{Code, Error, Result};
 use crate::registry::{self, Endpoint, Metadata, Node, RegisterOptions, Registry};
-use crate::stream::BoxStream;
 use crate::transport::{CENTURY, DEFAULT_MAX_MESSAGE_SIZE};
-
-/// How long an accepted connection has to complete the HTTP/2 handshake (the client's
-/// preface and settings).
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Settings of a [`Server`].
 #[derive(Clone, Debug)]
@@ -64,6 +57,21 @@ pub struct ServerOptions {
     pub max_message_size: usize,
     /// How long [`Server::stop`] waits for in-flight calls.
     pub drain_timeout: Duration,
+    /// Largest list of request headers (HPACK-decoded, as HTTP/2 counts it), per request: 16
+    /// KiB, as tonic and hyper. Bigger requests are refused before they cost memory.
+    pub max_header_list_size: u32,
+    /// Calls one connection may have open at once (HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`).
+    pub max_concurrent_streams: u32,
+    /// Request bytes one connection may hold at once, read but not yet decoded into
+    /// messages (at least one message of `max_message_size`): a call beyond it fails
+    /// `RESOURCE_EXHAUSTED`. With `max_connections`, what bounds the server's memory.
+    pub connection_request_buffer: usize,
+    /// Connections served at once; also kept below the process's open-files limit. At the
+    /// cap, the connection idle the longest is closed for a new one, or the new one is
+    /// refused when none is idle.
+    pub max_connections: usize,
+    /// A connection with no call for this long is closed (HTTP/2 GOAWAY); zero for never.
+    pub idle_timeout: Duration,
 }
 
 impl Default for ServerOptions {
@@ -79,6 +87,11 @@ impl Default for ServerOptions {
             register_interval: Duration::from_secs(30),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             drain_timeout: Duration::from_secs(30),
+            max_header_list_size: 16 << 10,
+            max_concurrent_streams: 1024,
+            connection_request_buffer: 32 << 20,
+            max_connections: 10_000,
+            idle_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -411,11 +424,11 @@ impl Server {
             None => Vec::new(),
         };
         let (stop, stopped) = watch::channel(false);
-        let accept = tokio::spawn(accept_loop(
+        let accept = tokio::spawn(connection::accept_loop(
             listener,
             Arc::new(router),
             stopped,
-            self.inner.options.drain_timeout,
+            connection::Settings::new(&self.inner.options),
         ));
 
         let ttl = RegisterOptions {
@@ -537,284 +550,10 @@ fn endpoints_of(state: &State) -> Vec<Endpoint> {
         .collect()
 }
 
-/// Accepts connections until told to stop, then drains them: each connection is told to
-/// go away (HTTP/2 GOAWAY) and finishes its in-flight calls, within the drain timeout.
-async fn accept_loop(
-    listener: TcpListener,
-    router: Arc<Router>,
-    mut stop: watch::Receiver<bool>,
-    drain_timeout: Duration,
-) {
-    let mut conns = tokio::task::JoinSet::new();
-    loop {
-        let (stream, remote) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
-            _ = stop.changed() => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let service = ConnService::new(router.clone(), remote);
-        conns.spawn(serve_connection(stream, service, stop.clone()));
-    }
-    drop(listener);
-    let drained = tokio::time::timeout(drain_timeout, async {
-        while conns.join_next().await.is_some() {}
-    });
-    if drained.await.is_err() {
-        tracing::warn!("in-flight calls did not finish within the drain timeout");
-        conns.abort_all();
-    }
-}
-
-/// Serves one HTTP/2 connection. Its calls run in this one task, polled next to the
-/// connection itself: no task per call and no hand-off between tasks, which is what makes
-/// this faster than a task per stream (see the README's performance section).
-///
-/// The handshake and the serving of calls are separate futures, and the connection is gone
-/// before the calls left over are finished, so this task's state is as large as the larger
-/// stage, not their sum: an open connection costs its task the handshake's room or the
-/// connection's, never both.
-async fn serve_connection(
-    stream: TcpStream,
-    service: ConnService,
-    mut stop: watch::Receiver<bool>,
-) {
-    let calls = {
-        // Bound in this block, not moved into serve_calls: a future keeps its arguments
-        // twice (as given and as its own locals), and the connection is 1.25 KiB.
-        let Some(mut conn) = handshake(stream, &service, &mut stop).await else {
-            return;
-        };
-        serve_calls(&mut conn, &service, &mut stop).await
-    };
-    // The connection is gone: what is left can only fail fast (a handler still running for a
-    // stream the client reset runs to its end, then fails to send).
-    if let Some(mut calls) = calls {
-        while calls.next().await.is_some() {}
-    }
-}
-
-/// The server's side of the HTTP/2 handshake. A client that connects and sends nothing must
-/// not hold a task, nor make stop() wait out the drain timeout: the handshake is bounded
-/// and ends on stop (no calls to drain).
-async fn handshake(
-    stream: TcpStream,
-    service: &ConnService,
-    stop: &mut watch::Receiver<bool>,
-) -> Option<h2::server::Connection<TcpStream, Bytes>> {
-    let handshake = h2::server::Builder::new()
-        .initial_window_size(1 << 20)
-        .initial_connection_window_size(2 << 20)
-        .max_concurrent_streams(1024)
-        .max_send_buffer_size(1 << 20)
-        .data_frame_budget(crate::transport::DATA_FRAME_BUDGET)
-        .handshake::<_, Bytes>(stream);
-    let done = tokio::select! {
-        done = handshake => done,
-        _ = tokio::time::sleep(HANDSHAKE_TIMEOUT) => {
-            tracing::debug!(remote = %service.remote(), "HTTP/2 handshake timed out");
-            return None;
-        }
-        _ = stop.wait_for(|stop| *stop) => return None,
-    };
-    done.inspect_err(|e| {
-        tracing::debug!(remote = %service.remote(), error = %e, "HTTP/2 handshake failed");
-    })
-    .ok()
-}
-
-/// Accepts the connection's calls and polls them beside it until the connection ends; on
-/// stop, tells the client to go away (GOAWAY) and goes on until it has. Returns the calls
-/// still running, to finish once the connection is dropped; none for a connection that made
-/// no call (the set of calls is made on the first, ~600 bytes a connection never uses).
-async fn serve_calls(
-    conn: &mut h2::server::Connection<TcpStream, Bytes>,
-    service: &ConnService,
-    stop: &mut watch::Receiver<bool>,
-) -> Option<FuturesUnordered<impl Future<Output = ()> + use<>>> {
-    let mut calls: Option<FuturesUnordered<_>> = None;
-    let mut stopping = *stop.borrow_and_update();
-    if stopping {
-        conn.graceful_shutdown();
-    }
-    loop {
-        tokio::select! {
-            accepted = conn.accept() => match accepted {
-                Some(Ok((req, respond))) => calls
-                    .get_or_insert_with(FuturesUnordered::new)
-                    .push(answer(service.call(req), respond)),
-                Some(Err(e)) => {
-                    tracing::debug!(remote = %service.remote(), error = %e, "connection ended with an error");
-                    break;
-                }
-                None => break,
-            },
-            Some(()) = async { calls.as_mut()?.next().await },
-                if calls.as_ref().is_some_and(|calls| !calls.is_empty()) => {}
-            _ = stop.changed(), if !stopping => {
-                stopping = true;
-                conn.graceful_shutdown();
-            }
-        }
-    }
-    calls
-}
-
-/// Writes the response of one call on its stream: headers (alone, for trailers-only
-/// responses), the message or the stream of messages, the trailers.
-async fn answer(call: router::ConnFuture, mut respond: h2::server::SendResponse<Bytes>) {
-    let rsp = call.await;
-    let (parts, body) = rsp.into_parts();
-    let head = http::Response::from_parts(parts, ());
-    let (data, trailers) = match body {
-        ResponseBody::Unary(unary) => unary.into_parts(),
-        ResponseBody::Stream(frames, deadline) => {
-            let Ok(send) = respond.send_response(head, false) else {
-                return;
-            };
-            return answer_stream(frames, deadline, send).await;
-        }
-    };
-    if data.is_none() && trailers.is_none() {
-        let _ = respond.send_response(head, true);
-        return;
-    }
-    let Ok(mut send) = respond.send_response(head, false) else {
-        return;
-    };
-    if let Some(data) = data {
-        if send.send_data(data, trailers.is_none()).is_err() {
-            return;
-        }
-    }
-    if let Some(trailers) = trailers {
-        let _ = send.send_trailers(trailers);
-    }
-}
-
-/// Sends a response stream as the client's window allows (the stream is polled for its next
-/// message only when there is room), then the status. A client that resets the stream ends
-/// the call: the stream, and with it the handler's work, is dropped. The call's deadline
-/// bounds the whole of it: when it passes while the next messages are made, the status is
-/// `DEADLINE_EXCEEDED`; when it passes while the client's window is full (a client that
-/// stopped reading), the stream is reset, since the status could not get past the data
-/// queued before it either.
-async fn answer_stream(
-    mut frames: BoxStream<Bytes>,
-    deadline: Option<router::Deadline>,
-    mut send: h2::SendStream<Bytes>,
-) {
-    // Completes once, with the status; the loop ends as soon as it has.
-    let expired = async {
-        match deadline {
-            Some(d) => {
-                tokio::time::sleep_until(d.at).await;
-                d.exceeded()
-            }
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(expired);
-    let mut unflushed = crate::stream::Unflushed::default();
-    let end = loop {
-        let next = tokio::select! {
-            biased;
-            _ = std::future::poll_fn(|cx| send.poll_reset(cx)) => return,
-            e = &mut expired => break Err(e),
-            next = frames.next() => next,
-        };
-        // Each item is a batch: the messages the handler had ready, in one DATA frame.
-        match next {
-            Some(Ok(batch)) => {
-                let len = batch.len();
-                let sent = tokio::select! {
-                    biased;
-                    sent = crate::stream::send_frame(&mut send, batch, false, None) => Some(sent),
-                    _ = &mut expired => None,
-                };
-                match sent {
-                    Some(Ok(())) => {}
-                    Some(Err(_)) => return,
-                    None => {
-                        send.send_reset(h2::Reason::CANCEL);
-                        return;
-                    }
-                }
-                // The connection is polled by this same task: let it write the batches out
-                // every few of them, while the next are made, rather than after a send
-                // buffer's worth.
-                unflushed.sent(len).await;
-            }
-            Some(Err(e)) => break Err(e),
-            None => break Ok(()),
-        }
-    };
-    drop(frames);
-    let mut trailers = http::HeaderMap::new();
-    match end {
-        Ok(()) => {
-            trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
-        }
-        Err(e) => crate::transport::put_status(&mut trailers, &e),
-    }
-    let _ = send.send_trailers(trailers);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::registry::memory::MemoryRegistry;
-    use tokio::io::AsyncReadExt;
-
-    /// Every open connection's task is one allocation the size of this future: the
-    /// handshake's state and the connection's must share their room, not add up (they did,
-    /// 4,200 bytes in a release build, before serve_connection was split into stages).
-    #[tokio::test]
-    async fn a_connection_task_holds_the_handshake_or_the_connection_not_both() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let _client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (stream, remote) = listener.accept().await.unwrap();
-        let router = Arc::new(Router::new(&ServerOptions::default(), &[]));
-        let (_stop, stopped) = watch::channel(false);
-        let task = serve_connection(stream, ConnService::new(router, remote), stopped);
-        let handshake = std::mem::size_of::<h2::server::Handshake<TcpStream, Bytes>>();
-        let conn = std::mem::size_of::<h2::server::Connection<TcpStream, Bytes>>();
-        let size = std::mem::size_of_val(&task);
-        assert!(
-            size < handshake + conn,
-            "the task's future is {size} bytes: the handshake ({handshake}) and the connection ({conn}) both have room in it"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_silent_connection_is_closed_after_the_handshake_timeout() {
-        let options = ServerOptions {
-            name: "t".into(),
-            address: "127.0.0.1:0".into(),
-            ..ServerOptions::default()
-        };
-        let server = Server::new(options, Arc::new(MemoryRegistry::new()));
-        let addr = server.start().await.unwrap();
-        let mut silent = TcpStream::connect(addr).await.unwrap();
-        // The server's SETTINGS, then nothing until it closes the connection (the clock is
-        // paused: the wait is not real).
-        let mut buf = [0u8; 64];
-        let closed = tokio::time::timeout(HANDSHAKE_TIMEOUT * 6, async {
-            while silent.read(&mut buf).await.unwrap_or(0) > 0 {}
-        });
-        closed.await.expect("the silent connection stayed open");
-        server.stop().await.unwrap();
-    }
 
     /// A memory registry whose registrations, once stored, wait for a permit (a start held
     /// midway, its node already findable), or whose deregistrations wait for one before the

@@ -22,7 +22,7 @@ use crate::codec::Codec;
 use crate::context::Context;
 use crate::error::{Code, Error, Result};
 use crate::stream::{BoxStream, Streaming};
-use crate::transport::body::{RecvBody, Unary};
+use crate::transport::body::{Budget, RecvBody, Unary};
 use crate::transport::{frame, parse_timeout, put_status};
 
 /// The future of one call: always a response (errors are gRPC statuses).
@@ -74,6 +74,8 @@ pub(crate) enum Reply {
 pub(crate) struct Limits {
     pub(crate) max_recv: usize,
     pub(crate) max_send: usize,
+    /// The request bytes one connection may hold at once.
+    pub(crate) request_buffer: usize,
 }
 
 /// An incoming call, parsed as far as routing needs.
@@ -103,7 +105,8 @@ impl Incoming {
 
     /// The request stream of a client-streaming or bidirectional call.
     pub(crate) fn into_stream<T>(self) -> (Context, Streaming<T>) {
-        let stream = Streaming::request(self.body.into_inner(), self.codec, self.limits.max_recv);
+        let (recv, charge) = self.body.into_inner();
+        let stream = Streaming::request(recv, self.codec, self.limits.max_recv, charge);
         (self.ctx, stream)
     }
 }
@@ -246,6 +249,10 @@ impl Router {
         let limits = Limits {
             max_recv: options.max_message_size,
             max_send: options.max_message_size,
+            // At least one message of the largest size, with its frame header.
+            request_buffer: options
+                .connection_request_buffer
+                .max(options.max_message_size.saturating_add(5)),
         };
         Router {
             routes,
@@ -264,11 +271,18 @@ impl Router {
 pub(crate) struct ConnService {
     router: Arc<Router>,
     remote: SocketAddr,
+    /// What the connection's request bodies may hold at once.
+    budget: Arc<Budget>,
 }
 
 impl ConnService {
     pub(crate) fn new(router: Arc<Router>, remote: SocketAddr) -> ConnService {
-        ConnService { router, remote }
+        let budget = Budget::new(router.limits.request_buffer);
+        ConnService {
+            router,
+            remote,
+            budget,
+        }
     }
 
     pub(crate) fn remote(&self) -> SocketAddr {
@@ -301,7 +315,7 @@ impl ConnService {
     /// Routes one request; the future answers it.
     pub(crate) fn call(&self, req: Request<h2::RecvStream>) -> ConnFuture {
         let (parts, body) = req.into_parts();
-        let body = RecvBody::new(body);
+        let body = RecvBody::budgeted(body, self.budget.clone());
         let codec = parts
             .headers
             .get(http::header::CONTENT_TYPE)

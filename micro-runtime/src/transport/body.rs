@@ -2,6 +2,8 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -71,13 +73,111 @@ impl Unary {
     }
 }
 
+/// The bytes of request bodies one connection may hold at once, read but not yet handed to
+/// a handler as messages: what bounds a connection's memory when its client opens many
+/// streams and fills each with a large message (the HTTP/2 windows bound only what is in
+/// flight, not what the server has read and buffered).
+#[derive(Debug)]
+pub(crate) struct Budget {
+    used: AtomicUsize,
+    limit: usize,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: usize) -> Arc<Budget> {
+        Arc::new(Budget {
+            used: AtomicUsize::new(0),
+            limit,
+        })
+    }
+}
+
+/// What one body holds of a [`Budget`]; given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Charge {
+    budget: Arc<Budget>,
+    held: usize,
+}
+
+impl Charge {
+    pub(crate) fn new(budget: Arc<Budget>) -> Charge {
+        Charge { budget, held: 0 }
+    }
+
+    /// Takes `n` more bytes; `false` (and nothing taken) when the budget has not that much.
+    pub(crate) fn take(&mut self, n: usize) -> bool {
+        let taken = self
+            .budget
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(n).filter(|&u| u <= self.budget.limit)
+            })
+            .is_ok();
+        if taken {
+            self.held += n;
+        }
+        taken
+    }
+
+    /// Gives back `n` bytes (at most what is held).
+    pub(crate) fn give(&mut self, n: usize) {
+        let n = n.min(self.held);
+        self.held -= n;
+        self.budget.used.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    /// The budget's limit, for messages.
+    pub(crate) fn limit(&self) -> usize {
+        self.budget.limit
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        let held = self.held;
+        self.give(held);
+    }
+}
+
+/// Why reading a body failed: its stream broke, or its connection holds more request bytes
+/// than it may.
+#[derive(Debug)]
+pub enum BodyError {
+    /// The HTTP/2 stream failed.
+    H2(h2::Error),
+    /// The connection's request bodies hold this many bytes already (its budget).
+    Budget(usize),
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyError::H2(e) => e.fmt(f),
+            BodyError::Budget(limit) => write!(
+                f,
+                "the requests of this connection hold {limit} bytes already: send fewer or smaller requests at once"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BodyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BodyError::H2(e) => Some(e),
+            BodyError::Budget(_) => None,
+        }
+    }
+}
+
 /// A body read off an HTTP/2 stream: a request on the server, a response on the client.
 /// Each chunk read is given back to the stream's flow-control window, so the peer can send
-/// more.
+/// more; on the server, only while the connection's [`Budget`] has room for it.
 #[derive(Debug)]
 pub struct RecvBody {
     recv: h2::RecvStream,
     data_done: bool,
+    charge: Option<Charge>,
 }
 
 impl RecvBody {
@@ -85,29 +185,48 @@ impl RecvBody {
         RecvBody {
             recv,
             data_done: false,
+            charge: None,
         }
     }
 
-    pub(crate) fn into_inner(self) -> h2::RecvStream {
-        self.recv
+    /// A request body whose bytes count against `budget` while it lives.
+    pub(crate) fn budgeted(recv: h2::RecvStream, budget: Arc<Budget>) -> RecvBody {
+        RecvBody {
+            recv,
+            data_done: false,
+            charge: Some(Charge::new(budget)),
+        }
+    }
+
+    /// The stream, and what it holds of its budget.
+    pub(crate) fn into_inner(self) -> (h2::RecvStream, Option<Charge>) {
+        (self.recv, self.charge)
     }
 }
 
 impl Body for RecvBody {
     type Data = Bytes;
-    type Error = h2::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, h2::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         if !self.data_done {
             match self.recv.poll_data(cx) {
                 Poll::Ready(Some(Ok(data))) => {
+                    if let Some(charge) = &mut self.charge
+                        && !charge.take(data.len())
+                    {
+                        let limit = charge.limit();
+                        // Nothing more of it is read: its window stays shut.
+
+                        return Poll::Ready(Some(Err(BodyError::Budget(limit))));
+                    }
                     let _ = self.recv.flow_control().release_capacity(data.len());
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(BodyError::H2(e)))),
                 Poll::Ready(None) => self.data_done = true,
                 Poll::Pending => return Poll::Pending,
             }
@@ -115,12 +234,32 @@ impl Body for RecvBody {
         match self.recv.poll_trailers(cx) {
             Poll::Ready(Ok(Some(t))) => Poll::Ready(Some(Ok(Frame::trailers(t)))),
             Poll::Ready(Ok(None)) => Poll::Ready(None),
-            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(BodyError::H2(e)))),
             Poll::Pending => Poll::Pending,
         }
     }
 
     fn is_end_stream(&self) -> bool {
         self.recv.is_end_stream()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charges_stay_within_the_budget_and_go_back_when_dropped() {
+        let budget = Budget::new(100);
+        let mut a = Charge::new(budget.clone());
+        let mut b = Charge::new(budget.clone());
+        assert!(a.take(60));
+        assert!(!b.take(50), "over the limit");
+        assert!(b.take(40));
+        a.give(30);
+        assert!(b.take(30));
+        drop(a);
+        drop(b);
+        assert_eq!(budget.used.load(Ordering::Acquire), 0);
     }
 }

@@ -111,6 +111,13 @@ pub struct WholeFrame {
     len: usize,
 }
 
+impl WholeFrame {
+    /// The frame's length on the wire: its header and its message.
+    pub fn size(&self) -> usize {
+        HEADER_LEN + self.len
+    }
+}
+
 /// Splits frames off a stream of body chunks.
 #[derive(Debug)]
 pub struct Decoder {
