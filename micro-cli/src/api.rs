@@ -47,6 +47,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
+use crate::guard::Guard;
 use crate::program::Program;
 
 mod sockets;
@@ -63,8 +64,8 @@ struct Gateway {
     client: Client,
     namespace: String,
     sidecar: Option<Sidecar>,
-    /// The origins browsers may call from (`*`: any); none by default.
-    cors: Vec<String>,
+    /// Who may call: hosts and origins (see [`Guard`]).
+    guard: Guard,
     /// How paths that are not the gateway's own are answered.
     handler: Handler,
     /// The WebSockets' tasks, waited for when the gateway stops.
@@ -77,7 +78,12 @@ struct Gateway {
 /// deregistered when it stops.
 #[derive(Default)]
 struct Sidecar {
-    registered: tokio::sync::Mutex<Vec<micro_runtime::registry::Service>>,
+    /// Each node registered through it, by service name and node id: registering a node
+    /// again replaces its record (the memory it holds is that of the nodes registered, not
+    /// of the requests made).
+    registered: tokio::sync::Mutex<
+        std::collections::HashMap<(String, String), micro_runtime::registry::Service>,
+    >,
     ttl: Duration,
     /// The program it registers and health-checks (`--server_name`), if any.
     program: Option<Arc<Program>>,
@@ -106,11 +112,13 @@ impl std::str::FromStr for Handler {
     }
 }
 
-/// The gateway's settings: `--namespace`, `--cors`, `--handler`.
+/// The gateway's settings: `--namespace`, `--cors` and `--allowed_hosts` (its guard),
+/// `--handler`, and its server's limits.
 pub(crate) struct Settings {
     pub(crate) namespace: String,
-    pub(crate) cors: String,
+    pub(crate) guard: Guard,
     pub(crate) handler: Handler,
+    pub(crate) limits: crate::serve::Limits,
 }
 
 /// Which front to serve.
@@ -155,20 +163,15 @@ pub(crate) async fn serve(
         });
     let Settings {
         namespace,
-        cors,
+        guard,
         handler,
+        limits,
     } = settings;
-    let cors = cors
-        .split(',')
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-        .map(str::to_owned)
-        .collect();
     let gateway = Arc::new(Gateway {
         client,
         namespace,
         sidecar,
-        cors,
+        guard,
         handler,
         tasks: TaskTracker::new(),
         stopping,
@@ -180,6 +183,10 @@ pub(crate) async fn serve(
             gateway.clone(),
             cors_headers,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            gateway.clone(),
+            refuse_other_sites,
+        ))
         .with_state(gateway.clone());
     // Upgraded connections are not the server's to wait for: told to stop with the rest,
     // they close their sockets, and are waited for below.
@@ -188,9 +195,7 @@ pub(crate) async fn serve(
         shutdown.await;
         let _ = stopper.send(true);
     };
-    let serving = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .into_future();
+    let serving = crate::serve::serve(listener, app, limits, shutdown);
     // Requests under way get DRAIN to finish once the stop begins: a proxied response may
     // stream for ever.
     let mut stopping = gateway.stopping.clone();
@@ -199,7 +204,7 @@ pub(crate) async fn serve(
         tokio::time::sleep(DRAIN).await;
     };
     let served = tokio::select! {
-        served = serving => served.map_err(|e| Error::new(Code::Unavailable, format!("api: {e}"))),
+        served = serving => served,
         () = drained => {
             tracing::warn!("requests still under way after {DRAIN:?}: stopping anyway");
             Ok(())
@@ -212,7 +217,7 @@ pub(crate) async fn serve(
         let _ = program.await;
     }
     if let Some(sidecar) = &gateway.sidecar {
-        for record in sidecar.registered.lock().await.drain(..) {
+        for (_, record) in sidecar.registered.lock().await.drain() {
             if let Err(e) = gateway.client.registry().deregister(&record).await {
                 tracing::warn!(service = %record.name, error = %e, "deregistration failed");
             }
@@ -296,6 +301,20 @@ async fn handle(
         Ok(reply) => json_response(StatusCode::OK, reply.to_string()),
         Err(e) => json_response(error_status(&e), e.to_json()),
     }
+}
+
+/// Refuses (403, go-micro's error JSON) what web pages elsewhere send, and requests for a
+/// host rebound to this machine: see [`Guard`].
+async fn refuse_other_sites(
+    State(gateway): State<Arc<Gateway>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Err(reason) = gateway.guard.check(request.method(), request.headers()) {
+        let e = Error::with_http_code(403, "go.micro.api", format!("refused: {reason}"));
+        return json_response(error_status(&e), e.to_json());
+    }
+    next.run(request).await
 }
 
 /// go-micro's CORS headers on every response to a request from an allowed origin (see
@@ -399,9 +418,7 @@ impl Gateway {
 
     /// Whether `--cors` allows `origin`.
     fn cors_allows(&self, origin: &HeaderValue) -> bool {
-        self.cors
-            .iter()
-            .any(|o| o == "*" || o.as_bytes() == origin.as_bytes())
+        self.guard.cors_allows(origin.as_bytes())
     }
 
     /// `service` with the namespace (`--namespace`) prefixed.
@@ -487,19 +504,27 @@ impl Sidecar {
                 let record = micro_runtime::registry::Service::from_json(body)
                     .map_err(|e| bad_request(e.detail()))?;
                 let mut registered = self.registered.lock().await;
+                let keys = record
+                    .nodes
+                    .iter()
+                    .map(|node| ((record.name.clone(), node.id.clone()), node));
                 if *method == Method::POST {
                     let ttl = micro_runtime::registry::RegisterOptions { ttl: self.ttl };
                     registry.register(&record, ttl).await?;
-                    registered.push(record);
+                    for (key, node) in keys {
+                        let one = micro_runtime::registry::Service {
+                            nodes: vec![node.clone()],
+                            ..record.clone()
+                        };
+                        registered.insert(key, one);
+                    }
                 } else {
                     registry.deregister(&record).await?;
                     // Only the nodes deregistered are forgotten: the others of a record
                     // are still deregistered when the sidecar stops.
-                    let gone: Vec<&str> = record.nodes.iter().map(|n| n.id.as_str()).collect();
-                    for kept in registered.iter_mut().filter(|r| r.name == record.name) {
-                        kept.nodes.retain(|n| !gone.contains(&n.id.as_str()));
+                    for (key, _) in keys {
+                        registered.remove(&key);
                     }
-                    registered.retain(|r| !r.nodes.is_empty());
                 }
                 Ok(Value::Object(Map::new()))
             }

@@ -25,10 +25,12 @@
 //! `error: <Code>: <detail>`, with exit status 1 (usage errors: 2).
 
 mod api;
+mod guard;
 mod health;
 mod http1;
 mod new;
 mod program;
+mod serve;
 mod web;
 
 use std::process::ExitCode;
@@ -137,6 +139,8 @@ enum Command {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:8082")]
         address: String,
+        #[command(flatten)]
+        serve: ServeArgs,
     },
     /// Run the sidecar for programs in other languages: the API gateway's `/rpc` and paths,
     /// plus `/registry` (GET, POST and DELETE records; what it registered is deregistered
@@ -165,6 +169,8 @@ enum Command {
         /// How often the health check is asked.
         #[arg(long = "healthcheck_interval", default_value = "30s", value_parser = parse_duration)]
         healthcheck_interval: Duration,
+        #[command(flatten)]
+        serve: ServeArgs,
     },
     /// Run the API gateway: HTTP/JSON in, RPC out (go-micro's `micro api`: its rpc handler,
     /// or with --handler http its reverse proxy to HTTP services).
@@ -183,6 +189,8 @@ enum Command {
         /// request to a node of the service they name).
         #[arg(long, env = "MICRO_API_HANDLER", default_value = "rpc")]
         handler: api::Handler,
+        #[command(flatten)]
+        serve: ServeArgs,
     },
 }
 
@@ -208,6 +216,36 @@ enum Record {
         /// The record: `{"name": "greeter", "nodes": [{"id": "greeter-1", "address": "127.0.0.1:9090"}]}`.
         record: String,
     },
+}
+
+/// What the HTTP servers of `api`, `sidecar` and `web` take besides their address.
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Host names requests may carry besides addresses and localhost, comma-separated (`*`:
+    /// any): for a server reached through a proxy or by a DNS name. Others are refused, as a
+    /// DNS name rebound to this machine would be.
+    #[arg(
+        long = "allowed_hosts",
+        env = "MICRO_ALLOWED_HOSTS",
+        default_value = ""
+    )]
+    allowed_hosts: String,
+    /// How long a request's headers may take to arrive (an HTTP/1.1 connection may idle as
+    /// long between requests).
+    #[arg(long = "header_timeout", value_parser = parse_duration, default_value = "30s")]
+    header_timeout: Duration,
+    /// Connections served at once; more are refused.
+    #[arg(long = "max_connections", default_value_t = serve::MAX_CONNECTIONS)]
+    max_connections: usize,
+}
+
+impl ServeArgs {
+    fn limits(&self) -> serve::Limits {
+        serve::Limits {
+            header_timeout: self.header_timeout,
+            max_connections: self.max_connections.max(1),
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -377,10 +415,12 @@ async fn run(cli: Cli) -> micro_runtime::Result<ExitCode> {
                     .map_err(internal)?;
             }
         }
-        Command::Web { address } => {
+        Command::Web { address, serve } => {
             let (listener, bound) = api::bind(&address).await?;
             eprintln!("micro web: listening on {bound}");
-            web::serve(client, listener, micro_runtime::service::shutdown_signal()).await?;
+            let guard = guard::Guard::new(&serve.allowed_hosts, "");
+            let shutdown = micro_runtime::service::shutdown_signal();
+            web::serve(client, listener, guard, serve.limits(), shutdown).await?;
         }
         Command::Sidecar {
             address,
@@ -390,6 +430,7 @@ async fn run(cli: Cli) -> micro_runtime::Result<ExitCode> {
             program_address,
             healthcheck_url,
             healthcheck_interval,
+            serve,
         } => {
             let ttl = Duration::from_secs(register_ttl.unwrap_or(0));
             let program = match (program_name, program_address) {
@@ -408,8 +449,9 @@ async fn run(cli: Cli) -> micro_runtime::Result<ExitCode> {
             let shutdown = micro_runtime::service::shutdown_signal();
             let settings = api::Settings {
                 namespace,
-                cors,
+                guard: guard::Guard::new(&serve.allowed_hosts, &cors),
                 handler: api::Handler::Rpc,
+                limits: serve.limits(),
             };
             api::serve(client, front, settings, listener, shutdown).await?;
         }
@@ -418,14 +460,16 @@ async fn run(cli: Cli) -> micro_runtime::Result<ExitCode> {
             namespace,
             cors,
             handler,
+            serve,
         } => {
             let (listener, bound) = api::bind(&address).await?;
             eprintln!("micro api: listening on {bound}");
             let shutdown = micro_runtime::service::shutdown_signal();
             let settings = api::Settings {
                 namespace,
-                cors,
+                guard: guard::Guard::new(&serve.allowed_hosts, &cors),
                 handler,
+                limits: serve.limits(),
             };
             api::serve(client, api::Front::Api, settings, listener, shutdown).await?;
         }

@@ -17,7 +17,9 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use micro_runtime::registry::{self, Value as Description};
-use micro_runtime::{CallOptions, Client, Code, Error, Result};
+use micro_runtime::{CallOptions, Client, Error, Result};
+
+use crate::guard::Guard;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
@@ -94,6 +96,8 @@ struct ForbiddenPage {
 pub(crate) async fn serve(
     client: Client,
     listener: TcpListener,
+    guard: Guard,
+    limits: crate::serve::Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let app = axum::Router::new()
@@ -101,45 +105,27 @@ pub(crate) async fn serve(
         .route("/service/{name}", get(service))
         .route("/call", get(call))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(guard))
-        .with_state(Arc::new(client));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| Error::new(Code::Unavailable, format!("web: {e}")))
+        .with_state(Arc::new(client))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(guard),
+            refuse_other_sites,
+        ));
+    crate::serve::serve(listener, app, limits, shutdown).await
 }
 
-/// Refuses what a browser sends on another site's behalf: a request it marks cross-site
-/// (`Sec-Fetch-Site`, so another page can't make calls through an `<img>` or a form), and
-/// one for a host name other than an address or `localhost` (a DNS name rebound to this
-/// machine). Tools that send neither header (curl) pass.
-async fn guard(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let headers = request.headers();
-    let fetched_from = headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("none");
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost");
-    if !matches!(fetched_from, "none" | "same-origin") || !local_host(host) {
-        let view = ForbiddenPage {
-            reason: format!("a request from {fetched_from} for host {host}"),
-        };
-        return page(StatusCode::FORBIDDEN, &view);
+/// Refuses what a browser sends on another site's behalf (a request it marks cross-site,
+/// so another page can't make calls through an `<img>` or a form) and a host name other
+/// than an address, `localhost` or one `--allowed_hosts` names (a DNS name rebound to this
+/// machine): see [`Guard`]. Tools that send neither header (curl) pass.
+async fn refuse_other_sites(
+    axum::extract::State(guard): axum::extract::State<Arc<Guard>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Err(reason) = guard.check(request.method(), request.headers()) {
+        return page(StatusCode::FORBIDDEN, &ForbiddenPage { reason });
     }
     next.run(request).await
-}
-
-/// `127.0.0.1:8082`, `[::1]:8082`, `localhost:8082`: a host the dashboard answers.
-fn local_host(host: &str) -> bool {
-    let name = match host.rsplit_once(':') {
-        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
-    };
-    let name = name.trim_start_matches('[').trim_end_matches(']');
-    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
 }
 
 fn page(status: StatusCode, template: &impl Template) -> Response {
@@ -320,27 +306,6 @@ mod tests {
             name: name.into(),
             kind: kind.into(),
             values,
-        }
-    }
-
-    #[test]
-    fn only_addresses_and_localhost_are_local_hosts() {
-        for host in [
-            "127.0.0.1:8082",
-            "[::1]:8082",
-            "localhost:1",
-            "LOCALHOST",
-            "10.0.0.1",
-        ] {
-            assert!(local_host(host), "{host}");
-        }
-        for host in [
-            "evil.example:8082",
-            "127.0.0.1.nip.io",
-            "localhost.evil",
-            "",
-        ] {
-            assert!(!local_host(host), "{host}");
         }
     }
 

@@ -137,6 +137,8 @@ pub mod health;
 mod id;
 pub mod logging;
 pub mod options;
+#[cfg(any(feature = "etcd", feature = "nats", feature = "rabbitmq"))]
+mod redact;
 pub mod registry;
 pub mod selector;
 pub mod server;

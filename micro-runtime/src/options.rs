@@ -54,7 +54,13 @@ pub struct Options {
     #[arg(long = "registry", env = set("MICRO_REGISTRY"), help = registry_help())]
     pub registry: Option<String>,
     /// The registry's address: a directory for `local`, `host:port[,...]` for `etcd`.
-    #[arg(long = "registry_address", env = set("MICRO_REGISTRY_ADDRESS"), help = registry_address_help())]
+    #[arg(
+        long = "registry_address",
+        env = set("MICRO_REGISTRY_ADDRESS"),
+        // An address may hold a password: --help does not show the variable's value.
+        hide_env_values = true,
+        help = registry_address_help()
+    )]
     pub registry_address: Option<String>,
     /// Seconds a registration lives without refresh (default 60).
     #[arg(long = "register_ttl", env = set("MICRO_REGISTER_TTL"))]
@@ -70,7 +76,12 @@ pub struct Options {
     #[arg(long = "broker", env = set("MICRO_BROKER"), help = broker_help())]
     pub broker: Option<String>,
     /// The broker's address.
-    #[arg(long = "broker_address", env = set("MICRO_BROKER_ADDRESS"), help = broker_address_help())]
+    #[arg(
+        long = "broker_address",
+        env = set("MICRO_BROKER_ADDRESS"),
+        hide_env_values = true,
+        help = broker_address_help()
+    )]
     pub broker_address: Option<String>,
     /// Selector: random (default), roundrobin, leastloaded or hash.
     #[arg(long = "selector", env = set("MICRO_SELECTOR"))]

@@ -491,9 +491,15 @@ fn raw_http(
     let mut conn = std::net::TcpStream::connect(address).expect("connect to the gateway");
     conn.set_read_timeout(Some(PATIENCE)).unwrap();
     let mut request = format!(
-        "{method} {target} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        "{method} {target} HTTP/1.1\r\nconnection: close\r\ncontent-length: {}\r\n",
         body.len()
     );
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        request.push_str(&format!("host: {address}\r\n"));
+    }
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -533,6 +539,8 @@ fn expect_error((status, body): (u16, String), code: u16, detail: &str) {
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+/// What a browser says of a request from a page of the server's own origin.
+const SAME_ORIGIN: (&str, &str) = ("sec-fetch-site", "same-origin");
 
 /// go-micro's API gateway: paths resolved under the namespace, `/rpc`, requests from JSON
 /// bodies, form fields and query parameters, errors as go-micro's error JSON with their
@@ -577,8 +585,19 @@ fn micro_api_turns_http_into_calls() {
     assert_eq!((status, json(&body)), (200, hello("John")));
     let (status, body) = http(&api, "GET", "/greeter/hello?name=Ada", &[], "");
     assert_eq!((status, json(&body)), (200, hello("Ada")));
-    let (status, body) = http(&api, "POST", "/greeter/hello", &[FORM], "name=B%C3%B8+B");
+    // Form fields, from a page of the gateway's own origin; a form with no origin at all is
+    // what a page elsewhere could send, refused.
+    let (status, body) = http(
+        &api,
+        "POST",
+        "/greeter/hello",
+        &[FORM, SAME_ORIGIN],
+        "name=B%C3%B8+B",
+    );
     assert_eq!((status, json(&body)), (200, hello("Bø B")));
+    let (status, body) = http(&api, "POST", "/greeter/hello", &[FORM], "name=B%C3%B8+B");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("send JSON"), "{body}");
     let (status, body) = http(&api, "POST", "/greeter/hello", &[("timeout", "5")], "");
     assert_eq!((status, json(&body)), (200, hello("")));
 
@@ -590,7 +609,7 @@ fn micro_api_turns_http_into_calls() {
     assert_eq!((status, json(&body)), (200, hello("Di")));
     let form =
         "service=go.micro.api.greeter&endpoint=Greeter.Hello&request=%7B%22name%22%3A%22Ed%22%7D";
-    let (status, body) = http(&api, "POST", "/rpc", &[FORM], form);
+    let (status, body) = http(&api, "POST", "/rpc", &[FORM, SAME_ORIGIN], form);
     assert_eq!((status, json(&body)), (200, hello("Ed")));
     let (status, body) = http(&api, "GET", &format!("/rpc?{form}"), &[], "");
     assert_eq!((status, json(&body)), (200, hello("Ed")));
@@ -679,6 +698,7 @@ fn micro_api_without_a_namespace() {
             "access-control-allow-headers: content-type, content-length, accept-encoding, x-csrf-token, authorization",
         ],
     );
+    // Another origin calls nothing, and gets no CORS headers.
     let (status, head, _) = http_with_head(
         &api,
         "GET",
@@ -686,7 +706,7 @@ fn micro_api_without_a_namespace() {
         &[("origin", "http://elsewhere.example")],
         "",
     );
-    assert_eq!(status, 200);
+    assert_eq!(status, 403);
     assert!(!head.contains("access-control"), "{head}");
     let (_plain, plain) = start_api(dir, &["--namespace", ""]);
     let (_, head, _) = http_with_head(&plain, "OPTIONS", "/x", &[("origin", allowed)], "");
@@ -722,6 +742,229 @@ fn websocket_with(
     let stream = std::net::TcpStream::connect(address).expect("connect");
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
     tungstenite::client(request, stream).map_err(Box::new)
+}
+
+/// The gateway and the sidecar refuse (403) and call nothing for what a web page elsewhere
+/// sends through a browser: a cross-site request, a form or `text/plain` POST with no origin,
+/// another origin, a host name rebound to this machine (unless `--allowed_hosts` names it),
+/// and WebSockets of such pages.
+#[test]
+fn micro_api_and_sidecar_refuse_other_sites_and_rebound_hosts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &Reg::local(tmp.path());
+    let (_greeter, _) = start("greeter-server", "greeter", dir);
+    let (_api, api) = start_api(dir, &["--namespace", ""]);
+    let (_sidecar, sidecar) = start_server("sidecar", dir, &[]);
+    let hello = r#"{"name": "Mallory"}"#;
+    let refused =
+        |address: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str| {
+            let (status, body) = http(address, method, path, headers, body);
+            assert_eq!(status, 403, "{method} {path} {headers:?}: {body}");
+            assert!(
+                json(&body)["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("refused:")),
+                "{body}"
+            );
+        };
+    for address in [&api, &sidecar] {
+        // DNS rebinding: a name of the attacker's pointing at this machine.
+        refused(
+            address,
+            "POST",
+            "/greeter/hello",
+            &[("host", "evil.com"), JSON],
+            hello,
+        );
+        refused(
+            address,
+            "GET",
+            "/greeter/hello?name=x",
+            &[("host", "evil.com:8080")],
+            "",
+        );
+        // A page elsewhere: its form, its fetch (text/plain needs no preflight), an image.
+        let form = [("origin", "https://evil.com"), FORM];
+        refused(
+            address,
+            "POST",
+            "/rpc",
+            &form,
+            "service=greeter&endpoint=Greeter.Hello",
+        );
+        refused(
+            address,
+            "POST",
+            "/greeter/hello",
+            &[("content-type", "text/plain")],
+            hello,
+        );
+        refused(
+            address,
+            "GET",
+            "/greeter/hello",
+            &[("sec-fetch-site", "cross-site")],
+            "",
+        );
+        let cross = [("sec-fetch-site", "same-site"), JSON];
+        refused(address, "POST", "/greeter/hello", &cross, hello);
+        // Tools pass.
+        let (status, body) = http(address, "POST", "/greeter/hello", &[JSON], hello);
+        assert_eq!(status, 200, "{body}");
+        // A WebSocket of a page on a rebound name: Host and Origin agree, still refused.
+        let socket = websocket_with(
+            address,
+            "/echo/server-stream?message=x&count=1",
+            &[("host", "evil.com"), ("origin", "http://evil.com")],
+        );
+        match socket.map_err(|e| *e) {
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(rsp))) => {
+                assert_eq!(rsp.status(), 403);
+            }
+            Err(other) => panic!("{other}"),
+            Ok(_) => panic!("a WebSocket from a rebound host was accepted"),
+        }
+    }
+    // The sidecar's registry: a page elsewhere registers nothing.
+    let record = r#"{"name": "planted", "nodes": [{"id": "planted-1", "address": "127.0.0.1:1"}]}"#;
+    refused(
+        &sidecar,
+        "POST",
+        "/registry",
+        &[
+            ("origin", "https://evil.com"),
+            ("content-type", "text/plain"),
+        ],
+        record,
+    );
+    refused(
+        &sidecar,
+        "POST",
+        "/registry",
+        &[("content-type", "text/plain")],
+        record,
+    );
+    let err = fails(dir, &["get", "service", "planted"]);
+    assert!(err.starts_with("error: NotFound"), "{err}");
+    // Behind a proxy, by name: --allowed_hosts.
+    let (_named, named) = start_api(
+        dir,
+        &["--namespace", "", "--allowed_hosts", "api.example.com"],
+    );
+    let (status, body) = http(
+        &named,
+        "POST",
+        "/greeter/hello",
+        &[("host", "api.example.com"), JSON],
+        hello,
+    );
+    assert_eq!(status, 200, "{body}");
+    refused(
+        &named,
+        "POST",
+        "/greeter/hello",
+        &[("host", "evil.com"), JSON],
+        hello,
+    );
+}
+
+/// The sidecar keeps one record per node registered through it: the same node POSTed 300
+/// times (a record of ~900 KB) is one record, not 300 (its memory grew by ~290 MB before).
+#[test]
+fn micro_sidecar_keeps_one_record_per_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &Reg::local(tmp.path());
+    let (sidecar, address) = start_server("sidecar", dir, &[]);
+    let big = "x".repeat(900_000);
+    let record = serde_json::json!({
+        "name": "bulky",
+        "metadata": {"blob": big},
+        "nodes": [{"id": "bulky-1", "address": "127.0.0.1:1"}],
+    })
+    .to_string();
+    let rss = || {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", sidecar.0.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("VmRSS:")?
+                    .trim()
+                    .strip_suffix(" kB")?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .unwrap()
+    };
+    let post = || {
+        let (status, body) = http(&address, "POST", "/registry", &[JSON], &record);
+        assert_eq!(status, 200, "{body}");
+    };
+    for _ in 0..20 {
+        post();
+    }
+    let warm = rss();
+    for _ in 0..280 {
+        post();
+    }
+    let grown = rss().saturating_sub(warm) / 1024;
+    assert!(
+        grown < 50,
+        "the sidecar grew by {grown} MB over 280 POSTs of one node"
+    );
+    let out = ok(dir, &["get", "service", "bulky"]);
+    assert_eq!(
+        records(&out)[0]["nodes"].as_array().map(Vec::len),
+        Some(1),
+        "{out}"
+    );
+}
+
+/// A client that sends its request head a byte at a time, or nothing, is closed at the
+/// header timeout (`--header_timeout`), by the gateway, the sidecar and the dashboard.
+#[test]
+fn http_fronts_close_trickling_and_silent_connections() {
+    use std::io::{Read as _, Write as _};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &Reg::local(tmp.path());
+    for command in ["api", "sidecar", "web"] {
+        let (_front, address) = start_server(command, dir, &["--header_timeout", "1s"]);
+        let started = std::time::Instant::now();
+        let mut silent = std::net::TcpStream::connect(&address).unwrap();
+        let mut trickling = std::net::TcpStream::connect(&address).unwrap();
+        let mut closed = false;
+        for byte in b"GET / HTTP/1.1\r\nx-slow: "
+            .iter()
+            .chain(std::iter::repeat(&b'a'))
+        {
+            if trickling.write_all(&[*byte]).is_err() {
+                closed = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            if started.elapsed() > Duration::from_secs(10) {
+                break;
+            }
+        }
+        assert!(
+            closed,
+            "micro {command} kept a trickling connection for 10 s"
+        );
+        silent.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut buf = [0u8; 512];
+        loop {
+            match silent.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                Err(e) => panic!("micro {command} kept a silent connection: {e}"),
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "micro {command}: {:?}",
+            started.elapsed()
+        );
+    }
 }
 
 /// `micro api` serves streaming endpoints over WebSocket, as go-micro's rpc handler does:

@@ -203,3 +203,78 @@ fn idle_connections_beyond_the_open_files_limit_do_not_stop_calls() {
     let _ = flood.kill();
     let _ = flood.wait();
 }
+
+/// No password of a broker or registry address reaches the output: not in errors, not in
+/// debug logs, not in `--help` (which shows `MICRO_*` values). Each backend is pointed at a
+/// closed port with a password in its URL, by flag and by variable.
+#[test]
+fn passwords_in_addresses_never_reach_the_output() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let secret = "hunter2-secret";
+    let cases: [(&[&str], &[&str]); 5] = [
+        (&["--broker", "nats"], &["publish", "t", "{}"]),
+        (&["--broker", "jetstream"], &["publish", "t", "{}"]),
+        (&["--broker", "rabbitmq"], &["publish", "t", "{}"]),
+        (&["--registry", "etcd"], &["list", "services"]),
+        (&["--registry", "etcd"], &["--help"]),
+    ];
+    for (kind, command) in cases {
+        let (flag, variable, address) = match kind[1] {
+            "nats" | "jetstream" => (
+                "--broker_address",
+                "MICRO_BROKER_ADDRESS",
+                format!(
+                    "nats://user:{secret}@127.0.0.1:{closed},nats://{secret}@127.0.0.1:{closed}"
+                ),
+            ),
+            "rabbitmq" => (
+                "--broker_address",
+                "MICRO_BROKER_ADDRESS",
+                format!("amqp://guest:{secret}@127.0.0.1:{closed}/%2f"),
+            ),
+            _ => (
+                "--registry_address",
+                "MICRO_REGISTRY_ADDRESS",
+                format!("http://user:{secret}@127.0.0.1:{closed}"),
+            ),
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        for by_flag in [true, false] {
+            let mut cmd = Command::new("timeout");
+            cmd.args(["30"]).arg(example_binary("micro"));
+            if flag == "--broker_address" {
+                cmd.args(["--registry", "local", "--registry_address"])
+                    .arg(tmp.path());
+            }
+            cmd.args(kind)
+                .env("RUST_LOG", "debug")
+                .env("ETCD_PASSWORD", secret)
+                .env("ETCD_USERNAME", "user");
+            if by_flag {
+                cmd.args([flag, &address]);
+            } else {
+                cmd.env(variable, &address);
+            }
+            let out = cmd.args(command).output().expect("run micro");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                !text.contains(secret),
+                "micro {kind:?} {command:?} (by flag: {by_flag}) showed the password:\n{text}"
+            );
+            if command != ["--help"] {
+                assert!(
+                    !out.status.success(),
+                    "{kind:?}: no error to check:\n{text}"
+                );
+            }
+        }
+    }
+}

@@ -492,21 +492,50 @@ impl Subscriber for HttpSubscriber {
     }
 }
 
-/// Serves subscribers' HTTP until aborted; aborting it ends its connections too.
+/// How long a publisher's request head may take to arrive; also how long a kept-alive
+/// connection may idle between messages.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connections a subscriber's listener serves at once; more are refused.
+const MAX_CONNECTIONS: usize = 1024;
+
+/// Largest request head (request line and headers) a subscriber reads.
+const MAX_HEAD: usize = 64 << 10;
+
+/// Serves subscribers' HTTP until aborted; aborting it ends its connections too. A
+/// connection whose request head does not arrive within [`HEADER_TIMEOUT`] is closed, and
+/// at most [`MAX_CONNECTIONS`] are served at once.
 async fn accept_loop(listener: TcpListener, subs: Arc<Mutex<HashMap<String, Sub>>>) {
     let mut conns = tokio::task::JoinSet::new();
+    let mut warned: Option<tokio::time::Instant> = None;
+    let mut backoff = Duration::from_millis(5);
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
+                Ok(conn) => {
+                    backoff = Duration::from_millis(5);
+                    conn
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "http broker: accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    if warned.is_none_or(|w| w.elapsed() >= Duration::from_secs(10)) {
+                        warned = Some(tokio::time::Instant::now());
+                        tracing::warn!(error = %e, "http broker: accept failed");
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
                     continue;
                 }
             },
             Some(_) = conns.join_next(), if !conns.is_empty() => continue,
         };
+        if conns.len() >= MAX_CONNECTIONS {
+            drop(stream);
+            if warned.is_none_or(|w| w.elapsed() >= Duration::from_secs(10)) {
+                warned = Some(tokio::time::Instant::now());
+                tracing::warn!(%remote, "http broker: connection refused: {MAX_CONNECTIONS} open");
+            }
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         let subs = subs.clone();
         conns.spawn(async move {
@@ -515,6 +544,9 @@ async fn accept_loop(listener: TcpListener, subs: Arc<Mutex<HashMap<String, Sub>
                 async move { Ok::<_, std::convert::Infallible>(deliver(req, &subs).await) }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(MAX_HEAD)
                 .serve_connection(TokioIo::new(stream), service)
                 .await
             {
@@ -597,4 +629,52 @@ async fn receive(req: Request<Incoming>, subs: &Mutex<HashMap<String, Sub>>) -> 
         None,
     );
     dispatch(&sub.handler, event, None, false).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::memory::MemoryRegistry;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// A publisher that opens a connection and sends nothing, or trickles its request head,
+    /// is closed at the header timeout (the clock is paused: the wait is not real).
+    #[tokio::test(start_paused = true)]
+    async fn silent_and_trickling_publishers_are_closed_at_the_header_timeout() {
+        let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
+        let broker = HttpBroker::new("127.0.0.1:0", registry.clone()).unwrap();
+        let handler = super::super::handler(|_event| async { Ok(()) });
+        let _sub = broker
+            .subscribe("t", handler, SubscribeOptions::new())
+            .await
+            .unwrap();
+        let address = registry.get_service(SERVICE_NAME).await.unwrap()[0].nodes[0]
+            .address
+            .clone();
+        let mut silent = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let mut trickling = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let started = tokio::time::Instant::now();
+        let trickle = async {
+            for byte in b"POST /?id=x HTTP/1.1\r\n".iter().cycle() {
+                if trickling.write_all(&[*byte]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if started.elapsed() > HEADER_TIMEOUT * 3 {
+                    break;
+                }
+            }
+        };
+        trickle.await;
+        let mut buf = [0u8; 256];
+        let closed = tokio::time::timeout(HEADER_TIMEOUT * 2, async {
+            while silent.read(&mut buf).await.unwrap_or(0) > 0 {}
+        });
+        closed.await.expect("the silent connection stayed open");
+        assert!(
+            started.elapsed() < HEADER_TIMEOUT * 3,
+            "the trickling connection stayed open past {:?}",
+            HEADER_TIMEOUT * 3
+        );
+    }
 }

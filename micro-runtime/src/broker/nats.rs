@@ -111,7 +111,10 @@ enum Mode {
 struct Config {
     mode: Mode,
     address: String,
+    /// The servers without credentials (async-nats logs its addresses as they are).
     servers: Vec<ServerAddr>,
+    /// The credentials the address held, handed to async-nats apart.
+    credentials: Option<Credentials>,
     ack_wait: Duration,
     max_ack_pending: usize,
     publish_timeout: Duration,
@@ -179,12 +182,13 @@ impl NatsBroker {
     }
 
     fn with_mode(address: &str, mode: Mode) -> Result<NatsBroker> {
-        let (address, servers) = parse_address(address)?;
+        let (address, servers, credentials) = parse_address(address)?;
         Ok(NatsBroker {
             config: Arc::new(Config {
                 mode,
                 address,
                 servers,
+                credentials,
                 ack_wait: Duration::from_secs(30),
                 max_ack_pending: 1024,
                 publish_timeout: Duration::from_secs(30),
@@ -294,6 +298,13 @@ impl NatsBroker {
                     }
                 }
             });
+        let options = match &self.config.credentials {
+            Some(Credentials::UserPassword(user, password)) => {
+                options.user_and_password(user.clone(), password.clone())
+            }
+            Some(Credentials::Token(token)) => options.token(token.clone()),
+            None => options,
+        };
         let client = options
             .connect(self.config.servers.clone())
             .await
@@ -1017,33 +1028,70 @@ fn unavailable(detail: String) -> Error {
     Error::new(Code::Unavailable, detail)
 }
 
+/// Credentials a NATS address carries (`nats://user:password@host`, `nats://token@host`).
+#[derive(Clone)]
+enum Credentials {
+    UserPassword(String, String),
+    Token(String),
+}
+
+/// Never shows the secrets.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::UserPassword(user, _) => write!(f, "UserPassword({user:?}, ***)"),
+            Credentials::Token(_) => f.write_str("Token(***)"),
+        }
+    }
+}
+
 /// `nats://host:port[,host:port...]` (scheme optional after the first): the address as
-/// reported, and the servers.
-fn parse_address(address: &str) -> Result<(String, Vec<ServerAddr>)> {
+/// reported (passwords hidden), the servers without their credentials, and the credentials
+/// (the first server's that has any: a cluster's servers share them).
+fn parse_address(address: &str) -> Result<(String, Vec<ServerAddr>, Option<Credentials>)> {
     let address = match address.trim() {
         "" => DEFAULT_ADDRESS,
         a => a,
     };
-    let servers = address
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<ServerAddr>().map_err(|e| {
-                Error::new(
-                    Code::InvalidArgument,
-                    format!("nats: bad server address {s:?}: {e}"),
-                )
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    // Reported (in logs, errors and `Broker::address`) without its passwords and tokens.
+    let shown = crate::redact::address(address);
+    let mut credentials = None;
+    let mut servers = Vec::new();
+    for s in address.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let bad = |e: &dyn std::fmt::Display| {
+            Error::new(
+                Code::InvalidArgument,
+                format!(
+                    "nats: bad server address {:?}: {e}",
+                    crate::redact::address(s)
+                ),
+            )
+        };
+        let server = s.parse::<ServerAddr>().map_err(|e| bad(&e))?;
+        if credentials.is_none() {
+            credentials = match (server.username(), server.password()) {
+                (Some(user), Some(password)) => Some(Credentials::UserPassword(
+                    user.to_owned(),
+                    password.to_owned(),
+                )),
+                (Some(token), None) => Some(Credentials::Token(token.to_owned())),
+                _ => None,
+            };
+        }
+        let host = match server.host() {
+            h if h.contains(':') => format!("[{h}]"),
+            h => h.to_owned(),
+        };
+        let bare = format!("{}://{host}:{}", server.scheme(), server.port());
+        servers.push(bare.parse::<ServerAddr>().map_err(|e| bad(&e))?);
+    }
     if servers.is_empty() {
         return Err(Error::new(
             Code::InvalidArgument,
-            format!("nats: no server in {address:?}"),
+            format!("nats: no server in {shown:?}"),
         ));
     }
-    Ok((address.to_owned(), servers))
+    Ok((shown, servers, credentials))
 }
 
 /// The topics published to, checked and kept for the life of the program (up to
@@ -1232,14 +1280,25 @@ mod tests {
 
     #[test]
     fn addresses() {
-        let (address, servers) = parse_address("").unwrap();
+        let (address, servers, _) = parse_address("").unwrap();
         assert_eq!(address, DEFAULT_ADDRESS);
         assert_eq!(servers.len(), 1);
-        let (_, servers) = parse_address("nats://127.0.0.1:4222, 127.0.0.1:4223").unwrap();
+        let (_, servers, _) = parse_address("nats://127.0.0.1:4222, 127.0.0.1:4223").unwrap();
         assert_eq!(servers.len(), 2);
         assert_eq!(servers[1].port(), 4223);
         assert!(parse_address("http://127.0.0.1:4222").is_err());
         assert!(parse_address(",").is_err());
+        // Credentials are taken apart from the servers, and hidden where shown.
+        let (shown, servers, credentials) =
+            parse_address("nats://u:s3cret@127.0.0.1:4222,tls://tok@[::1]:4223").unwrap();
+        assert_eq!(shown, "nats://u:***@127.0.0.1:4222,tls://***@[::1]:4223");
+        assert_eq!(servers[0].as_url_str(), "nats://127.0.0.1:4222");
+        assert!(servers[1].tls_required() && servers[1].username().is_none());
+        let shown = format!("{credentials:?}");
+        assert!(
+            shown.contains("***") && !shown.contains("s3cret"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -231,7 +231,10 @@ impl RabbitBroker {
         let uri = AMQPUri::from_str(&address).map_err(|e| {
             Error::new(
                 Code::InvalidArgument,
-                format!("rabbitmq: bad address {:?}: {e}", redact(&address)),
+                format!(
+                    "rabbitmq: bad address {:?}: {e}",
+                    crate::redact::address(&address)
+                ),
             )
         })?;
         check_short("exchange name", &options.exchange)?;
@@ -886,21 +889,6 @@ fn timed_out(what: &str, t: Duration) -> Error {
     )
 }
 
-/// `address` with its password, if any, hidden.
-fn redact(address: &str) -> String {
-    let Some(start) = address.find("://").map(|i| i + 3) else {
-        return address.to_owned();
-    };
-    let rest = &address[start..];
-    let Some(at) = rest.find('@') else {
-        return address.to_owned();
-    };
-    match rest[..at].find(':') {
-        Some(colon) => format!("{}{}:***{}", &address[..start], &rest[..colon], &rest[at..]),
-        None => address.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -921,8 +909,6 @@ mod tests {
         );
         let e = RabbitBroker::new(RabbitOptions::default().exchange("")).unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument);
-        assert_eq!(redact("amqp://u:pw@h/"), "amqp://u:***@h/");
-        assert_eq!(redact("amqp://h/"), "amqp://h/");
     }
 
     #[test]

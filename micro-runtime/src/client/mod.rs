@@ -29,7 +29,7 @@ use crate::error::{Code, Error, Result};
 use crate::registry::Registry;
 use crate::registry::cache::Cache;
 use crate::selector::{Filter, NodeStats, Nodes, Selection, Selector, now_ms};
-use crate::stream::{CallStream, Streaming, h2_code, stream_error};
+use crate::stream::{CallStream, Streaming, h2_code};
 use crate::transport::body::RecvBody;
 use crate::transport::{self, DEFAULT_MAX_MESSAGE_SIZE, format_timeout, frame};
 
@@ -683,10 +683,11 @@ impl Client {
         let frame = frame::encode(request, codec, max)?;
         let mut opened = self.open(service, target, codec, options).await?;
         // Queued whole (HTTP/2 buffers it): one request message needs no flow control here.
-        opened
-            .send
-            .send_data(frame, true)
-            .map_err(|e| stream_error(&e))?;
+        // When the send fails, the stream is already closed (the server answered first, or
+        // the connection broke): its response says which.
+        if let Err(e) = opened.send.send_data(frame, true) {
+            tracing::debug!(error = %e, "the request of a server stream was not sent");
+        }
         Ok(Streaming::response(
             opened.response,
             opened.codec,
@@ -795,13 +796,14 @@ impl Client {
         .await?;
         let (response, mut send) = open_stream(head, address, false).await?;
         // The whole request in one DATA frame that ends the stream; h2 queues it for the
-        // connection task, which writes it with the headers.
-        send.send_data(call.body.clone(), true)
-            .map_err(|e| stream_failure(&e, address))?;
-        let (parts, body) = response
-            .await
-            .map_err(|e| stream_failure(&e, address))?
-            .into_parts();
+        // connection task, which writes it with the headers. A server may answer (and close
+        // the stream) before it reads the request, an unknown method say: then the send
+        // fails, and its answer is what counts.
+        let sent = send.send_data(call.body.clone(), true);
+        let (parts, body) = match (response.await, sent) {
+            (Ok(response), _) => response.into_parts(),
+            (Err(e), Ok(())) | (Err(_), Err(e)) => return Err(stream_failure(&e, address)),
+        };
         let codec = check_head(&parts, call.codec)?;
         let mut body = RecvBody::new(body);
         let (message, trailers) = frame::read_unary(&mut body, inner.options.max_message_size)

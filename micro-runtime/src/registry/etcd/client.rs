@@ -72,7 +72,8 @@ impl Conn {
         };
         let client = Client::new(options, Arc::new(MemoryRegistry::new()), Arc::new(Random));
         Conn {
-            urls,
+            // Shown in messages: without passwords.
+            urls: urls.iter().map(|u| crate::redact::address(u)).collect(),
             addrs,
             current: AtomicUsize::new(0),
             client,

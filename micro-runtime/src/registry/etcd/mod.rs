@@ -727,6 +727,12 @@ fn endpoint_url(endpoint: &str, tls: bool) -> Result<String> {
         .or_else(|| endpoint.strip_prefix("http://"))
         .unwrap_or(endpoint)
         .trim_end_matches('/');
+    if host.contains('@') {
+        return Err(invalid(format!(
+            "endpoint {:?} holds credentials: give them in ETCD_USERNAME and ETCD_PASSWORD",
+            crate::redact::address(endpoint)
+        )));
+    }
     if host.is_empty() || host.contains(['/', ' ']) {
         return Err(invalid(format!("bad endpoint {endpoint:?}")));
     }
@@ -807,6 +813,9 @@ mod tests {
         for bad in ["", "http://", "a b", "host/path"] {
             assert!(endpoint_url(bad, false).is_err(), "{bad:?}");
         }
+        let err = endpoint_url("http://u:s3cret@h:2379", false).unwrap_err();
+        assert!(err.detail().contains("ETCD_USERNAME"), "{err}");
+        assert!(!err.detail().contains("s3cret"), "{err}");
     }
 
     #[test]
