@@ -101,6 +101,7 @@
 //!
 //! # Layout
 //! - [`service`]: [`Service`], its builder, lifecycle hooks and signal handling;
+//! - [`api`]: go-micro's API gateway paths: which service and endpoint an HTTP path names;
 //! - [`server`]: the gRPC server and [`Handler`] registration;
 //! - [`broker`]: pub/sub: the [`broker::Broker`] trait, the `memory` and `http` backends;
 //! - [`client`]: calls by service name: cache, selector, connection pool, retries, timeouts;
@@ -127,12 +128,15 @@
 //! | `macros` | `#[handler]` and `#[derive(Message)]`: services from plain Rust types and methods, no `.proto` (the `micro-macros` crate) |
 //! | `rabbitmq` | `broker::rabbitmq`, `--broker rabbitmq`: go-micro's durable topic exchange, durable queues per queue group, publisher confirms, at-least-once delivery (the `lapin` crate, on tokio) |
 
+pub mod api;
 pub mod broker;
 pub mod client;
 pub mod codec;
 pub mod codegen;
 mod context;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod health;
 mod id;
 pub mod logging;

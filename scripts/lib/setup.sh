@@ -85,6 +85,17 @@ ensure_tools() {
     fi
 
     command -v cargo >/dev/null 2>&1 || die "cargo is not installed"
+    # The fuzz targets (scripts/fuzz): the nightly toolchain and cargo-fuzz.
+    if ! cargo +nightly --version >/dev/null 2>&1; then
+        info "rustup toolchain install nightly"
+        timeout 900 rustup toolchain install nightly --profile minimal ||
+            missing_or_fatal "could not install the nightly toolchain (scripts/fuzz needs it)"
+    fi
+    if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+        info "cargo install cargo-fuzz"
+        timeout 900 cargo install --locked cargo-fuzz ||
+            missing_or_fatal "could not install cargo-fuzz (scripts/fuzz needs it)"
+    fi
     cargo fmt --version >/dev/null 2>&1 || die "rustfmt is not installed (rustup component add rustfmt)"
     cargo clippy --version >/dev/null 2>&1 || die "clippy is not installed (rustup component add clippy)"
     cargo nextest --version >/dev/null 2>&1 ||

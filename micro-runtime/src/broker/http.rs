@@ -556,6 +556,47 @@ async fn accept_loop(listener: TcpListener, subs: Arc<Mutex<HashMap<String, Sub>
     }
 }
 
+/// A message as go-micro's HTTP broker POSTs it (`{"Header": {...}, "Body": "<base64>"}`),
+/// with its topic (its `Micro-Topic` header). Errors are go-micro's error JSON's: 400 for a
+/// body that is no such message.
+///
+/// ```
+/// let (topic, message) = micro_runtime::broker::http::decode_message(
+///     br#"{"Header": {"Micro-Topic": "events"}, "Body": "aGk="}"#,
+/// )?;
+/// assert_eq!(topic, "events");
+/// assert_eq!(&message.body[..], b"hi");
+/// # Ok::<(), micro_runtime::Error>(())
+/// ```
+pub fn decode_message(json: &[u8]) -> Result<(String, Message)> {
+    const ID: &str = BROKER_ID;
+    let wire: Wire = serde_json::from_slice(json)
+        .map_err(|e| Error::bad_request(ID, format!("not a broker message: {e}")))?;
+    let header: super::Header = wire
+        .header
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.into(), v))
+        .collect();
+    let topic = header
+        .get(TOPIC_HEADER)
+        .cloned()
+        .ok_or_else(|| Error::bad_request(ID, "the message has no Micro-Topic header"))?;
+    let body = match wire.body {
+        Some(b) => base64::engine::general_purpose::STANDARD
+            .decode(b)
+            .map_err(|e| Error::bad_request(ID, format!("the body is not base64: {e}")))?,
+        None => Vec::new(),
+    };
+    Ok((
+        topic,
+        Message {
+            header,
+            body: body.into(),
+        },
+    ))
+}
+
 /// Handles one POSTed message: finds the subscription its `id` names and runs its handler.
 async fn deliver(
     req: Request<Incoming>,
@@ -595,24 +636,7 @@ async fn receive(req: Request<Incoming>, subs: &Mutex<HashMap<String, Sub>>) -> 
         .await
         .map_err(|e| Error::with_http_code(413, ID, format!("reading the message: {e}")))?
         .to_bytes();
-    let wire: Wire = serde_json::from_slice(&body)
-        .map_err(|e| Error::bad_request(ID, format!("not a broker message: {e}")))?;
-    let header: super::Header = wire
-        .header
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k.into(), v))
-        .collect();
-    let topic = header
-        .get(TOPIC_HEADER)
-        .cloned()
-        .ok_or_else(|| Error::bad_request(ID, "the message has no Micro-Topic header"))?;
-    let body = match wire.body {
-        Some(b) => base64::engine::general_purpose::STANDARD
-            .decode(b)
-            .map_err(|e| Error::bad_request(ID, format!("the body is not base64: {e}")))?,
-        None => Vec::new(),
-    };
+    let (topic, message) = decode_message(&body)?;
     let sub = subs
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -620,14 +644,7 @@ async fn receive(req: Request<Incoming>, subs: &Mutex<HashMap<String, Sub>>) -> 
         .filter(|s| *s.topic == topic)
         .cloned()
         .ok_or_else(|| Error::not_found(ID, format!("no subscription {id:?} to {topic}")))?;
-    let event = Event::new(
-        sub.topic.clone(),
-        Message {
-            header,
-            body: body.into(),
-        },
-        None,
-    );
+    let event = Event::new(sub.topic.clone(), message, None);
     dispatch(&sub.handler, event, None, false).await
 }
 

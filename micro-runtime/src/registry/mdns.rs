@@ -591,6 +591,12 @@ fn encode_txt(published: &Published) -> Result<Vec<TxtProperty>> {
     Ok(txt)
 }
 
+/// Decodes a TXT record's wire form (length-prefixed strings) as an announcement's, for the
+/// fuzz target (`crate::fuzz`): whether it holds a record.
+pub(crate) fn decode_txt_wire(data: &[u8]) -> Result<()> {
+    decode_txt(&TxtProperties::from(data)).map(|_| ())
+}
+
 /// The record a TXT record carries; an error says what is wrong with a broken one.
 fn decode_txt(txt: &TxtProperties) -> Result<Published> {
     let broken = |what: String| Error::new(Code::Internal, format!("broken mdns record: {what}"));

@@ -1,0 +1,4 @@
+//! Fuzz target: micro_runtime::fuzz::gateway_path (what it decodes is in its docs).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| micro_runtime::fuzz::gateway_path(data));
