@@ -104,10 +104,10 @@ impl std::fmt::Display for ServingStatus {
 }
 
 fn health_value(name: &str, field: &str, kind: &str) -> Value {
-    crate::codegen::value(
+    crate::codec::generated::value(
         name,
         name,
-        vec![crate::codegen::value(field, kind, Vec::new())],
+        vec![crate::codec::generated::value(field, kind, Vec::new())],
     )
 }
 
@@ -115,7 +115,7 @@ impl Message for HealthCheckRequest {
     fn encode(&self, codec: Codec, buf: &mut BytesMut) -> Result<()> {
         match codec {
             Codec::Json => json::encode_serde(&serde_json::json!({ "service": self.service }), buf),
-            _ => crate::codegen::encode_prost(self, buf),
+            _ => crate::codec::generated::encode_prost(self, buf),
         }
     }
 
@@ -127,7 +127,7 @@ impl Message for HealthCheckRequest {
                     service: json.service.unwrap_or_default(),
                 })
             }
-            _ => crate::codegen::decode_prost(buf),
+            _ => crate::codec::generated::decode_prost(buf),
         }
     }
 
@@ -150,7 +150,7 @@ impl Message for HealthCheckResponse {
                 };
                 json::encode_serde(&json, buf)
             }
-            _ => crate::codegen::encode_prost(self, buf),
+            _ => crate::codec::generated::encode_prost(self, buf),
         }
     }
 
@@ -171,7 +171,7 @@ impl Message for HealthCheckResponse {
                 };
                 Ok(HealthCheckResponse { status })
             }
-            _ => crate::codegen::decode_prost(buf),
+            _ => crate::codec::generated::decode_prost(buf),
         }
     }
 

@@ -29,8 +29,10 @@ use crate::error::{Code, Error, Result};
 use crate::registry::Registry;
 use crate::registry::cache::Cache;
 use crate::selector::{Filter, NodeStats, Nodes, Selection, Selector, now_ms};
-use crate::stream::{CallStream, Streaming, h2_code};
+use crate::stream::{CallStream, Streaming};
 use crate::transport::body::RecvBody;
+use crate::transport::http2::h2_code;
+use crate::transport::status::{self, bad_response, check_trailers};
 use crate::transport::{self, DEFAULT_MAX_MESSAGE_SIZE, format_timeout, frame};
 
 /// A method to call: its gRPC path and its registry endpoint name.
@@ -889,20 +891,7 @@ pub(crate) async fn open_stream(
 
 /// The codec of a response, or the error its headers carry.
 pub(crate) fn check_head(parts: &http::response::Parts, sent: Codec) -> Result<Codec, Failure> {
-    if parts.status != http::StatusCode::OK {
-        return Err(Failure::Answered(http_status_error(parts.status)));
-    }
-    // Trailers-only: the status came in the headers, with no message.
-    if let Some(status) = transport::take_status(&parts.headers) {
-        return Err(Failure::Answered(status.err().unwrap_or_else(|| {
-            Error::new(Code::Internal, "response carried no message")
-        })));
-    }
-    Ok(parts
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|ct| Codec::from_content_type(ct.as_bytes()))
-        .unwrap_or(sent))
+    status::check_head(parts, sent).map_err(Failure::Answered)
 }
 
 /// A streaming call's opened HTTP/2 stream.
@@ -911,34 +900,6 @@ struct Opened {
     send: h2::SendStream<Bytes>,
     codec: Codec,
     deadline: Option<tokio::time::Instant>,
-}
-
-/// The codec of a streamed response, `None` for a trailers-only OK (no messages), or the
-/// error its headers carry.
-pub(crate) fn check_stream_head(
-    parts: &http::response::Parts,
-    sent: Codec,
-) -> Result<Option<Codec>> {
-    match check_head(parts, sent) {
-        Ok(codec) => Ok(Some(codec)),
-        Err(_) if transport::take_status(&parts.headers).is_some_and(|s| s.is_ok()) => Ok(None),
-        Err(f) => Err(f.into_error()),
-    }
-}
-
-/// The status in the trailers that end a response.
-pub(crate) fn check_trailers(trailers: Option<&http::HeaderMap>) -> Result<()> {
-    match trailers.and_then(transport::take_status) {
-        Some(status) => status,
-        None => Err(Error::new(
-            Code::Internal,
-            "response ended without grpc-status",
-        )),
-    }
-}
-
-pub(crate) fn bad_response(e: &Error) -> Error {
-    Error::new(Code::Internal, format!("bad response: {}", e.detail()))
 }
 
 impl std::fmt::Debug for Client {
@@ -980,19 +941,6 @@ fn stream_failure(e: &h2::Error, address: &str) -> Failure {
     } else {
         Failure::Answered(err)
     }
-}
-
-fn http_status_error(status: http::StatusCode) -> Error {
-    // gRPC's mapping of HTTP statuses from servers that did not answer in gRPC.
-    let code = match status.as_u16() {
-        400 => Code::Internal,
-        401 => Code::Unauthenticated,
-        403 => Code::PermissionDenied,
-        404 => Code::Unimplemented,
-        429 | 502 | 503 | 504 => Code::Unavailable,
-        _ => Code::Unknown,
-    };
-    Error::new(code, format!("server answered HTTP {status}"))
 }
 
 #[cfg(test)]

@@ -97,39 +97,3 @@ pub fn decode_proto<M: prost::Message + Default>(desc: MessageDescriptor, buf: &
     de.end().map_err(|e| bad(&e))?;
     M::decode(Bytes::from(dynamic.encode_to_vec())).map_err(|e| bad(&e))
 }
-
-/// Any JSON value is a message of the JSON codec: calls by endpoint name without the
-/// service's types, as `micro call` makes them. It speaks only JSON, so a client sends it as
-/// `application/grpc+json` without being asked, and every micro server answers in kind.
-///
-/// ```no_run
-/// # async fn run(client: micro_runtime::Client) -> micro_runtime::Result<()> {
-/// use serde_json::{Value, json};
-///
-/// let rsp: Value = client
-///     .call_endpoint("greeter", "Greeter.Hello", json!({ "name": "John" }))
-///     .await?;
-/// assert_eq!(rsp["greeting"], "Hello, John!");
-/// # Ok(()) }
-/// ```
-impl super::Message for serde_json::Value {
-    fn encode(&self, codec: super::Codec, buf: &mut BytesMut) -> Result<()> {
-        crate::codegen::encode_serde(self, codec, "serde_json::Value", buf)
-    }
-
-    fn decode(codec: super::Codec, buf: Bytes) -> Result<serde_json::Value> {
-        crate::codegen::decode_serde(codec, "serde_json::Value", buf)
-    }
-
-    fn size_hint(&self, _: super::Codec) -> usize {
-        128
-    }
-
-    fn describe() -> crate::registry::Value {
-        crate::codegen::value("Value", "Value", Vec::new())
-    }
-
-    fn preferred_codec() -> Option<super::Codec> {
-        Some(super::Codec::Json)
-    }
-}

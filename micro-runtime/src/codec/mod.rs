@@ -9,6 +9,7 @@
 //! [`Describe`] describes Rust types for the registry, field by field.
 
 pub mod describe;
+pub(crate) mod generated;
 pub mod json;
 pub mod proto;
 mod wkt;

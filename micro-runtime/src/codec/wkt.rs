@@ -6,6 +6,8 @@
 //! Their JSON is the proto3 JSON mapping of the well-known type, through the descriptors of
 //! prost-reflect's global pool: a wrapper is its bare value (`"hi"`, `true`), with 64-bit
 //! integers as strings (`"5"`) and bytes in base64.
+//!
+//! And any JSON value (`serde_json::Value`) is a message of the JSON codec.
 
 use bytes::{Bytes, BytesMut};
 use prost_reflect::ReflectMessage;
@@ -117,6 +119,42 @@ well_known_messages!(
 // `f64`, and so on. prost encodes each primitive as its wrapper message (the value in field 1)
 // and prost-reflect describes it as the wrapper.
 well_known!(f64, f32, i64, u64, i32, u32, bool, String, Vec<u8>);
+
+/// Any JSON value is a message of the JSON codec: calls by endpoint name without the
+/// service's types, as `micro call` makes them. It speaks only JSON, so a client sends it as
+/// `application/grpc+json` without being asked, and every micro server answers in kind.
+///
+/// ```no_run
+/// # async fn run(client: micro_runtime::Client) -> micro_runtime::Result<()> {
+/// use serde_json::{Value, json};
+///
+/// let rsp: Value = client
+///     .call_endpoint("greeter", "Greeter.Hello", json!({ "name": "John" }))
+///     .await?;
+/// assert_eq!(rsp["greeting"], "Hello, John!");
+/// # Ok(()) }
+/// ```
+impl Message for serde_json::Value {
+    fn encode(&self, codec: Codec, buf: &mut BytesMut) -> Result<()> {
+        super::generated::encode_serde(self, codec, "serde_json::Value", buf)
+    }
+
+    fn decode(codec: Codec, buf: Bytes) -> Result<serde_json::Value> {
+        super::generated::decode_serde(codec, "serde_json::Value", buf)
+    }
+
+    fn size_hint(&self, _: Codec) -> usize {
+        128
+    }
+
+    fn describe() -> crate::registry::Value {
+        super::generated::value("Value", "Value", Vec::new())
+    }
+
+    fn preferred_codec() -> Option<Codec> {
+        Some(Codec::Json)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -19,9 +19,11 @@ pub mod local;
 #[cfg(feature = "mdns")]
 pub mod mdns;
 pub mod memory;
+mod named;
+
+pub use named::from_name;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -244,36 +246,6 @@ pub trait Registry: Send + Sync + 'static {
 /// ```
 pub fn node_id(service: &str) -> String {
     crate::id::prefixed(service)
-}
-
-/// The registry named by `--registry` (`local`, `memory`, `etcd` or `mdns`), at `--registry_address`.
-pub fn from_name(name: &str, address: &str) -> Result<Arc<dyn Registry>> {
-    match name {
-        "" | "local" => Ok(Arc::new(if address.is_empty() {
-            local::LocalRegistry::default_dir()?
-        } else {
-            local::LocalRegistry::new(address)?
-        })),
-        "memory" => Ok(Arc::new(memory::MemoryRegistry::new())),
-        #[cfg(feature = "etcd")]
-        "etcd" => Ok(Arc::new(etcd::EtcdRegistry::from_env(address)?)),
-        #[cfg(not(feature = "etcd"))]
-        "etcd" => Err(Error::new(
-            Code::InvalidArgument,
-            "registry etcd: this program was built without micro-runtime's `etcd` feature",
-        )),
-        #[cfg(feature = "mdns")]
-        "mdns" => Ok(Arc::new(mdns::MdnsRegistry::from_address(address)?)),
-        #[cfg(not(feature = "mdns"))]
-        "mdns" => Err(Error::new(
-            Code::InvalidArgument,
-            "registry mdns: this program was built without micro-runtime's `mdns` feature",
-        )),
-        other => Err(Error::new(
-            Code::InvalidArgument,
-            format!("unknown registry {other:?} (expected local, memory, etcd or mdns)"),
-        )),
-    }
 }
 
 /// Describes a protobuf message as a registry [`Value`]: named and typed by the message name,

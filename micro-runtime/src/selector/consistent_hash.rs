@@ -11,10 +11,6 @@ const POINTS_PER_NODE: u32 = 64;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ConsistentHash;
 
-/// The hash ring of one node list: (point, candidate index), sorted by point.
-#[derive(Debug)]
-pub(crate) struct Ring(Vec<(u64, usize)>);
-
 /// FNV-1a (64 bits) over `parts` in order.
 fn fnv1a(parts: &[&[u8]]) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -39,21 +35,20 @@ fn hash(parts: &[&[u8]]) -> u64 {
     mix(fnv1a(parts))
 }
 
-impl Ring {
-    fn new(candidates: &[Candidate]) -> Ring {
-        let mut points: Vec<(u64, usize)> = candidates
-            .iter()
-            .enumerate()
-            .flat_map(|(i, c)| {
-                (0..POINTS_PER_NODE).map(move |p| {
-                    // The point's number in fixed-width little-endian bytes after the id.
-                    (hash(&[c.node.id.as_bytes(), &p.to_le_bytes()]), i)
-                })
+/// The hash ring of one node list: (point, candidate index), sorted by point.
+fn ring(candidates: &[Candidate]) -> Vec<(u64, usize)> {
+    let mut points: Vec<(u64, usize)> = candidates
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| {
+            (0..POINTS_PER_NODE).map(move |p| {
+                // The point's number in fixed-width little-endian bytes after the id.
+                (hash(&[c.node.id.as_bytes(), &p.to_le_bytes()]), i)
             })
-            .collect();
-        points.sort_unstable();
-        Ring(points)
-    }
+        })
+        .collect();
+    points.sort_unstable();
+    points
 }
 
 impl Selector for ConsistentHash {
@@ -69,12 +64,12 @@ impl Selector for ConsistentHash {
         if candidates.is_empty() {
             return None;
         }
-        let ring = nodes.ring.get_or_init(|| Ring::new(candidates));
+        let ring = nodes.ring.get_or_init(|| ring(candidates));
         let point = hash(&[key.as_bytes()]);
-        let start = ring.0.partition_point(|(p, _)| *p < point);
+        let start = ring.partition_point(|(p, _)| *p < point);
         // Walk the ring from the key's point.
-        let points = ring.0.len();
-        nodes.first_of((0..points).map(|i| ring.0[(start + i) % points].1), call)
+        let points = ring.len();
+        nodes.first_of((0..points).map(|i| ring[(start + i) % points].1), call)
     }
 }
 

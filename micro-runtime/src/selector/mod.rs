@@ -13,6 +13,7 @@
 
 pub mod consistent_hash;
 pub mod least_loaded;
+mod named;
 pub mod random;
 pub mod round_robin;
 
@@ -22,10 +23,10 @@ use std::time::{Duration, Instant};
 
 pub use consistent_hash::ConsistentHash;
 pub use least_loaded::LeastLoaded;
+pub use named::from_name;
 pub use random::Random;
 pub use round_robin::RoundRobin;
 
-use crate::error::{Code, Error, Result};
 use crate::registry::Node;
 
 /// How long a node is ejected after its first failure; doubles with each ejection in a row.
@@ -169,7 +170,9 @@ impl Selection<'_> {
 pub struct Nodes {
     candidates: Vec<Candidate>,
     cursor: AtomicUsize,
-    ring: OnceLock<consistent_hash::Ring>,
+    /// The `hash` selector's ring of this list, made on its first use: (point, candidate
+    /// index), sorted by point.
+    ring: OnceLock<Vec<(u64, usize)>>,
 }
 
 impl Nodes {
@@ -250,23 +253,6 @@ pub trait Selector: Send + Sync + 'static {
 
     /// A candidate of `nodes` for the call, or `None` when none passes its filter.
     fn select<'a>(&self, nodes: &'a Nodes, call: &Selection<'_>) -> Option<&'a Candidate>;
-}
-
-/// The selector named by `--selector`: `random` (the default), `roundrobin`, `leastloaded`
-/// or `hash` (consistent hashing on the call's key).
-pub fn from_name(name: &str) -> Result<Arc<dyn Selector>> {
-    match name {
-        "" | "random" => Ok(Arc::new(Random)),
-        "roundrobin" | "round_robin" => Ok(Arc::new(RoundRobin)),
-        "leastloaded" | "least_loaded" => Ok(Arc::new(LeastLoaded)),
-        "hash" | "consistent_hash" => Ok(Arc::new(ConsistentHash)),
-        other => Err(Error::new(
-            Code::InvalidArgument,
-            format!(
-                "unknown selector {other:?} (expected random, roundrobin, leastloaded or hash)"
-            ),
-        )),
-    }
 }
 
 #[cfg(test)]

@@ -23,8 +23,9 @@ use futures_util::stream::FuturesUnordered;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 
-use super::ServerOptions;
-use super::router::{self, ConnService, ResponseBody, Router};
+use super::call::{Deadline, ResponseBody};
+use super::options::ServerOptions;
+use super::router::{ConnFuture, ConnService, Router};
 use crate::stream::BoxStream;
 
 /// How long an accepted connection has to complete the HTTP/2 handshake (the client's
@@ -397,7 +398,7 @@ async fn serve_calls(
 
 /// Writes the response of one call on its stream: headers (alone, for trailers-only
 /// responses), the message or the stream of messages, the trailers.
-async fn answer(call: router::ConnFuture, mut respond: h2::server::SendResponse<Bytes>) {
+async fn answer(call: ConnFuture, mut respond: h2::server::SendResponse<Bytes>) {
     let rsp = call.await;
     let (parts, body) = rsp.into_parts();
     let head = http::Response::from_parts(parts, ());
@@ -436,7 +437,7 @@ async fn answer(call: router::ConnFuture, mut respond: h2::server::SendResponse<
 /// queued before it either.
 async fn answer_stream(
     mut frames: BoxStream<Bytes>,
-    deadline: Option<router::Deadline>,
+    deadline: Option<Deadline>,
     mut send: h2::SendStream<Bytes>,
 ) {
     // Completes once, with the status; the loop ends as soon as it has.
@@ -450,7 +451,7 @@ async fn answer_stream(
         }
     };
     tokio::pin!(expired);
-    let mut unflushed = crate::stream::Unflushed::default();
+    let mut unflushed = crate::transport::http2::Unflushed::default();
     let end = loop {
         let next = tokio::select! {
             biased;
@@ -464,7 +465,7 @@ async fn answer_stream(
                 let len = batch.len();
                 let sent = tokio::select! {
                     biased;
-                    sent = crate::stream::send_frame(&mut send, batch, false, None) => Some(sent),
+                    sent = crate::transport::http2::send_frame(&mut send, batch, false, None) => Some(sent),
                     _ = &mut expired => None,
                 };
                 match sent {

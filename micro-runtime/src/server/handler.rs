@@ -8,13 +8,14 @@ use std::task::{Context as TaskContext, Poll};
 
 use bytes::{Bytes, BytesMut};
 
-use super::router::{Call, Incoming, Reply, Route, RouteFuture};
+use super::call::{Call, Incoming, Reply, Route, RouteFuture};
 use crate::codec::{Codec, Message};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::registry::{Endpoint, Metadata};
-use crate::stream::{BATCH, BoxStream, Streaming, take_batch};
+use crate::stream::{BoxStream, Streaming};
 use crate::transport::frame;
+use crate::transport::http2::{BATCH, take_batch};
 
 /// The methods of one service (`Greeter`) of one proto package (`greeter`), with how to call
 /// each and how to describe it in the registry.
@@ -255,7 +256,7 @@ impl std::fmt::Debug for Handler {
 #[inline]
 fn answerable<Rsp: Message>(codec: Codec) -> Result<()> {
     match Rsp::preferred_codec() {
-        Some(only) if only != codec => Err(crate::codegen::unsupported_codec(
+        Some(only) if only != codec => Err(crate::codec::generated::unsupported_codec(
             std::any::type_name::<Rsp>(),
             codec,
         )),

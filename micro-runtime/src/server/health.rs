@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::router::{Call, Incoming, Reply, Route, RouteFuture};
+use super::call::{Call, Incoming, Reply, Route, RouteFuture};
 use crate::codec::Message;
 use crate::error::{Code, Error};
 use crate::health::{HealthCheckRequest, HealthCheckResponse, ServingStatus};

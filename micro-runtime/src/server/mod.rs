@@ -8,16 +8,18 @@
 //! [`Server::stop`] it is deregistered first, then in-flight calls finish, then the listener
 //! and connections close.
 
+mod call;
 mod connection;
 mod endpoints;
 mod handler;
 mod health;
+mod options;
+mod registration;
 mod router;
 mod subscriber;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -26,75 +28,16 @@ use tokio::task::JoinHandle;
 pub use endpoints::{EndpointResult, Endpoints, IntoHandler, SubscriberResult};
 pub use handler::Handler;
 use health::Health;
+pub use options::ServerOptions;
+use registration::Heartbeat;
 use router::Router;
-pub use subscriber::{Subscriber, SubscriberWrapper, register_subscriber};
+pub use subscriber::{Subscriber, SubscriberWrapper};
 
 use crate::broker::{self, Broker};
+use crate::codec::Message;
+use crate::context::Context;
 use crate::error::{Code, Error, Result};
-use crate::registry::{self, Endpoint, Metadata, Node, RegisterOptions, Registry};
-use crate::transport::{CENTURY, DEFAULT_MAX_MESSAGE_SIZE};
-
-/// Settings of a [`Server`].
-#[derive(Clone, Debug)]
-pub struct ServerOptions {
-    /// The service name registered (`greeter`).
-    pub name: String,
-    /// The version registered (`latest` when empty).
-    pub version: String,
-    /// The node id (`<name>-<uuid>` when empty).
-    pub id: String,
-    /// Where to listen (`host:port`; port 0 picks a free one).
-    pub address: String,
-    /// The address to register, when not the listening one.
-    pub advertise: String,
-    /// Service and node metadata.
-    pub metadata: Metadata,
-    /// How long a registration lives without a refresh (zero: until deregistered).
-    pub register_ttl: Duration,
-    /// How often the registration is refreshed (zero: registered once).
-    pub register_interval: Duration,
-    /// Largest message received or sent.
-    pub max_message_size: usize,
-    /// How long [`Server::stop`] waits for in-flight calls.
-    pub drain_timeout: Duration,
-    /// Largest list of request headers (HPACK-decoded, as HTTP/2 counts it), per request: 16
-    /// KiB, as tonic and hyper. Bigger requests are refused before they cost memory.
-    pub max_header_list_size: u32,
-    /// Calls one connection may have open at once (HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`).
-    pub max_concurrent_streams: u32,
-    /// Request bytes one connection may hold at once, read but not yet decoded into
-    /// messages (at least one message of `max_message_size`): a call beyond it fails
-    /// `RESOURCE_EXHAUSTED`. With `max_connections`, what bounds the server's memory.
-    pub connection_request_buffer: usize,
-    /// Connections served at once; also kept below the process's open-files limit. At the
-    /// cap, the connection idle the longest is closed for a new one, or the new one is
-    /// refused when none is idle.
-    pub max_connections: usize,
-    /// A connection with no call for this long is closed (HTTP/2 GOAWAY); zero for never.
-    pub idle_timeout: Duration,
-}
-
-impl Default for ServerOptions {
-    fn default() -> ServerOptions {
-        ServerOptions {
-            name: String::new(),
-            version: "latest".into(),
-            id: String::new(),
-            address: "0.0.0.0:0".into(),
-            advertise: String::new(),
-            metadata: Metadata::new(),
-            register_ttl: Duration::from_secs(60),
-            register_interval: Duration::from_secs(30),
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            drain_timeout: Duration::from_secs(30),
-            max_header_list_size: 16 << 10,
-            max_concurrent_streams: 1024,
-            connection_request_buffer: 32 << 20,
-            max_connections: 10_000,
-            idle_timeout: Duration::from_secs(300),
-        }
-    }
-}
+use crate::registry::{self, Endpoint, Node, RegisterOptions, Registry};
 
 /// A gRPC server. Cheap to clone; clones share one server.
 ///
@@ -163,61 +106,6 @@ struct Running {
     accept: JoinHandle<()>,
     heartbeat: Option<Heartbeat>,
     subscriptions: Vec<Box<dyn broker::Subscriber>>,
-}
-
-/// The re-registration task. [`Heartbeat::end`] lets a registration under way finish first
-/// (an aborted one could still land after the deregistration: a local registry's rename
-/// runs on a blocking thread); dropped, it is aborted, so it ends with the running state it
-/// belongs to also when the server is dropped without [`Server::stop`].
-struct Heartbeat {
-    task: Option<JoinHandle<()>>,
-    quit: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Heartbeat {
-    fn start(
-        registry: Arc<dyn Registry>,
-        record: registry::Service,
-        options: RegisterOptions,
-        every: Duration,
-    ) -> Heartbeat {
-        let (quit, mut quitting) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(async move {
-            // An interval beyond any clock (`--register_interval` of u64::MAX seconds) is a
-            // century: never, without overflowing the timer's arithmetic.
-            let mut tick = tokio::time::interval(every.min(CENTURY));
-            tick.tick().await;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = &mut quitting => return,
-                }
-                if let Err(e) = registry.register(&record, options).await {
-                    tracing::warn!(service = %record.name, error = %e, "re-registration failed");
-                }
-            }
-        });
-        Heartbeat {
-            task: Some(task),
-            quit: Some(quit),
-        }
-    }
-
-    /// Ends the task once no registration is under way.
-    async fn end(mut self) {
-        drop(self.quit.take());
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Heartbeat {
-    fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
-    }
 }
 
 impl Server {
@@ -533,6 +421,21 @@ impl Server {
     }
 }
 
+/// Adds a typed subscriber of `topic` to `server` (go-micro's `RegisterSubscriber`); for a
+/// queue group, pass a [`Subscriber`] to [`Server::subscribe`].
+pub fn register_subscriber<T, F, Fut>(
+    server: &Server,
+    topic: impl Into<String>,
+    handler: F,
+) -> Result<()>
+where
+    T: Message,
+    F: Fn(Context, T) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<()>> + Send + 'static,
+{
+    server.subscribe(Subscriber::new(topic, handler))
+}
+
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
@@ -552,6 +455,8 @@ fn endpoints_of(state: &State) -> Vec<Endpoint> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::registry::memory::MemoryRegistry;
 

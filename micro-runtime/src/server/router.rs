@@ -1,4 +1,5 @@
-//! The request path: from an HTTP/2 request to a handler and back.
+//! Routing: from an HTTP/2 request to the route of its path (a handler's method, or the
+//! health service), or a response made without calling anything.
 //!
 //! Per call: one map lookup for the route, one boxed future (the handler's), the reply frame
 //! and its trailers. No locks.
@@ -6,210 +7,20 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
-use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use futures_util::{FutureExt, Stream};
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 
+use super::call::{Call, Limits, ResponseBody, Route, RouteFuture, status_response};
+use super::handler::Handler;
 use super::health::Health;
-use super::{Handler, ServerOptions};
+use super::options::ServerOptions;
 use crate::codec::Codec;
-use crate::context::Context;
-use crate::error::{Code, Error, Result};
-use crate::stream::{BoxStream, Streaming};
+use crate::error::{Code, Error};
 use crate::transport::body::{Budget, RecvBody, Unary};
-use crate::transport::{frame, parse_timeout, put_status};
-
-/// The future of one call: always a response (errors are gRPC statuses).
-pub(crate) type RouteFuture = Pin<Box<dyn Future<Output = Response<ResponseBody>> + Send>>;
-
-/// One method, callable with an incoming request.
-pub(crate) trait Route: Send + Sync + 'static {
-    fn call(&self, call: Call) -> RouteFuture;
-}
-
-impl<F> Route for F
-where
-    F: Fn(Call) -> RouteFuture + Send + Sync + 'static,
-{
-    fn call(&self, call: Call) -> RouteFuture {
-        self(call)
-    }
-}
-
-/// The body of a response: one message (or none) then trailers, or a stream of message
-/// frames that the trailers follow, sent within the call's deadline.
-pub(crate) enum ResponseBody {
-    Unary(Unary),
-    Stream(BoxStream<Bytes>, Option<Deadline>),
-}
-
-/// The deadline of a call (`grpc-timeout`), as a response stream is held to it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Deadline {
-    /// The timeout the client asked for, for the error's message.
-    pub(crate) timeout: Duration,
-    pub(crate) at: tokio::time::Instant,
-}
-
-impl Deadline {
-    pub(crate) fn exceeded(&self) -> Error {
-        deadline_exceeded(self.timeout)
-    }
-}
-
-/// What a method answers: one encoded message frame, or a stream of them.
-pub(crate) enum Reply {
-    Message(Bytes),
-    Stream(BoxStream<Bytes>),
-}
-
-/// Size limits of a call.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Limits {
-    pub(crate) max_recv: usize,
-    pub(crate) max_send: usize,
-    /// The request bytes one connection may hold at once.
-    pub(crate) request_buffer: usize,
-}
-
-/// An incoming call, parsed as far as routing needs.
-pub(crate) struct Call {
-    codec: Codec,
-    headers: HeaderMap,
-    timeout: Option<Duration>,
-    remote: SocketAddr,
-    body: RecvBody,
-    limits: Limits,
-}
-
-/// A routed call as its method sees it.
-pub(crate) struct Incoming {
-    pub(crate) ctx: Context,
-    pub(crate) codec: Codec,
-    pub(crate) body: RecvBody,
-    pub(crate) limits: Limits,
-}
-
-impl Incoming {
-    /// The one request message of a unary or server-streaming call.
-    pub(crate) async fn message(&mut self) -> Result<Bytes> {
-        let (message, _) = frame::read_unary(&mut self.body, self.limits.max_recv).await?;
-        message.ok_or_else(|| frame::FrameError::Missing.into())
-    }
-
-    /// The request stream of a client-streaming or bidirectional call.
-    pub(crate) fn into_stream<T>(self) -> (Context, Streaming<T>) {
-        let (recv, charge) = self.body.into_inner();
-        let stream = Streaming::request(recv, self.codec, self.limits.max_recv, charge);
-        (self.ctx, stream)
-    }
-}
-
-impl Call {
-    /// Runs `f` on the call under its deadline (dropping it when the deadline passes) and
-    /// turns the outcome into a response. A panicking handler is an `INTERNAL` error, not a
-    /// dead connection. A response stream stays under the same deadline and panic guard.
-    pub(crate) fn serve<F, Fut>(
-        self,
-        f: F,
-    ) -> impl Future<Output = Response<ResponseBody>> + Send + 'static
-    where
-        F: FnOnce(Incoming) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Reply>> + Send,
-    {
-        let Call {
-            codec,
-            headers,
-            timeout,
-            remote,
-            body,
-            limits,
-        } = self;
-        async move {
-            let deadline = timeout.map(|t| Instant::now() + t);
-            let incoming = Incoming {
-                ctx: Context::incoming(headers, deadline, Some(remote)),
-                codec,
-                body,
-                limits,
-            };
-            let work = AssertUnwindSafe(f(incoming)).catch_unwind();
-            let outcome = match timeout {
-                None => work.await,
-                Some(t) => match tokio::time::timeout(t, work).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => Ok(Err(deadline_exceeded(t))),
-                },
-            };
-            match outcome {
-                Ok(Ok(Reply::Message(frame))) => reply(codec, frame),
-                Ok(Ok(Reply::Stream(frames))) => {
-                    let frames = Guarded {
-                        inner: frames,
-                        done: false,
-                    };
-                    let deadline = timeout.zip(deadline).map(|(timeout, at)| Deadline {
-                        timeout,
-                        at: at.into(),
-                    });
-                    let mut rsp = Response::new(ResponseBody::Stream(Box::pin(frames), deadline));
-                    rsp.headers_mut()
-                        .insert(http::header::CONTENT_TYPE, codec.content_type_header());
-                    rsp
-                }
-                Ok(Err(err)) => status_response(codec, &err),
-                Err(_) => status_response(codec, &panicked()),
-            }
-        }
-    }
-}
-
-fn deadline_exceeded(t: Duration) -> Error {
-    Error::new(
-        Code::DeadlineExceeded,
-        format!("deadline of {t:?} exceeded"),
-    )
-}
-
-fn panicked() -> Error {
-    Error::new(Code::Internal, "the handler panicked")
-}
-
-/// A response stream with panics caught: a panic ends it with an `INTERNAL` status. (Its
-/// deadline is kept by the connection, which also bounds the waits for the client's window.)
-struct Guarded {
-    inner: BoxStream<Bytes>,
-    done: bool,
-}
-
-impl Stream for Guarded {
-    type Item = Result<Bytes>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Result<Bytes>>> {
-        let this = self.get_mut();
-        if this.done {
-            return Poll::Ready(None);
-        }
-        let inner = &mut this.inner;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll_next(cx))) {
-            Ok(Poll::Ready(Some(Err(e)))) => {
-                this.done = true;
-                Poll::Ready(Some(Err(e)))
-            }
-            Ok(polled) => polled,
-            Err(_) => {
-                this.done = true;
-                Poll::Ready(Some(Err(panicked())))
-            }
-        }
-    }
-}
+use crate::transport::parse_timeout;
 
 /// Routes by HTTP path.
 pub(crate) struct Router {
@@ -395,23 +206,4 @@ fn unknown_path(path: &str) -> Error {
             format!("unknown service {service} or method {method}"),
         )
     }
-}
-
-/// A successful reply: the message frame, then `grpc-status: 0`.
-fn reply(codec: Codec, frame: Bytes) -> Response<ResponseBody> {
-    let mut trailers = HeaderMap::with_capacity(1);
-    trailers.insert("grpc-status", HeaderValue::from_static("0"));
-    let mut rsp = Response::new(ResponseBody::Unary(Unary::new(frame, trailers)));
-    rsp.headers_mut()
-        .insert(http::header::CONTENT_TYPE, codec.content_type_header());
-    rsp
-}
-
-/// A trailers-only error response: the status in the headers, no body.
-pub(crate) fn status_response(codec: Codec, err: &Error) -> Response<ResponseBody> {
-    let mut rsp = Response::new(ResponseBody::Unary(Unary::empty()));
-    let headers = rsp.headers_mut();
-    headers.insert(http::header::CONTENT_TYPE, codec.content_type_header());
-    put_status(headers, err);
-    rsp
 }

@@ -143,21 +143,6 @@ fn decode<T: Message>(event: Event) -> Result<(Context, T)> {
     Ok((Context::new().with_metadata(metadata), msg))
 }
 
-/// Adds a typed subscriber of `topic` to `server` (go-micro's `RegisterSubscriber`); for a
-/// queue group, pass a [`Subscriber`] to [`Server::subscribe`](super::Server::subscribe).
-pub fn register_subscriber<T, F, Fut>(
-    server: &super::Server,
-    topic: impl Into<String>,
-    handler: F,
-) -> Result<()>
-where
-    T: Message,
-    F: Fn(Context, T) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<()>> + Send + 'static,
-{
-    server.subscribe(Subscriber::new(topic, handler))
-}
-
 /// Subscribes each of `subs` on `broker` with `wrappers` around its handler; on failure,
 /// undoes the ones made.
 pub(super) async fn subscribe_all(

@@ -172,7 +172,7 @@ impl std::error::Error for BodyError {
 
 /// A body read off an HTTP/2 stream: a request on the server, a response on the client.
 /// Each chunk read is given back to the stream's flow-control window, so the peer can send
-/// more; on the server, only while the connection's [`Budget`] has room for it.
+/// more; on the server, only while the connection's request budget has room for it.
 #[derive(Debug)]
 pub struct RecvBody {
     recv: h2::RecvStream,

@@ -296,7 +296,7 @@ where
     let mut message: Option<Bytes> = None;
     let mut decoder: Option<Decoder> = None;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| crate::stream::body_error(&*e.into()))?;
+        let frame = frame.map_err(|e| super::http2::body_error(&*e.into()))?;
         let frame = match frame.into_data() {
             Ok(mut chunk) => {
                 if decoder.is_none() && message.is_none() {

@@ -1,12 +1,16 @@
-//! gRPC over HTTP/2 on hyper: the pieces the server and the client share.
+//! gRPC over HTTP/2 (the `h2` crate): the pieces the server and the client share.
 //!
 //! - [`frame`]: the length-prefixed message framing and its errors;
 //! - [`body`]: the response and request bodies (one message then trailers);
+//! - `http2`: sending frames as the peer's window allows, giving read bytes back, HTTP/2 errors
+//!   as gRPC codes; `status`: a response's status from its headers or trailers;
 //! - `tls` (feature `tls`): TLS for clients;
 //! - the `grpc-timeout` header and the status headers, here.
 
 pub mod body;
 pub mod frame;
+pub(crate) mod http2;
+pub(crate) mod status;
 #[cfg(feature = "tls")]
 pub mod tls;
 

@@ -201,7 +201,7 @@ macro_rules! protobuf_only {
             ) -> crate::error::Result<()> {
                 match codec {
                     crate::codec::Codec::Proto => crate::codec::proto::encode(self, buf),
-                    other => Err(crate::codegen::unsupported_codec(stringify!($ty), other)),
+                    other => Err(crate::codec::generated::unsupported_codec(stringify!($ty), other)),
                 }
             }
 
@@ -211,12 +211,12 @@ macro_rules! protobuf_only {
             ) -> crate::error::Result<Self> {
                 match codec {
                     crate::codec::Codec::Proto => crate::codec::proto::decode(buf),
-                    other => Err(crate::codegen::unsupported_codec(stringify!($ty), other)),
+                    other => Err(crate::codec::generated::unsupported_codec(stringify!($ty), other)),
                 }
             }
 
             fn describe() -> crate::registry::Value {
-                crate::codegen::value(stringify!($ty), stringify!($ty), Vec::new())
+                crate::codec::generated::value(stringify!($ty), stringify!($ty), Vec::new())
             }
 
             fn preferred_codec() -> Option<crate::codec::Codec> {
