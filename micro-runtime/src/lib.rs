@@ -103,11 +103,14 @@
 //! - [`service`]: [`Service`], its builder, lifecycle hooks and signal handling;
 //! - [`api`]: go-micro's API gateway paths: which service and endpoint an HTTP path names;
 //! - [`server`]: the gRPC server and [`Handler`] registration;
-//! - [`broker`]: pub/sub: the [`broker::Broker`] trait, the `memory` and `http` backends;
+//! - [`broker`]: pub/sub: the [`broker::Broker`] trait, the `memory` and `http` backends
+//!   (`nats`, `jetstream` and `rabbitmq` by feature);
 //! - [`client`]: calls by service name: cache, selector, connection pool, retries, timeouts;
 //! - [`stream`]: the streams of streaming calls, on both sides;
-//! - [`registry`]: the [`Registry`] trait, records, and the `memory` and `local` backends;
-//! - [`selector`]: the [`Selector`] trait, `random` and `round_robin`;
+//! - [`registry`]: the [`Registry`] trait, records, and the `memory` and `local` backends
+//!   (`mdns` and `etcd` by feature);
+//! - [`selector`]: the [`Selector`] trait, `random`, `roundrobin`, `leastloaded` and `hash`
+//!   (consistent hashing), and outlier ejection;
 //! - [`codec`]: protobuf and JSON;
 //! - [`transport`]: gRPC framing, bodies and headers over HTTP/2;
 //! - [`error`]: [`Error`], convertible to gRPC status and go-micro's JSON error;

@@ -1,0 +1,250 @@
+//! One attempt: a node picked, the request sent on a pooled HTTP/2 connection, the response
+//! checked. How it failed ([`Failure`]) decides whether the call tries again.
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::uri::{PathAndQuery, Scheme};
+use http::{HeaderValue, Request, Uri};
+
+use super::CallOptions;
+use super::pick::Picker;
+use super::pick::Target;
+use super::pool::{Conn, Pool};
+use super::retry::{Attempt, Failure, Tried};
+use crate::codec::{Codec, Message};
+use crate::context::Metadata;
+use crate::error::{Code, Error, Result};
+use crate::selector::{NodeStats, now_ms};
+use crate::transport::body::RecvBody;
+use crate::transport::http2::h2_code;
+use crate::transport::status::{self, bad_response, check_trailers};
+use crate::transport::{format_timeout, frame};
+
+/// A unary call: what each of its attempts sends.
+pub(super) struct Unary<'a, Rsp> {
+    pub(super) picker: &'a Picker,
+    pub(super) pool: &'a Pool,
+    pub(super) max_message_size: usize,
+    pub(super) service: &'a str,
+    pub(super) target: Target<'a>,
+    pub(super) body: Bytes,
+    pub(super) codec: Codec,
+    pub(super) options: &'a CallOptions,
+    pub(super) deadline: tokio::time::Instant,
+    pub(super) response: PhantomData<fn() -> Rsp>,
+}
+
+impl<Rsp: Message> Attempt for Unary<'_, Rsp> {
+    type Output = Rsp;
+
+    /// Picks a node (`tried.node` is set to its statistics), sends the request, reads the
+    /// answer, and records the outcome in the node's statistics.
+    async fn attempt(&self, tried: &mut Tried) -> Result<Rsp, Failure> {
+        let nodes = self.picker.nodes(self.service, self.options).await?;
+        let (address, stats) =
+            self.picker
+                .pick(nodes.as_deref(), self.service, self.options, &tried.failed)?;
+        tried.node = stats.cloned();
+        let stats = stats.map(|s| &**s);
+        let _in_flight = stats.map(NodeStats::start);
+        let started = std::time::Instant::now();
+        let result = self.exchange(address).await;
+        match &result {
+            Ok(_) | Err(Failure::Answered(_)) => {
+                if let Some(stats) = stats {
+                    stats.record_success(started.elapsed());
+                }
+            }
+            Err(Failure::Unsent(_) | Failure::Broken(_)) => {
+                if let Some(stats) = stats {
+                    stats.record_failure(now_ms());
+                }
+                tried.failed.push(address.to_owned());
+            }
+        }
+        result
+    }
+}
+
+/// An opened HTTP/2 stream: the response to come, and the request body's sender.
+pub(super) type Opened = (h2::client::ResponseFuture, h2::SendStream<Bytes>);
+
+/// The opening of a streaming call's HTTP/2 stream.
+pub(super) struct Open<'a> {
+    pub(super) picker: &'a Picker,
+    pub(super) pool: &'a Pool,
+    pub(super) service: &'a str,
+    pub(super) target: &'a Target<'a>,
+    pub(super) options: &'a CallOptions,
+    pub(super) codec: Codec,
+    pub(super) deadline: Option<tokio::time::Instant>,
+}
+
+impl Attempt for Open<'_> {
+    type Output = Opened;
+
+    /// Picks a node and opens a stream to it; a node that could not take it is avoided by
+    /// the next attempts.
+    async fn attempt(&self, tried: &mut Tried) -> Result<Opened, Failure> {
+        let nodes = self.picker.nodes(self.service, self.options).await?;
+        let (address, stats) =
+            self.picker
+                .pick(nodes.as_deref(), self.service, self.options, &tried.failed)?;
+        tried.node = stats.cloned();
+        let timeout = self
+            .deadline
+            .map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
+        let opened = match request_head(
+            self.pool,
+            address,
+            self.target.path.clone(),
+            self.codec,
+            &self.options.metadata,
+            timeout,
+        )
+        .await
+        {
+            Ok(head) => open_stream(head, address, false).await,
+            Err(f) => Err(f),
+        };
+        if let Err(Failure::Unsent(_)) = &opened {
+            if let Some(stats) = stats {
+                stats.record_failure(now_ms());
+            }
+            tried.failed.push(address.to_owned());
+        }
+        opened
+    }
+}
+
+impl<Rsp: Message> Unary<'_, Rsp> {
+    /// One request to `address` and its response.
+    async fn exchange(&self, address: &str) -> Result<Rsp, Failure> {
+        let remaining = self
+            .deadline
+            .saturating_duration_since(tokio::time::Instant::now());
+        let head = request_head(
+            self.pool,
+            address,
+            self.target.path.clone(),
+            self.codec,
+            &self.options.metadata,
+            Some(remaining),
+        )
+        .await?;
+        let (response, mut send) = open_stream(head, address, false).await?;
+        // The whole request in one DATA frame that ends the stream; h2 queues it for the
+        // connection task, which writes it with the headers. A server may answer (and close
+        // the stream) before it reads the request, an unknown method say: then the send
+        // fails, and its answer is what counts.
+        let sent = send.send_data(self.body.clone(), true);
+        let (parts, body) = match (response.await, sent) {
+            (Ok(response), _) => response.into_parts(),
+            (Err(e), Ok(())) | (Err(_), Err(e)) => return Err(stream_failure(&e, address)),
+        };
+        let codec = check_head(&parts, self.codec)?;
+        let mut body = RecvBody::new(body);
+        let (message, trailers) = frame::read_unary(&mut body, self.max_message_size)
+            .await
+            .map_err(|e| match e.code() {
+                // The connection broke while the answer was on its way.
+                Code::Unavailable => Failure::Broken(e),
+                _ => Failure::Answered(e),
+            })?;
+        // The status first: a server may send headers, no message and an error in the
+        // trailers (grpc-go does when a failing handler has set header metadata).
+        check_trailers(trailers.as_ref()).map_err(Failure::Answered)?;
+        let message =
+            message.ok_or_else(|| Failure::Answered(frame::FrameError::Missing.into()))?;
+        Rsp::decode(codec, message).map_err(|e| Failure::Answered(bad_response(&e)))
+    }
+}
+
+/// The request of a call, ready to open a stream on a pooled connection to `address`.
+pub(super) struct Head {
+    conn: Conn,
+    request: Request<()>,
+}
+
+/// Builds the request headers of a call to `address` and takes a connection for it.
+pub(super) async fn request_head(
+    pool: &Pool,
+    address: &str,
+    path: PathAndQuery,
+    codec: Codec,
+    metadata: &Metadata,
+    timeout: Option<Duration>,
+) -> Result<Head, Failure> {
+    let conn = pool.get(address).await.map_err(Failure::Unsent)?;
+    let uri = Uri::builder()
+        .scheme(if conn.secure {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
+        })
+        .authority(conn.authority.clone())
+        .path_and_query(path)
+        .build()
+        .map_err(|e| Failure::Answered(Error::new(Code::Internal, format!("bad uri: {e}"))))?;
+    let mut request = Request::post(uri)
+        .body(())
+        .map_err(|e| Failure::Answered(Error::new(Code::Internal, format!("bad request: {e}"))))?;
+    let headers = request.headers_mut();
+    if !metadata.is_empty() {
+        headers.extend(
+            metadata
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+    }
+    headers.insert(http::header::CONTENT_TYPE, codec.content_type_header());
+    headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+    if let Some(timeout) = timeout {
+        headers.insert("grpc-timeout", format_timeout(timeout));
+    }
+    Ok(Head { conn, request })
+}
+
+/// Opens the call's HTTP/2 stream: waits for the connection to allow one more stream, then
+/// sends the headers. Nothing has reached the server when this fails.
+pub(super) async fn open_stream(
+    head: Head,
+    address: &str,
+    end_of_stream: bool,
+) -> Result<Opened, Failure> {
+    let Head { conn, request } = head;
+    let dead = |e: h2::Error| {
+        conn.mark_closed();
+        Failure::Unsent(Error::new(
+            Code::Unavailable,
+            format!("call to {address}: {e}"),
+        ))
+    };
+    let mut send = conn.send.clone().ready().await.map_err(dead)?;
+    send.send_request(request, end_of_stream).map_err(dead)
+}
+
+/// The codec of a response, or the error its headers carry.
+pub(super) fn check_head(parts: &http::response::Parts, sent: Codec) -> Result<Codec, Failure> {
+    status::check_head(parts, sent).map_err(Failure::Answered)
+}
+
+/// Sorts a failed stream: retry when HTTP/2 says the server never processed it; a broken
+/// connection is retried as [`Failure::Broken`]; a stream the server reset for another reason
+/// is its answer (coded by [`h2_code`]).
+fn stream_failure(e: &h2::Error, address: &str) -> Failure {
+    let refused = e.reason() == Some(h2::Reason::REFUSED_STREAM)
+        || (e.is_go_away() && e.is_remote() && e.reason() == Some(h2::Reason::NO_ERROR));
+    let code = h2_code(e);
+    let err = Error::new(code, format!("call to {address}: {e}"));
+    if refused {
+        Failure::Unsent(err)
+    } else if code == Code::Unavailable {
+        Failure::Broken(err)
+    } else {
+        Failure::Answered(err)
+    }
+}
