@@ -18,8 +18,11 @@ use micro_runtime::{CallStream, Code, Error};
 use serde_json::{Map, Value};
 use tokio::sync::watch;
 
-use super::{
-    Gateway, bad_request, call_options, error_status, form, header_list, json_response, request_of,
+use micro_runtime::api::form;
+
+use super::Gateway;
+use super::http::{
+    bad_request, call_options, error_status, header_list, json_response, request_of,
 };
 
 /// How often a socket is pinged.

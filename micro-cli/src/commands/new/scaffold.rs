@@ -14,7 +14,7 @@ use micro_runtime::{Code, Error, Result};
 
 /// Where the new crate takes micro's crates from.
 #[derive(Debug)]
-pub(crate) enum Source {
+pub(super) enum Source {
     /// A checkout: its `micro-runtime/` and `protoc-gen-micro/`.
     Path(PathBuf),
     /// A git repository holding the workspace.
@@ -64,7 +64,7 @@ templates! {
 }
 
 /// Writes the crate `name` in `dir/name`; returns the files written, relative to it.
-pub(crate) fn create(
+pub(super) fn create(
     dir: &Path,
     name: &str,
     source: Option<Source>,
