@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Full};
 use micro_runtime::Registry;
 use micro_runtime::broker::http::{HttpBroker, SERVICE_NAME};
 use micro_runtime::broker::memory::MemoryBroker;
-use micro_runtime::broker::{self, Broker, Message, SubscribeOptions};
+use micro_runtime::broker::{self, Broker, Envelope, SubscribeOptions};
 use micro_runtime::registry::memory::MemoryRegistry;
 
 struct Args {
@@ -49,8 +49,8 @@ fn args() -> Args {
     a
 }
 
-fn message(size: usize) -> Message {
-    Message::new(vec![b'x'; size]).with_header("Content-Type", "application/protobuf")
+fn message(size: usize) -> Envelope {
+    Envelope::new(vec![b'x'; size]).with_header("Content-Type", "application/protobuf")
 }
 
 fn counting(count: &Arc<AtomicU64>) -> broker::EventHandler {

@@ -3,7 +3,7 @@
 //!
 //! Both sides publish the same messages (a body of B bytes, headers `Content-Type` and
 //! `Micro-Topic`) to the same subject, each on its own connection. Each message is built the
-//! way each API is used: ours a `Message` with two `with_header`s, raw a `HeaderMap` with two
+//! way each API is used: ours an `Envelope` with two `with_header`s, raw a `HeaderMap` with two
 //! `insert`s (`--prepared`: each side clones a message, or header map, prepared once
 //! instead, raw's cheapest way, which leaves ours a conversion to NATS headers more). Core
 //! NATS: ours `publish` N times then `flush`; raw `client.publish_with_headers` N times then
@@ -40,7 +40,7 @@ use async_nats::HeaderMap;
 use bytes::Bytes;
 use examples::events::Event;
 use micro_runtime::broker::nats::{NatsBroker, stream_name};
-use micro_runtime::broker::{self, Broker, Message, SubscribeOptions};
+use micro_runtime::broker::{self, Broker, Envelope, SubscribeOptions};
 use micro_runtime::registry::memory::MemoryRegistry;
 use prost::Message as _;
 
@@ -107,7 +107,7 @@ struct Side {
     client: async_nats::Client,
     js: async_nats::jetstream::Context,
     topic: &'static str,
-    message: Message,
+    message: Envelope,
     headers: HeaderMap,
     prepared: bool,
     bare: bool,
@@ -117,11 +117,11 @@ struct Side {
 
 impl Side {
     /// Our message: built, or cloned from the prepared one.
-    fn message(&self) -> Message {
+    fn message(&self) -> Envelope {
         if self.prepared || self.bare {
             return self.message.clone();
         }
-        Message::new(self.message.body.clone())
+        Envelope::new(self.message.body.clone())
             .with_header("Content-Type", CONTENT_TYPE)
             .with_header("Micro-Topic", self.topic)
     }
@@ -248,7 +248,7 @@ async fn run(a: &Args, mode: Mode) -> Result<()> {
             .await?;
         sub.unsubscribe().await?;
     }
-    let mut message = Message::new(Bytes::from(vec![b'x'; a.size]));
+    let mut message = Envelope::new(Bytes::from(vec![b'x'; a.size]));
     if !a.bare {
         message = message
             .with_header("Content-Type", CONTENT_TYPE)

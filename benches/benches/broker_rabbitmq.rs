@@ -30,7 +30,7 @@ use lapin::publisher_confirm::Confirmation;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use micro_runtime::broker::rabbitmq::{DEFAULT_EXCHANGE, RabbitBroker};
-use micro_runtime::broker::{Broker, Message};
+use micro_runtime::broker::{Broker, Envelope};
 
 const ADDRESS: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const CONTENT_TYPE: &str = "application/octet-stream";
@@ -147,7 +147,7 @@ async fn raw_round(channel: &Channel, topic: &str, body: &Bytes, n: u32) -> Dura
     start.elapsed()
 }
 
-async fn our_round(broker: &RabbitBroker, topic: &str, message: &Message, n: u32) -> Duration {
+async fn our_round(broker: &RabbitBroker, topic: &str, message: &Envelope, n: u32) -> Duration {
     let start = Instant::now();
     for _ in 0..n {
         broker
@@ -169,7 +169,7 @@ fn main() {
     rt.block_on(async {
         let topic = format!("bench.publish.{}", std::process::id());
         let body = Bytes::from(vec![b'x'; a.size]);
-        let message = Message::new(body.clone()).with_header("Content-Type", CONTENT_TYPE);
+        let message = Envelope::new(body.clone()).with_header("Content-Type", CONTENT_TYPE);
 
         let ours = RabbitBroker::from_address(ADDRESS).expect("address");
         ours.connect()

@@ -14,7 +14,7 @@ pub(crate) type NodeHealth = Result<ServingStatus, Error>;
 /// once about `check` (empty: the server as a whole), each within `timeout`.
 pub(crate) async fn check_nodes(
     client: &Client,
-    versions: &[registry::Service],
+    versions: &[registry::Record],
     check: &str,
     timeout: Duration,
 ) -> Vec<Vec<NodeHealth>> {

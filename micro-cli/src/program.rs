@@ -21,7 +21,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The program, its record and its health check.
 pub(crate) struct Program {
-    record: registry::Service,
+    record: registry::Record,
     healthcheck: Option<Uri>,
     interval: Duration,
     ttl: Duration,
@@ -56,7 +56,7 @@ impl Program {
                 Some(uri)
             }
         };
-        let record = registry::Service {
+        let record = registry::Record {
             name: name.to_owned(),
             nodes: vec![registry::Node {
                 id: registry::node_id(name),

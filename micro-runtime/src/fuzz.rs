@@ -89,8 +89,8 @@ where
 /// Registry records (etcd values, the local registry's files, the sidecar's POSTs): what
 /// decodes encodes and decodes again to the same record.
 pub fn registry_record(data: &[u8]) {
-    if let Ok(record) = crate::registry::Service::from_json(data) {
-        let again = crate::registry::Service::from_json(record.to_json().as_bytes())
+    if let Ok(record) = crate::registry::Record::from_json(data) {
+        let again = crate::registry::Record::from_json(record.to_json().as_bytes())
             .expect("what was encoded decodes");
         assert_eq!(again, record);
     }

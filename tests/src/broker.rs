@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use micro_runtime::broker::{self, Broker, Event, EventHandler, Message, SubscribeOptions};
+use micro_runtime::broker::{self, Broker, Envelope, Event, EventHandler, SubscribeOptions};
 use tokio::sync::mpsc;
 
 /// How long a test waits for a message it expects before it fails.
@@ -103,8 +103,8 @@ impl Received {
 }
 
 /// Message `id`: the id in decimal as its body.
-pub fn numbered(id: u64) -> Message {
-    Message::new(id.to_string()).with_header("Content-Type", "text/plain")
+pub fn numbered(id: u64) -> Envelope {
+    Envelope::new(id.to_string()).with_header("Content-Type", "text/plain")
 }
 
 /// Publishes ids `1..=count` to `topic`, one after another.

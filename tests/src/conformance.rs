@@ -9,7 +9,7 @@
 //! a private network namespace: the `mdns-conformance` binary runs [`CHECKS`] against them,
 //! and `tests/tests/mdns.rs` runs that binary in a namespace of its own.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use micro_runtime::registry::local::LocalRegistry;
 use micro_runtime::registry::mdns::{MdnsRegistry, SERVICE_TYPE};
 use micro_runtime::registry::memory::MemoryRegistry;
 use micro_runtime::registry::{
-    Action, Endpoint, Event, Metadata, Node, RegisterOptions, Service, Value, Watcher,
+    Action, Change, Endpoint, Node, Record, RegisterOptions, Value, Watcher,
 };
 use micro_runtime::{Code, Error};
 
@@ -237,19 +237,19 @@ impl Registry for MdnsPeers {
         "mdns"
     }
 
-    async fn register(&self, service: &Service, options: RegisterOptions) -> Result<(), Error> {
+    async fn register(&self, service: &Record, options: RegisterOptions) -> Result<(), Error> {
         self.writer.register(service, options).await
     }
 
-    async fn deregister(&self, service: &Service) -> Result<(), Error> {
+    async fn deregister(&self, service: &Record) -> Result<(), Error> {
         self.writer.deregister(service).await
     }
 
-    async fn get_service(&self, name: &str) -> Result<Vec<Service>, Error> {
+    async fn get_service(&self, name: &str) -> Result<Vec<Record>, Error> {
         self.reader.get_service(name).await
     }
 
-    async fn list_services(&self) -> Result<Vec<Service>, Error> {
+    async fn list_services(&self) -> Result<Vec<Record>, Error> {
         self.reader.list_services().await
     }
 
@@ -333,16 +333,16 @@ fn unique(what: &str) -> String {
 }
 
 /// A one-node record of `name`, version `latest`.
-fn service(name: &str, node: &str) -> Service {
-    Service {
+fn service(name: &str, node: &str) -> Record {
+    Record {
         name: name.into(),
         version: "latest".into(),
         nodes: vec![Node {
             id: node.into(),
             address: "127.0.0.1:9".into(),
-            metadata: Metadata::new(),
+            metadata: BTreeMap::new(),
         }],
-        ..Service::default()
+        ..Record::default()
     }
 }
 
@@ -396,7 +396,7 @@ async fn assert_ids(b: &Backend, name: &str, want: &[&str]) {
 }
 
 /// The next event, which must come within [`EVENT_TIMEOUT`].
-async fn next_event(w: &mut Watcher) -> Event {
+async fn next_event(w: &mut Watcher) -> Change {
     match tokio::time::timeout(EVENT_TIMEOUT, w.next()).await {
         Ok(Some(Ok(ev))) => ev,
         Ok(Some(Err(e))) => panic!("watch error: {e}"),
@@ -443,7 +443,7 @@ pub async fn list(b: &Backend) {
     reg.register(&service(&a, "a1"), no_ttl()).await.unwrap();
     reg.register(&service(&a, "a2"), no_ttl()).await.unwrap();
     reg.register(&service(&c, "b1"), no_ttl()).await.unwrap();
-    let once = |listed: &[Service], name: &str| listed.iter().filter(|s| s.name == name).count();
+    let once = |listed: &[Record], name: &str| listed.iter().filter(|s| s.name == name).count();
     let listed = settled(
         b,
         || reg.list_services(),
@@ -492,7 +492,7 @@ pub async fn versions(b: &Backend) {
     assert_eq!(got[0].nodes[0].id, "old");
     assert_eq!(got[1].version, "2.0.0");
     assert_eq!(got[1].nodes[0].id, "new");
-    let listed_versions = |listed: &[Service]| -> BTreeSet<String> {
+    let listed_versions = |listed: &[Record]| -> BTreeSet<String> {
         listed
             .iter()
             .filter(|s| s.name == name)
@@ -519,7 +519,7 @@ pub async fn metadata_and_endpoints(b: &Backend) {
         kind: k.into(),
         values: Vec::new(),
     };
-    let svc = Service {
+    let svc = Record {
         name: name.clone(),
         version: "1.2.3".into(),
         metadata: [("team", "core"), ("empty", "")]

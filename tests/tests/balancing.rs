@@ -146,7 +146,7 @@ async fn a_node_that_stopped_answering_is_avoided_after_one_timeout() {
     let reg = memory();
     let _live = start_greeter("greeter", reg.clone(), TestGreeter::default()).await;
     let (silent, _) = h2_server(H2Answer::Stall).await;
-    let record = micro_runtime::registry::Service {
+    let record = micro_runtime::registry::Record {
         name: "greeter".into(),
         nodes: vec![micro_runtime::registry::Node {
             id: "greeter-silent".into(),

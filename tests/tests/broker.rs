@@ -221,7 +221,7 @@ async fn http_queue_group_skips_a_dead_member() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let dead = micro_runtime::registry::Service {
+    let dead = micro_runtime::registry::Record {
         name: SERVICE_NAME.into(),
         version: "g".into(),
         nodes: vec![micro_runtime::registry::Node {
@@ -250,7 +250,7 @@ async fn failing_subscriber(
     options: SubscribeOptions,
     calls: &Arc<std::sync::atomic::AtomicUsize>,
     panics: bool,
-) -> (HttpBroker, Box<dyn micro_runtime::broker::Subscriber>) {
+) -> (HttpBroker, Box<dyn micro_runtime::broker::Subscription>) {
     let broker = HttpBroker::new("", registry.clone()).unwrap();
     let calls = calls.clone();
     let s = broker
@@ -499,7 +499,7 @@ async fn typed_subscriber_rejects_undecodable_messages() {
     .unwrap();
     svc.start().await.unwrap();
     let publisher = HttpBroker::new("", registry).unwrap();
-    let bad = micro_runtime::broker::Message::new(vec![0xff, 0xff, 0xff])
+    let bad = micro_runtime::broker::Envelope::new(vec![0xff, 0xff, 0xff])
         .with_header("Content-Type", "application/protobuf");
     let err = publisher.publish("strict", bad).await.unwrap_err();
     assert_eq!(err.code(), micro_runtime::Code::InvalidArgument, "{err}");
@@ -517,7 +517,7 @@ async fn http_skips_a_broken_subscriber_record() {
         .subscribe("b.topic", suite::recorder(&tx, 0), SubscribeOptions::new())
         .await
         .unwrap();
-    let broken = micro_runtime::registry::Service {
+    let broken = micro_runtime::registry::Record {
         name: SERVICE_NAME.into(),
         version: BROADCAST_VERSION.into(),
         nodes: vec![micro_runtime::registry::Node {

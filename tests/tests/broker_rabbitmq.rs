@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use micro_runtime::broker::rabbitmq::RabbitBroker;
 use micro_runtime::broker::{
-    self, Broker, Event, EventHandler, Message, SubscribeOptions, Subscriber,
+    self, Broker, Envelope, Event, EventHandler, SubscribeOptions, Subscription,
 };
 use micro_runtime::{Code, Error, Result};
 use micro_tests::broker::{self as suite, PATIENCE, Received, numbered, recorder, unique_topic};
@@ -114,7 +114,7 @@ impl Broker for Recording {
     async fn disconnect(&self) -> Result<()> {
         self.broker.disconnect().await
     }
-    async fn publish(&self, topic: &str, message: Message) -> Result<()> {
+    async fn publish(&self, topic: &str, message: Envelope) -> Result<()> {
         self.broker.publish(topic, message).await
     }
     async fn subscribe(
@@ -122,7 +122,7 @@ impl Broker for Recording {
         topic: &str,
         handler: EventHandler,
         options: SubscribeOptions,
-    ) -> Result<Box<dyn Subscriber>> {
+    ) -> Result<Box<dyn Subscription>> {
         if let Some(q) = options.get_queue() {
             self.cleanup.queue(q);
         }
@@ -505,7 +505,7 @@ async fn unreachable_is_unavailable() {
         let e = b.connect().await.expect_err("connect");
         assert_eq!(e.code(), Code::Unavailable, "{e}");
         let e = b
-            .publish("t", Message::new("x"))
+            .publish("t", Envelope::new("x"))
             .await
             .expect_err("publish");
         assert_eq!(e.code(), Code::Unavailable, "{e}");

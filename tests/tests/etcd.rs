@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use examples::greeter::{GreeterClient, HelloRequest};
 use micro_runtime::registry::etcd::{EtcdRegistry, node_key};
-use micro_runtime::registry::{Action, Event, Node, RegisterOptions, Service as Record, Watcher};
+use micro_runtime::registry::{Action, Change, Node, Record, RegisterOptions, Watcher};
 use micro_runtime::{Code, Options, Registry, Service};
 use micro_tests::etcd::{Etcd, eventually};
 use micro_tests::*;
@@ -100,7 +100,7 @@ async fn node_ids(reg: &dyn Registry, name: &str) -> Option<Vec<String>> {
 }
 
 /// The next event of `w` that concerns node `id` (any node for `""`), within 15 s.
-async fn event_for(w: &mut Watcher, id: &str) -> Event {
+async fn event_for(w: &mut Watcher, id: &str) -> Change {
     let limit = Duration::from_secs(15);
     let start = Instant::now();
     loop {

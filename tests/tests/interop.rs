@@ -8,7 +8,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use examples::greeter::{GreeterClient, HelloRequest};
-use micro_runtime::registry::{Node, RegisterOptions, Service as Record};
+use micro_runtime::registry::{Node, Record, RegisterOptions};
 use micro_runtime::{CallOptions, Code};
 use micro_tests::*;
 

@@ -22,7 +22,7 @@ pub(super) struct Sidecar {
     /// again replaces its record (the memory it holds is that of the nodes registered, not
     /// of the requests made).
     registered: tokio::sync::Mutex<
-        std::collections::HashMap<(String, String), micro_runtime::registry::Service>,
+        std::collections::HashMap<(String, String), micro_runtime::registry::Record>,
     >,
     ttl: Duration,
     /// The program it registers and health-checks (`--server_name`), if any.
@@ -68,7 +68,7 @@ impl Sidecar {
                 }
             }
             Method::POST | Method::DELETE => {
-                let record = micro_runtime::registry::Service::from_json(body)
+                let record = micro_runtime::registry::Record::from_json(body)
                     .map_err(|e| bad_request(e.detail()))?;
                 let mut registered = self.registered.lock().await;
                 let keys = record
@@ -79,7 +79,7 @@ impl Sidecar {
                     let ttl = micro_runtime::registry::RegisterOptions { ttl: self.ttl };
                     registry.register(&record, ttl).await?;
                     for (key, node) in keys {
-                        let one = micro_runtime::registry::Service {
+                        let one = micro_runtime::registry::Record {
                             nodes: vec![node.clone()],
                             ..record.clone()
                         };

@@ -208,7 +208,7 @@ impl Gateway {
                         Message::Ping(_) | Message::Pong(_) => continue,
                         Message::Close(_) => break,
                     };
-                    let message = broker::Message::new(body)
+                    let message = broker::Envelope::new(body)
                         .with_header("Content-Type", content_type.clone());
                     if let Err(e) = broker.publish(&topic, message).await {
                         tracing::warn!(%topic, error = %e, "publishing a socket's message failed");

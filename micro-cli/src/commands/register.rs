@@ -63,6 +63,6 @@ pub(super) fn lasting(client: &Client, fleeting: &[&str]) -> micro_runtime::Resu
 }
 
 /// A record given as JSON in the registry's format.
-pub(super) fn parse_record(text: &str) -> micro_runtime::Result<registry::Service> {
-    registry::Service::from_json(text.as_bytes()).map_err(|e| invalid(e.detail()))
+pub(super) fn parse_record(text: &str) -> micro_runtime::Result<registry::Record> {
+    registry::Record::from_json(text.as_bytes()).map_err(|e| invalid(e.detail()))
 }

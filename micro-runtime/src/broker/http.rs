@@ -35,11 +35,11 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::{
-    Broker, Event, EventHandler, Message, SubscribeOptions, Subscriber, TOPIC_HEADER, dispatch,
+    Broker, Envelope, Event, EventHandler, SubscribeOptions, Subscription, TOPIC_HEADER, dispatch,
 };
 use crate::error::{Code, Error, Result};
 use crate::registry::cache::Cache;
-use crate::registry::{Node, RegisterOptions, Registry, Service};
+use crate::registry::{Node, Record, RegisterOptions, Registry};
 use crate::transport::DEFAULT_MAX_MESSAGE_SIZE;
 
 /// The registry service subscribers are nodes of.
@@ -77,7 +77,7 @@ struct Inner {
 struct Sub {
     topic: Arc<str>,
     handler: EventHandler,
-    record: Service,
+    record: Record,
 }
 
 struct Running {
@@ -297,7 +297,7 @@ impl Broker for HttpBroker {
                 tick.tick().await;
                 loop {
                     tick.tick().await;
-                    let records: Vec<Service> = subs
+                    let records: Vec<Record> = subs
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .values()
@@ -326,7 +326,7 @@ impl Broker for HttpBroker {
             return Ok(());
         };
         running.heartbeat.abort();
-        let records: Vec<Service> = self.subs().drain().map(|(_, s)| s.record).collect();
+        let records: Vec<Record> = self.subs().drain().map(|(_, s)| s.record).collect();
         let mut result = Ok(());
         for record in records {
             if let Err(e) = self.inner.registry.deregister(&record).await {
@@ -337,7 +337,7 @@ impl Broker for HttpBroker {
         result
     }
 
-    async fn publish(&self, topic: &str, message: Message) -> Result<()> {
+    async fn publish(&self, topic: &str, message: Envelope) -> Result<()> {
         let nodes = match self.cache().get(SERVICE_NAME).await {
             Ok(nodes) => nodes,
             // Nobody subscribes to anything.
@@ -412,14 +412,14 @@ impl Broker for HttpBroker {
         topic: &str,
         handler: EventHandler,
         options: SubscribeOptions,
-    ) -> Result<Box<dyn Subscriber>> {
+    ) -> Result<Box<dyn Subscription>> {
         let address = self.advertised().await?;
         let id = format!(
             "{topic}-{}-{}",
             self.inner.id,
             crate::id::uuid_v4().simple()
         );
-        let record = Service {
+        let record = Record {
             name: SERVICE_NAME.to_owned(),
             version: options.get_queue().unwrap_or(BROADCAST_VERSION).to_owned(),
             metadata: Default::default(),
@@ -451,7 +451,7 @@ impl Broker for HttpBroker {
         // This process's next publish looks the subscribers up again, so it sees this one
         // (other processes see it as their caches refresh, as in go-micro).
         self.cache().invalidate(SERVICE_NAME);
-        Ok(Box::new(HttpSubscriber {
+        Ok(Box::new(HttpSubscription {
             broker: self.clone(),
             topic: topic.to_owned(),
             options,
@@ -462,17 +462,17 @@ impl Broker for HttpBroker {
     }
 }
 
-struct HttpSubscriber {
+struct HttpSubscription {
     broker: HttpBroker,
     topic: String,
     options: SubscribeOptions,
     id: String,
-    record: Service,
+    record: Record,
     done: AtomicBool,
 }
 
 #[async_trait::async_trait]
-impl Subscriber for HttpSubscriber {
+impl Subscription for HttpSubscription {
     fn topic(&self) -> &str {
         &self.topic
     }
@@ -568,7 +568,7 @@ async fn accept_loop(listener: TcpListener, subs: Arc<Mutex<HashMap<String, Sub>
 /// assert_eq!(&message.body[..], b"hi");
 /// # Ok::<(), micro_runtime::Error>(())
 /// ```
-pub fn decode_message(json: &[u8]) -> Result<(String, Message)> {
+pub fn decode_message(json: &[u8]) -> Result<(String, Envelope)> {
     const ID: &str = BROKER_ID;
     let wire: Wire = serde_json::from_slice(json)
         .map_err(|e| Error::bad_request(ID, format!("not a broker message: {e}")))?;
@@ -590,7 +590,7 @@ pub fn decode_message(json: &[u8]) -> Result<(String, Message)> {
     };
     Ok((
         topic,
-        Message {
+        Envelope {
             header,
             body: body.into(),
         },

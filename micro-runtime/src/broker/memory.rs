@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
-use super::{Broker, Event, EventHandler, Message, SubscribeOptions, Subscriber, dispatch};
+use super::{Broker, Envelope, Event, EventHandler, SubscribeOptions, Subscription, dispatch};
 use crate::error::Result;
 
 /// Messages queued per subscription before `publish` waits.
@@ -36,7 +36,7 @@ struct Inner {
 struct Sub {
     id: u64,
     queue: Option<String>,
-    tx: mpsc::Sender<Message>,
+    tx: mpsc::Sender<Envelope>,
     stopped: Arc<AtomicBool>,
 }
 
@@ -52,13 +52,13 @@ impl MemoryBroker {
 
     /// The queues a message to `topic` goes to: every broadcast subscriber, and one member
     /// of each queue group (the others of the group as fallbacks, should it be gone).
-    fn targets(&self, topic: &str) -> Vec<Vec<mpsc::Sender<Message>>> {
+    fn targets(&self, topic: &str) -> Vec<Vec<mpsc::Sender<Envelope>>> {
         let topics = self.topics();
         let Some(subs) = topics.get(topic) else {
             return Vec::new();
         };
         let turn = self.inner.turn.fetch_add(1, Ordering::Relaxed);
-        let mut groups: Vec<(Option<&str>, Vec<mpsc::Sender<Message>>)> = Vec::new();
+        let mut groups: Vec<(Option<&str>, Vec<mpsc::Sender<Envelope>>)> = Vec::new();
         for sub in subs {
             match sub.queue.as_deref() {
                 None => groups.push((None, vec![sub.tx.clone()])),
@@ -102,7 +102,7 @@ impl Broker for MemoryBroker {
         Ok(())
     }
 
-    async fn publish(&self, topic: &str, message: Message) -> Result<()> {
+    async fn publish(&self, topic: &str, message: Envelope) -> Result<()> {
         for members in self.targets(topic) {
             // A member that unsubscribed meanwhile hands its turn to the next.
             let mut message = Some(message.clone());
@@ -121,8 +121,8 @@ impl Broker for MemoryBroker {
         topic: &str,
         handler: EventHandler,
         options: SubscribeOptions,
-    ) -> Result<Box<dyn Subscriber>> {
-        let (tx, mut rx) = mpsc::channel::<Message>(QUEUE);
+    ) -> Result<Box<dyn Subscription>> {
+        let (tx, mut rx) = mpsc::channel::<Envelope>(QUEUE);
         let stopped = Arc::new(AtomicBool::new(false));
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let topic_name: Arc<str> = Arc::from(topic);
@@ -149,7 +149,7 @@ impl Broker for MemoryBroker {
                 tx,
                 stopped: stopped.clone(),
             });
-        Ok(Box::new(MemorySubscriber {
+        Ok(Box::new(MemorySubscription {
             broker: self.clone(),
             topic: topic.to_owned(),
             options,
@@ -159,7 +159,7 @@ impl Broker for MemoryBroker {
     }
 }
 
-struct MemorySubscriber {
+struct MemorySubscription {
     broker: MemoryBroker,
     topic: String,
     options: SubscribeOptions,
@@ -168,7 +168,7 @@ struct MemorySubscriber {
 }
 
 #[async_trait::async_trait]
-impl Subscriber for MemorySubscriber {
+impl Subscription for MemorySubscription {
     fn topic(&self) -> &str {
         &self.topic
     }
@@ -196,7 +196,7 @@ mod tests {
     use crate::broker;
     use std::time::Duration;
 
-    fn counter(tx: mpsc::UnboundedSender<(usize, Message)>, n: usize) -> EventHandler {
+    fn counter(tx: mpsc::UnboundedSender<(usize, Envelope)>, n: usize) -> EventHandler {
         broker::handler(move |e: Event| {
             let tx = tx.clone();
             async move {
@@ -227,7 +227,7 @@ mod tests {
             );
         }
         for i in 0..30u8 {
-            b.publish("t", Message::new(vec![i])).await.unwrap();
+            b.publish("t", Envelope::new(vec![i])).await.unwrap();
         }
         let mut per = [0; 5];
         for _ in 0..(30 * 3) {
@@ -243,7 +243,7 @@ mod tests {
         assert!(per[2..].iter().all(|&c| c == 10), "spread: {per:?}");
 
         subs[0].unsubscribe().await.unwrap();
-        b.publish("t", Message::new("x")).await.unwrap();
+        b.publish("t", Envelope::new("x")).await.unwrap();
         let mut got = Vec::new();
         for _ in 0..2 {
             got.push(rx.recv().await.unwrap().0);

@@ -2,7 +2,7 @@
 //! group, handles it.
 //!
 //! The [`Broker`] trait is go-micro's: `connect`, `disconnect`, `publish(topic, message)`,
-//! `subscribe(topic, handler, options)`. A [`Message`] is a header map and a body; the header
+//! `subscribe(topic, handler, options)`. An [`Envelope`] is a header map and a body; the header
 //! `Content-Type` says how the body is encoded, so typed subscribers can decode it (the
 //! client's `publish` and the server's subscribers, see [`crate::Client::publish`] and
 //! [`crate::server::Subscriber`], do that for you).
@@ -83,24 +83,24 @@ pub type Header = litemap::LiteMap<Cow<'static, str>, String>;
 /// A message: headers and a body, go-micro's `broker.Message`.
 ///
 /// ```
-/// use micro_runtime::broker::Message;
-/// let msg = Message::new("hello").with_header("Content-Type", "text/plain");
+/// use micro_runtime::broker::Envelope;
+/// let msg = Envelope::new("hello").with_header("Content-Type", "text/plain");
 /// assert_eq!(msg.header("content-type"), None); // headers are case-sensitive, as in go-micro
 /// assert_eq!(msg.header("Content-Type"), Some("text/plain"));
 /// assert_eq!(&msg.body[..], b"hello");
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Message {
+pub struct Envelope {
     /// Headers (`Content-Type`, `Micro-Topic`, `Micro-Id`, the publisher's metadata).
     pub header: Header,
     /// The encoded message.
     pub body: Bytes,
 }
 
-impl Message {
+impl Envelope {
     /// A message with this body and no headers.
-    pub fn new(body: impl Into<Bytes>) -> Message {
-        Message {
+    pub fn new(body: impl Into<Bytes>) -> Envelope {
+        Envelope {
             header: Header::new(),
             body: body.into(),
         }
@@ -111,7 +111,7 @@ impl Message {
         mut self,
         key: impl Into<Cow<'static, str>>,
         value: impl Into<String>,
-    ) -> Message {
+    ) -> Envelope {
         put_header(&mut self.header, key.into(), value.into());
         self
     }
@@ -190,13 +190,13 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// A delivered message and its topic; go-micro's `broker.Event`.
 pub struct Event {
     topic: Arc<str>,
-    message: Message,
+    message: Envelope,
     acker: Option<Arc<dyn Acker>>,
 }
 
 impl Event {
     /// An event; `acker` settles it with the backend (`None` where nothing needs settling).
-    pub fn new(topic: Arc<str>, message: Message, acker: Option<Arc<dyn Acker>>) -> Event {
+    pub fn new(topic: Arc<str>, message: Envelope, acker: Option<Arc<dyn Acker>>) -> Event {
         Event {
             topic,
             message,
@@ -210,12 +210,12 @@ impl Event {
     }
 
     /// The message.
-    pub fn message(&self) -> &Message {
+    pub fn message(&self) -> &Envelope {
         &self.message
     }
 
     /// Takes the message out.
-    pub fn into_message(self) -> Message {
+    pub fn into_message(self) -> Envelope {
         self.message
     }
 
@@ -367,7 +367,7 @@ impl SubscribeOptions {
 
 /// A live subscription.
 #[async_trait::async_trait]
-pub trait Subscriber: Send + Sync {
+pub trait Subscription: Send + Sync {
     /// Its topic.
     fn topic(&self) -> &str;
 
@@ -397,7 +397,7 @@ pub trait Broker: Send + Sync + 'static {
 
     /// Publishes `message` to `topic`. Returns once the backend has it (for the durable
     /// backends: once the server confirmed it is stored).
-    async fn publish(&self, topic: &str, message: Message) -> Result<()>;
+    async fn publish(&self, topic: &str, message: Envelope) -> Result<()>;
 
     /// Subscribes `handler` to `topic`.
     async fn subscribe(
@@ -405,7 +405,7 @@ pub trait Broker: Send + Sync + 'static {
         topic: &str,
         handler: EventHandler,
         options: SubscribeOptions,
-    ) -> Result<Box<dyn Subscriber>>;
+    ) -> Result<Box<dyn Subscription>>;
 }
 
 #[cfg(test)]
@@ -437,7 +437,7 @@ mod tests {
             for manual_ack in [false, true] {
                 let outcomes = Arc::new(Outcomes::default());
                 let acker: Arc<dyn Acker> = outcomes.clone();
-                let event = Event::new(Arc::from("t"), Message::new("x"), Some(acker.clone()));
+                let event = Event::new(Arc::from("t"), Envelope::new("x"), Some(acker.clone()));
                 let err = dispatch(&h, event, Some(&acker), manual_ack)
                     .await
                     .unwrap_err();
@@ -451,7 +451,7 @@ mod tests {
 
     #[test]
     fn headers_in_any_order() {
-        let msg = Message::new("x")
+        let msg = Envelope::new("x")
             .with_header("b", "1")
             .with_header("c", "2")
             .with_header("a", "3")

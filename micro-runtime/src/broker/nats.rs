@@ -71,8 +71,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::{
-    Acker, Broker, Event, EventHandler, Header, ID_HEADER, Message, Outcome, SubscribeOptions,
-    Subscriber, dispatch, poll_once,
+    Acker, Broker, Envelope, Event, EventHandler, Header, ID_HEADER, Outcome, SubscribeOptions,
+    Subscription, dispatch, poll_once,
 };
 use crate::error::{Code, Error, Result};
 
@@ -127,9 +127,9 @@ struct Config {
 /// ```no_run
 /// # async fn run() -> micro_runtime::Result<()> {
 /// use std::time::Duration;
-/// use micro_runtime::broker::{Broker, Message, nats::NatsBroker};
+/// use micro_runtime::broker::{Broker, Envelope, nats::NatsBroker};
 /// let broker = NatsBroker::jetstream("nats://127.0.0.1:4222")?.with_ack_wait(Duration::from_secs(10));
-/// broker.publish("orders.new", Message::new("42")).await?;
+/// broker.publish("orders.new", Envelope::new("42")).await?;
 /// # Ok(())
 /// # }
 /// ```
@@ -253,7 +253,7 @@ impl NatsBroker {
         &'a self,
         conn: Arc<Conn>,
         topic: &'a str,
-        message: Message,
+        message: Envelope,
     ) -> super::BoxFuture<'a, Result<()>> {
         Box::pin(async move { self.publish_jetstream(&conn, topic, message).await })
     }
@@ -370,7 +370,7 @@ impl NatsBroker {
         }
     }
 
-    async fn publish_jetstream(&self, conn: &Conn, topic: &str, message: Message) -> Result<()> {
+    async fn publish_jetstream(&self, conn: &Conn, topic: &str, message: Envelope) -> Result<()> {
         let subject = subject(topic)?;
         let js = conn.jetstream()?;
         let deadline = crate::transport::deadline_in(self.config.publish_timeout);
@@ -434,7 +434,7 @@ impl NatsBroker {
         topic: &str,
         handler: EventHandler,
         options: SubscribeOptions,
-    ) -> Result<Box<dyn Subscriber>> {
+    ) -> Result<Box<dyn Subscription>> {
         check_topic(topic, true)?;
         let subscribed = match options.get_queue() {
             Some(queue) => {
@@ -468,7 +468,7 @@ impl NatsBroker {
         ));
         control.set_task(task);
         self.register(&control);
-        Ok(Box::new(NatsSubscriber {
+        Ok(Box::new(NatsSubscription {
             shared: self.shared.clone(),
             topic: topic.to_owned(),
             options,
@@ -482,7 +482,7 @@ impl NatsBroker {
         topic: &str,
         handler: EventHandler,
         options: SubscribeOptions,
-    ) -> Result<Box<dyn Subscriber>> {
+    ) -> Result<Box<dyn Subscription>> {
         check_topic(topic, false)?;
         if let Some(queue) = options.get_queue() {
             check_queue(queue)?;
@@ -513,7 +513,7 @@ impl NatsBroker {
         let task = tokio::spawn(sub.run(consumer));
         control.set_task(task);
         self.register(&control);
-        Ok(Box::new(NatsSubscriber {
+        Ok(Box::new(NatsSubscription {
             shared: self.shared.clone(),
             topic: topic.to_owned(),
             options,
@@ -571,7 +571,7 @@ impl Broker for NatsBroker {
         Ok(())
     }
 
-    async fn publish(&self, topic: &str, message: Message) -> Result<()> {
+    async fn publish(&self, topic: &str, message: Envelope) -> Result<()> {
         // The hot path, core publishing, is written out here and everything else boxed:
         // this future is allocated and moved for every publish, so it is kept small.
         // A guard, not a clone of the `Arc`: two atomic read-modify-writes fewer, which
@@ -613,7 +613,7 @@ impl Broker for NatsBroker {
         topic: &str,
         handler: EventHandler,
         options: SubscribeOptions,
-    ) -> Result<Box<dyn Subscriber>> {
+    ) -> Result<Box<dyn Subscription>> {
         let conn = self.conn().await?;
         match self.config.mode {
             Mode::Core => self.subscribe_core(&conn, topic, handler, options).await,
@@ -698,7 +698,7 @@ impl From<jetstream::context::PublishError> for Failure {
     }
 }
 
-/// What a subscription's task and its [`NatsSubscriber`] share.
+/// What a subscription's task and its [`NatsSubscription`] share.
 struct Control {
     id: u64,
     stopped: watch::Sender<bool>,
@@ -994,7 +994,7 @@ impl Acker for JetStreamAcker {
     }
 }
 
-struct NatsSubscriber {
+struct NatsSubscription {
     shared: Arc<Shared>,
     topic: String,
     options: SubscribeOptions,
@@ -1002,7 +1002,7 @@ struct NatsSubscriber {
 }
 
 #[async_trait::async_trait]
-impl Subscriber for NatsSubscriber {
+impl Subscription for NatsSubscription {
     fn topic(&self) -> &str {
         &self.topic
     }
@@ -1216,7 +1216,7 @@ where
 }
 
 /// A delivered NATS message as a broker message (the first value of each header).
-fn message(headers: Option<HeaderMap>, body: Bytes) -> Message {
+fn message(headers: Option<HeaderMap>, body: Bytes) -> Envelope {
     // Collected, so sorted once: a message with many headers costs no quadratic inserts.
     let header: Header = headers
         .iter()
@@ -1226,7 +1226,7 @@ fn message(headers: Option<HeaderMap>, body: Bytes) -> Message {
             Some((key.to_string().into(), value.as_str().to_owned()))
         })
         .collect();
-    Message { header, body }
+    Envelope { header, body }
 }
 
 fn stream_config(topic: &str) -> stream::Config {

@@ -60,7 +60,7 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use micro_runtime::broker::{self, Broker, Event, Message, SubscribeOptions};
+//! use micro_runtime::broker::{self, Broker, Envelope, Event, SubscribeOptions};
 //! use micro_runtime::broker::rabbitmq::{RabbitBroker, RabbitOptions};
 //!
 //! # async fn run() -> micro_runtime::Result<()> {
@@ -72,7 +72,7 @@
 //! let sub = broker
 //!     .subscribe("orders.created", handler, SubscribeOptions::new().queue("billing"))
 //!     .await?;
-//! broker.publish("orders.created", Message::new("hello")).await?;
+//! broker.publish("orders.created", Envelope::new("hello")).await?;
 //! sub.unsubscribe().await?;
 //! broker.disconnect().await
 //! # }
@@ -106,8 +106,8 @@ use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 use super::{
-    Acker, Broker, CONTENT_TYPE_HEADER, Event, EventHandler, Header, Message, Outcome,
-    SubscribeOptions, Subscriber, dispatch,
+    Acker, Broker, CONTENT_TYPE_HEADER, Envelope, Event, EventHandler, Header, Outcome,
+    SubscribeOptions, Subscription, dispatch,
 };
 use crate::error::{Code, Error, Result};
 
@@ -509,7 +509,7 @@ impl Broker for RabbitBroker {
         Ok(())
     }
 
-    async fn publish(&self, topic: &str, message: Message) -> Result<()> {
+    async fn publish(&self, topic: &str, message: Envelope) -> Result<()> {
         check_short("topic", topic)?;
         let properties = properties(&message)?;
         let _publishing = self.inner.publishing.read().await;
@@ -544,7 +544,7 @@ impl Broker for RabbitBroker {
         topic: &str,
         handler: EventHandler,
         options: SubscribeOptions,
-    ) -> Result<Box<dyn Subscriber>> {
+    ) -> Result<Box<dyn Subscription>> {
         check_short("topic", topic)?;
         if let Some(queue) = options.get_queue() {
             check_short("queue name", queue)?;
@@ -568,7 +568,7 @@ impl Broker for RabbitBroker {
         *sub.task() = Some(task);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         self.inner.subs().insert(id, sub.clone());
-        Ok(Box::new(RabbitSubscriber {
+        Ok(Box::new(RabbitSubscription {
             inner: self.inner.clone(),
             id,
             topic: topic.to_owned(),
@@ -578,7 +578,7 @@ impl Broker for RabbitBroker {
     }
 }
 
-/// What a subscription's task and its [`RabbitSubscriber`] share.
+/// What a subscription's task and its [`RabbitSubscription`] share.
 struct Sub {
     /// Set once, to end the subscription.
     stop: watch::Sender<bool>,
@@ -721,7 +721,7 @@ async fn handle(handler: &EventHandler, topic: &Arc<str>, delivery: Delivery, ma
         acker,
         ..
     } = delivery;
-    let message = Message {
+    let message = Envelope {
         header: headers(&properties),
         body: Bytes::from(data),
     };
@@ -762,7 +762,7 @@ impl Acker for RabbitAcker {
 
 /// The subscription returned by [`RabbitBroker`]'s `subscribe`. Dropping it does not end the
 /// subscription: `unsubscribe` (or the broker's `disconnect`) does.
-struct RabbitSubscriber {
+struct RabbitSubscription {
     inner: Arc<Inner>,
     id: u64,
     topic: String,
@@ -771,7 +771,7 @@ struct RabbitSubscriber {
 }
 
 #[async_trait::async_trait]
-impl Subscriber for RabbitSubscriber {
+impl Subscription for RabbitSubscription {
     fn topic(&self) -> &str {
         &self.topic
     }
@@ -791,7 +791,7 @@ impl Subscriber for RabbitSubscriber {
 
 /// The AMQP properties of a message: persistent, its headers as long strings, its
 /// `Content-Type` as the content type.
-fn properties(message: &Message) -> Result<BasicProperties> {
+fn properties(message: &Envelope) -> Result<BasicProperties> {
     let mut table = BTreeMap::new();
     for (key, value) in &message.header {
         check_short("header name", key)?;
@@ -913,7 +913,7 @@ mod tests {
 
     #[test]
     fn headers_round_trip() {
-        let msg = Message::new("x")
+        let msg = Envelope::new("x")
             .with_header("Content-Type", "application/json")
             .with_header("Micro-Id", "42");
         let props = properties(&msg).unwrap();
@@ -940,7 +940,7 @@ mod tests {
         );
 
         let long = "k".repeat(256);
-        let err = properties(&Message::new("x").with_header(long, "v")).unwrap_err();
+        let err = properties(&Envelope::new("x").with_header(long, "v")).unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
     }
 }

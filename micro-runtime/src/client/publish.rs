@@ -81,7 +81,7 @@ impl Client {
         ] {
             broker::put_header(&mut header, key.into(), value);
         }
-        let msg = broker::Message {
+        let msg = broker::Envelope {
             header,
             body: body.freeze(),
         };

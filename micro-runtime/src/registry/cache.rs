@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
-use super::{Action, Event, Registry, Service};
+use super::{Action, Change, Record, Registry};
 use crate::error::{Code, Result};
 use crate::selector::{Candidate, Nodes};
 
@@ -54,7 +54,7 @@ struct Inner {
     /// when the watch broke meanwhile: events were missed). Held while an event is applied,
     /// while an answer is stored and while the watch's breakdown is marked, so nothing
     /// falls between.
-    pending: Mutex<HashMap<String, Option<Vec<Event>>>>,
+    pending: Mutex<HashMap<String, Option<Vec<Change>>>>,
     watching: Mutex<bool>,
     health: Mutex<Health>,
     /// Never sent on: its receivers learn that the cache is gone when it is dropped.
@@ -63,7 +63,7 @@ struct Inner {
 
 #[derive(Clone)]
 struct Entry {
-    services: Arc<Vec<Service>>,
+    services: Arc<Vec<Record>>,
     nodes: Arc<Nodes>,
     fetched: Instant,
     /// Events may have been missed (the watch broke): look it up on next use.
@@ -214,7 +214,7 @@ impl<'a> Lookup<'a> {
     /// or removes one node, so replaying those the answer already shows changes nothing,
     /// and the last event about a node wins. When the watch broke meanwhile, the answer is
     /// stored stale: it may predate events that were missed.
-    fn store(self, versions: Vec<Service>) -> Arc<Nodes> {
+    fn store(self, versions: Vec<Record>) -> Arc<Nodes> {
         let mut pending = lock(&self.inner.pending);
         let seen = pending.remove(self.service).unwrap_or_default();
         let stored = self.inner.store(self.service, versions, seen.is_none());
@@ -326,7 +326,7 @@ impl Inner {
 
     /// Stores the versions of `service`, keeping the statistics of nodes already known;
     /// `stale` when they may miss changes (looked up again on next use).
-    fn store(&self, service: &str, versions: Vec<Service>, stale: bool) -> Arc<Nodes> {
+    fn store(&self, service: &str, versions: Vec<Record>, stale: bool) -> Arc<Nodes> {
         let old = self.entries.load().get(service).map(|e| e.nodes.clone());
         let nodes = Arc::new(build_nodes(&versions, old.as_deref()));
         let entry = Entry {
@@ -358,7 +358,7 @@ impl Inner {
 
     /// Applies a watch event to a cached service (others are not cached: nothing to do),
     /// and keeps it for the lookup of its service in flight, if any.
-    fn apply(&self, event: Event) {
+    fn apply(&self, event: Change) {
         let mut pending = lock(&self.pending);
         if let Some(Some(seen)) = pending.get_mut(&event.service.name) {
             seen.push(event.clone());
@@ -367,7 +367,7 @@ impl Inner {
         drop(pending);
     }
 
-    fn apply_to_entry(&self, event: Event) {
+    fn apply_to_entry(&self, event: Change) {
         let name = &event.service.name;
         if !self.entries.load().contains_key(name) {
             return;
@@ -388,7 +388,7 @@ impl Inner {
 
 /// `entry` with `event` applied; `None` when it changes nothing. The entry keeps its age:
 /// the TTL safety net still applies.
-fn updated(entry: &Entry, event: &Event) -> Option<Entry> {
+fn updated(entry: &Entry, event: &Change) -> Option<Entry> {
     let mut versions = Vec::clone(&entry.services);
     let svc = &event.service;
     let pos = versions.iter().position(|v| v.version == svc.version);
@@ -423,7 +423,7 @@ fn updated(entry: &Entry, event: &Event) -> Option<Entry> {
 
 /// Candidates of all versions; a node already in `old` keeps its statistics, and the list
 /// keeps the round-robin cursor of `old`.
-fn build_nodes(versions: &[Service], old: Option<&Nodes>) -> Nodes {
+fn build_nodes(versions: &[Record], old: Option<&Nodes>) -> Nodes {
     let candidates = versions
         .iter()
         .flat_map(|s| s.nodes.iter().map(move |n| (s, n)))
@@ -461,8 +461,8 @@ mod tests {
     use crate::registry::memory::MemoryRegistry;
     use crate::registry::{Node, RegisterOptions};
 
-    fn svc(id: &str) -> Service {
-        Service {
+    fn svc(id: &str) -> Record {
+        Record {
             name: "a".into(),
             version: "1".into(),
             nodes: vec![Node {
@@ -470,7 +470,7 @@ mod tests {
                 address: format!("127.0.0.1:{}", id.len()),
                 ..Node::default()
             }],
-            ..Service::default()
+            ..Record::default()
         }
     }
 
@@ -541,16 +541,16 @@ mod tests {
         fn name(&self) -> &'static str {
             "down"
         }
-        async fn register(&self, _: &Service, _: RegisterOptions) -> Result<()> {
+        async fn register(&self, _: &Record, _: RegisterOptions) -> Result<()> {
             Err(crate::Error::new(Code::Unavailable, "down"))
         }
-        async fn deregister(&self, _: &Service) -> Result<()> {
+        async fn deregister(&self, _: &Record) -> Result<()> {
             Err(crate::Error::new(Code::Unavailable, "down"))
         }
-        async fn get_service(&self, _: &str) -> Result<Vec<Service>> {
+        async fn get_service(&self, _: &str) -> Result<Vec<Record>> {
             Err(crate::Error::new(Code::Unavailable, "down"))
         }
-        async fn list_services(&self) -> Result<Vec<Service>> {
+        async fn list_services(&self) -> Result<Vec<Record>> {
             Err(crate::Error::new(Code::Unavailable, "down"))
         }
         async fn watch(&self, _: Option<&str>) -> Result<super::super::Watcher> {
@@ -568,18 +568,18 @@ mod tests {
         fn name(&self) -> &'static str {
             "hanging"
         }
-        async fn register(&self, _: &Service, _: RegisterOptions) -> Result<()> {
+        async fn register(&self, _: &Record, _: RegisterOptions) -> Result<()> {
             Ok(())
         }
-        async fn deregister(&self, _: &Service) -> Result<()> {
+        async fn deregister(&self, _: &Record) -> Result<()> {
             Ok(())
         }
-        async fn get_service(&self, _: &str) -> Result<Vec<Service>> {
+        async fn get_service(&self, _: &str) -> Result<Vec<Record>> {
             self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(200)).await;
             Err(crate::Error::new(Code::Unavailable, "timed out"))
         }
-        async fn list_services(&self) -> Result<Vec<Service>> {
+        async fn list_services(&self) -> Result<Vec<Record>> {
             Ok(Vec::new())
         }
         async fn watch(&self, _: Option<&str>) -> Result<super::super::Watcher> {
@@ -615,7 +615,7 @@ mod tests {
     /// `held`, only once the test lets them (`answer`), after saying they were asked.
     #[derive(Default)]
     struct Watched {
-        watch: Mutex<Option<tokio::sync::mpsc::Sender<Result<Event>>>>,
+        watch: Mutex<Option<tokio::sync::mpsc::Sender<Result<Change>>>>,
         held: bool,
         asked: tokio::sync::Notify,
         answer: tokio::sync::Notify,
@@ -626,20 +626,20 @@ mod tests {
         fn name(&self) -> &'static str {
             "watched"
         }
-        async fn register(&self, _: &Service, _: RegisterOptions) -> Result<()> {
+        async fn register(&self, _: &Record, _: RegisterOptions) -> Result<()> {
             Ok(())
         }
-        async fn deregister(&self, _: &Service) -> Result<()> {
+        async fn deregister(&self, _: &Record) -> Result<()> {
             Ok(())
         }
-        async fn get_service(&self, _: &str) -> Result<Vec<Service>> {
+        async fn get_service(&self, _: &str) -> Result<Vec<Record>> {
             if self.held {
                 self.asked.notify_one();
                 self.answer.notified().await;
             }
             Ok(vec![svc("x")])
         }
-        async fn list_services(&self) -> Result<Vec<Service>> {
+        async fn list_services(&self) -> Result<Vec<Record>> {
             Ok(Vec::new())
         }
         async fn watch(&self, _: Option<&str>) -> Result<super::super::Watcher> {
@@ -656,7 +656,7 @@ mod tests {
         assert_eq!(ids(&cache).await, ["x"]);
         let tx = lock(&reg.watch).clone().expect("the cache watches");
         // An event applied: the watch task is running, waiting for the next.
-        tx.send(Ok(Event {
+        tx.send(Ok(Change {
             action: Action::Create,
             service: svc("y"),
         }))
@@ -696,7 +696,7 @@ mod tests {
         // While the lookup is on its way: y comes, x goes.
         let tx = lock(&reg.watch).clone().expect("the cache watches");
         for (action, id) in [(Action::Create, "y"), (Action::Delete, "x")] {
-            tx.send(Ok(Event {
+            tx.send(Ok(Change {
                 action,
                 service: svc(id),
             }))

@@ -35,7 +35,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Event, RegisterOptions, Registry, Service, Watcher};
+use super::{Action, Change, Record, RegisterOptions, Registry, Watcher};
 use crate::error::{Code, Error, Result};
 
 /// The largest record read: a node with its endpoints' descriptions is a few kilobytes.
@@ -61,7 +61,7 @@ pub struct LocalRegistry {
 
 /// One node's file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Record {
+struct NodeFile {
     /// Unix time in milliseconds after which the record is dead; 0 for never.
     expires: u64,
     /// The process that registered the node.
@@ -71,7 +71,7 @@ struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pid_ns: Option<String>,
     /// go-micro's service record, holding this one node.
-    service: Service,
+    service: Record,
 }
 
 impl LocalRegistry {
@@ -139,12 +139,12 @@ impl LocalRegistry {
 
     /// Live records of the service `name`. Names that escape alike (`a/b`, `a-b`) share a
     /// directory: only this one's records.
-    async fn read_service(&self, name: &str) -> Result<Vec<Service>> {
+    async fn read_service(&self, name: &str) -> Result<Vec<Record>> {
         let mut scan = Scan::new(self.clone(), Some(name.to_owned()));
         Ok(scan.run().await?.into_values().collect())
     }
 
-    async fn read_all(&self) -> Result<Vec<Service>> {
+    async fn read_all(&self) -> Result<Vec<Record>> {
         let mut scan = Scan::new(self.clone(), None);
         Ok(scan.run().await?.into_values().collect())
     }
@@ -156,7 +156,7 @@ impl Registry for LocalRegistry {
         "local"
     }
 
-    async fn register(&self, service: &Service, options: RegisterOptions) -> Result<()> {
+    async fn register(&self, service: &Record, options: RegisterOptions) -> Result<()> {
         let expires = if options.ttl.is_zero() {
             0
         } else {
@@ -165,11 +165,11 @@ impl Registry for LocalRegistry {
         };
         for node in &service.nodes {
             let path = self.node_path(&service.name, &node.id);
-            let record = Record {
+            let record = NodeFile {
                 expires,
                 pid: std::process::id(),
                 pid_ns: pid_namespace().map(str::to_owned),
-                service: Service {
+                service: Record {
                     nodes: vec![node.clone()],
                     ..service.clone()
                 },
@@ -184,7 +184,7 @@ impl Registry for LocalRegistry {
         Ok(())
     }
 
-    async fn deregister(&self, service: &Service) -> Result<()> {
+    async fn deregister(&self, service: &Record) -> Result<()> {
         for node in &service.nodes {
             let path = self.node_path(&service.name, &node.id);
             match tokio::fs::remove_file(&path).await {
@@ -201,7 +201,7 @@ impl Registry for LocalRegistry {
         Ok(())
     }
 
-    async fn get_service(&self, name: &str) -> Result<Vec<Service>> {
+    async fn get_service(&self, name: &str) -> Result<Vec<Record>> {
         let found = super::merge(self.read_service(name).await?);
         if found.is_empty() {
             return Err(super::not_found(name));
@@ -209,7 +209,7 @@ impl Registry for LocalRegistry {
         Ok(found)
     }
 
-    async fn list_services(&self) -> Result<Vec<Service>> {
+    async fn list_services(&self) -> Result<Vec<Record>> {
         Ok(super::merge(self.read_all().await?))
     }
 
@@ -248,7 +248,7 @@ impl Registry for LocalRegistry {
 }
 
 /// Live records by (service, node id).
-type Snapshot = HashMap<(String, String), Service>;
+type Snapshot = HashMap<(String, String), Record>;
 
 /// What a look at the directory remembers for the next one: the modification times seen and
 /// the records read, so that only what changed is read again.
@@ -267,7 +267,7 @@ struct DirState {
     /// Its modification time when last read; `None` until read.
     seen: Option<SystemTime>,
     /// Its live records, with their paths.
-    records: Vec<(PathBuf, Record)>,
+    records: Vec<(PathBuf, NodeFile)>,
 }
 
 impl Scan {
@@ -402,7 +402,7 @@ impl LocalRegistry {
     /// removed. A directory or record that can't be read for want of resources (out of file
     /// descriptors, say) is an `UNAVAILABLE` error, not an empty service: callers then keep
     /// what they knew.
-    fn read_dir_records(&self, dir: &Path) -> Result<Vec<(PathBuf, Record)>> {
+    fn read_dir_records(&self, dir: &Path) -> Result<Vec<(PathBuf, NodeFile)>> {
         let entries = match std::fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -428,7 +428,7 @@ impl LocalRegistry {
                 }
                 Err(e) => return Err(io_error(&path, e)),
             };
-            match serde_json::from_slice::<Record>(&bytes) {
+            match serde_json::from_slice::<NodeFile>(&bytes) {
                 Ok(rec) if rec.service.name.is_empty() || rec.service.nodes.is_empty() => {
                     self.warn_once(&path, "no service name or no node");
                 }
@@ -583,15 +583,15 @@ fn uid() -> u32 {
 }
 
 /// The events that turn `old` into `new`.
-fn diff(old: &Snapshot, new: &Snapshot) -> Vec<Event> {
+fn diff(old: &Snapshot, new: &Snapshot) -> Vec<Change> {
     let mut events = Vec::new();
     for (key, svc) in new {
         match old.get(key) {
-            None => events.push(Event {
+            None => events.push(Change {
                 action: Action::Create,
                 service: svc.clone(),
             }),
-            Some(prev) if prev != svc => events.push(Event {
+            Some(prev) if prev != svc => events.push(Change {
                 action: Action::Update,
                 service: svc.clone(),
             }),
@@ -600,7 +600,7 @@ fn diff(old: &Snapshot, new: &Snapshot) -> Vec<Event> {
     }
     for (key, svc) in old {
         if !new.contains_key(key) {
-            events.push(Event {
+            events.push(Change {
                 action: Action::Delete,
                 service: svc.clone(),
             });
@@ -609,13 +609,13 @@ fn diff(old: &Snapshot, new: &Snapshot) -> Vec<Event> {
     events
 }
 
-fn is_dead(rec: &Record, now: u64) -> bool {
+fn is_dead(rec: &NodeFile, now: u64) -> bool {
     (rec.expires != 0 && rec.expires <= now) || !process_alive(rec)
 }
 
 /// Whether the process that wrote `rec` lives, as far as this process can tell: only on
 /// Linux, and only for a writer in this pid namespace; otherwise the TTL decides.
-fn process_alive(rec: &Record) -> bool {
+fn process_alive(rec: &NodeFile) -> bool {
     let ours = pid_namespace();
     if rec.pid == 0 || ours.is_none() || rec.pid_ns.as_deref() != ours {
         return true;
@@ -671,8 +671,8 @@ mod tests {
     use super::*;
     use crate::registry::Node;
 
-    fn svc(name: &str, id: &str) -> Service {
-        Service {
+    fn svc(name: &str, id: &str) -> Record {
+        Record {
             name: name.into(),
             version: "latest".into(),
             nodes: vec![Node {
@@ -680,7 +680,7 @@ mod tests {
                 address: "127.0.0.1:1".into(),
                 ..Node::default()
             }],
-            ..Service::default()
+            ..Record::default()
         }
     }
 
@@ -727,7 +727,7 @@ mod tests {
 
     /// Writes the record of node `id` of service `a` for a process `pid` of namespace `ns`.
     fn write_record(reg: &LocalRegistry, id: &str, pid: u32, ns: Option<&str>) {
-        let rec = Record {
+        let rec = NodeFile {
             expires: 0,
             pid,
             pid_ns: ns.map(str::to_owned),

@@ -66,7 +66,7 @@ use mdns_sd::{
 };
 use tokio::sync::Notify;
 
-use super::{Action, RegisterOptions, Registry, Service, Watcher, Watchers};
+use super::{Action, Record, RegisterOptions, Registry, Watcher, Watchers};
 use crate::error::{Code, Error, Result};
 
 /// The DNS-SD service type every node is published under.
@@ -173,7 +173,7 @@ struct Entry {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Published {
     /// go-micro's service record holding the one node.
-    record: Service,
+    record: Record,
     ttl: Duration,
     seq: u64,
 }
@@ -269,7 +269,7 @@ impl MdnsRegistry {
     }
 
     /// Live nodes of `name` (or of every service), merged per version.
-    fn lookup(&self, name: Option<&str>) -> Vec<Service> {
+    fn lookup(&self, name: Option<&str>) -> Vec<Record> {
         let now = Instant::now();
         let state = self.shared.lock();
         super::merge(
@@ -321,10 +321,10 @@ impl Registry for MdnsRegistry {
         "mdns"
     }
 
-    async fn register(&self, service: &Service, options: RegisterOptions) -> Result<()> {
+    async fn register(&self, service: &Record, options: RegisterOptions) -> Result<()> {
         for node in &service.nodes {
             let published = Published {
-                record: Service {
+                record: Record {
                     nodes: vec![node.clone()],
                     ..service.clone()
                 },
@@ -348,7 +348,7 @@ impl Registry for MdnsRegistry {
         Ok(())
     }
 
-    async fn deregister(&self, service: &Service) -> Result<()> {
+    async fn deregister(&self, service: &Record) -> Result<()> {
         for node in &service.nodes {
             let instance = instance_name(&service.name, &node.id)?;
             let fullname = format!("{instance}.{SERVICE_TYPE}");
@@ -375,7 +375,7 @@ impl Registry for MdnsRegistry {
         Ok(())
     }
 
-    async fn get_service(&self, name: &str) -> Result<Vec<Service>> {
+    async fn get_service(&self, name: &str) -> Result<Vec<Record>> {
         self.discover(|| !self.lookup(Some(name)).is_empty()).await;
         let found = self.lookup(Some(name));
         if found.is_empty() {
@@ -384,7 +384,7 @@ impl Registry for MdnsRegistry {
         Ok(found)
     }
 
-    async fn list_services(&self) -> Result<Vec<Service>> {
+    async fn list_services(&self) -> Result<Vec<Record>> {
         self.discover(|| false).await;
         Ok(self.lookup(None))
     }
@@ -487,7 +487,7 @@ impl Shared {
 }
 
 impl State {
-    fn notify(&mut self, action: Action, service: &Service) {
+    fn notify(&mut self, action: Action, service: &Record) {
         self.watchers.notify(action, service);
     }
 }
@@ -633,7 +633,7 @@ fn decode_txt(txt: &TxtProperties) -> Result<Published> {
             _ => return Err(broken(format!("piece r{i} of {parts} is missing"))),
         }
     }
-    let record = Service::from_json(&json)?;
+    let record = Record::from_json(&json)?;
     if record.nodes.len() != 1 {
         return Err(broken(format!(
             "{} holds {} nodes, expected 1",
@@ -693,7 +693,7 @@ mod tests {
 
     fn published(name: &str, id: &str) -> Published {
         Published {
-            record: Service {
+            record: Record {
                 name: name.into(),
                 version: "latest".into(),
                 metadata: [("team".to_owned(), "ünïcode ✓".to_owned())].into(),

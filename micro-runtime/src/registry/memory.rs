@@ -5,7 +5,7 @@ use std::collections::hash_map::Entry;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{Action, RegisterOptions, Registry, Service, Watcher, Watchers};
+use super::{Action, Record, RegisterOptions, Registry, Watcher, Watchers};
 use crate::error::Result;
 
 /// A registry held in memory. Records with a TTL expire like in any other backend.
@@ -17,7 +17,7 @@ pub struct MemoryRegistry {
 #[derive(Debug, Default)]
 struct Inner {
     /// (service name, node id) -> (single-node record, expiry).
-    records: HashMap<(String, String), (Service, Option<Instant>)>,
+    records: HashMap<(String, String), (Record, Option<Instant>)>,
     watchers: Watchers,
 }
 
@@ -55,7 +55,7 @@ impl Registry for MemoryRegistry {
         "memory"
     }
 
-    async fn register(&self, service: &Service, options: RegisterOptions) -> Result<()> {
+    async fn register(&self, service: &Record, options: RegisterOptions) -> Result<()> {
         // A TTL too long for the clock never expires.
         let expires = (options.ttl > Duration::ZERO)
             .then(|| Instant::now().checked_add(options.ttl))
@@ -63,7 +63,7 @@ impl Registry for MemoryRegistry {
         let mut guard = self.lock();
         let inner = &mut *guard;
         for node in &service.nodes {
-            let record = Service {
+            let record = Record {
                 name: service.name.clone(),
                 version: service.version.clone(),
                 metadata: service.metadata.clone(),
@@ -88,7 +88,7 @@ impl Registry for MemoryRegistry {
         Ok(())
     }
 
-    async fn deregister(&self, service: &Service) -> Result<()> {
+    async fn deregister(&self, service: &Record) -> Result<()> {
         let mut inner = self.lock();
         for node in &service.nodes {
             if let Some((record, _)) = inner
@@ -101,7 +101,7 @@ impl Registry for MemoryRegistry {
         Ok(())
     }
 
-    async fn get_service(&self, name: &str) -> Result<Vec<Service>> {
+    async fn get_service(&self, name: &str) -> Result<Vec<Record>> {
         let mut inner = self.lock();
         inner.expire(Instant::now());
         let found = super::merge(
@@ -117,7 +117,7 @@ impl Registry for MemoryRegistry {
         Ok(found)
     }
 
-    async fn list_services(&self) -> Result<Vec<Service>> {
+    async fn list_services(&self) -> Result<Vec<Record>> {
         let mut inner = self.lock();
         inner.expire(Instant::now());
         Ok(super::merge(inner.records.values().map(|(s, _)| s.clone())))

@@ -1,6 +1,6 @@
 //! Service discovery: where the nodes of a service are.
 //!
-//! The records are go-micro's ([`Service`], [`Node`], [`Endpoint`], [`Value`], with the same
+//! The records are go-micro's ([`Record`], [`Node`], [`Endpoint`], [`Value`], with the same
 //! JSON field names), so Rust and Go services can share one registry.
 //!
 //! Backends:
@@ -31,12 +31,9 @@ use tokio::sync::mpsc;
 
 use crate::error::{Code, Error, Result};
 
-/// String metadata, as go-micro keeps it (`null` on the wire reads as empty).
-pub type Metadata = BTreeMap<String, String>;
-
-/// A service: one name and version, its endpoints and the nodes that serve it.
+/// A service's record in the registry (go-micro's `registry.Service`): one name and version, its endpoints and the nodes that serve it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Service {
+pub struct Record {
     /// The service name (`greeter`).
     pub name: String,
     /// The version (`latest` when none was set).
@@ -44,7 +41,7 @@ pub struct Service {
     pub version: String,
     /// Service metadata.
     #[serde(default, deserialize_with = "nullable")]
-    pub metadata: Metadata,
+    pub metadata: BTreeMap<String, String>,
     /// What the service answers.
     #[serde(default, deserialize_with = "nullable")]
     pub endpoints: Vec<Endpoint>,
@@ -62,7 +59,7 @@ pub struct Node {
     pub address: String,
     /// Node metadata (`transport`, `broker`, `server`, `registry`, `protocol`, ...).
     #[serde(default, deserialize_with = "nullable")]
-    pub metadata: Metadata,
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// A method of a service, `Handler.Method` (`Greeter.Hello`).
@@ -78,7 +75,7 @@ pub struct Endpoint {
     pub response: Option<Value>,
     /// `stream: "true"|"false"`; subscribers carry `topic` and `subscriber: "true"`.
     #[serde(default, deserialize_with = "nullable")]
-    pub metadata: Metadata,
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// A message or field description: name, type and, for messages, the fields.
@@ -114,10 +111,10 @@ fn empty_as_null<S: serde::Serializer>(v: &[Value], s: S) -> std::result::Result
     }
 }
 
-impl Service {
+impl Record {
     /// Parses a record; a broken one is an error that names what is wrong, never a panic.
-    pub fn from_json(bytes: &[u8]) -> Result<Service> {
-        let svc: Service = serde_json::from_slice(bytes)
+    pub fn from_json(bytes: &[u8]) -> Result<Record> {
+        let svc: Record = serde_json::from_slice(bytes)
             .map_err(|e| Error::new(Code::Internal, format!("broken registry record: {e}")))?;
         if svc.name.is_empty() {
             return Err(Error::new(
@@ -145,30 +142,31 @@ pub enum Action {
     Delete,
 }
 
-/// One change seen by a [`Watcher`]: the service holds the nodes concerned.
+/// One change seen by a [`Watcher`] (go-micro's `registry.Result`): the service holds the
+/// nodes concerned.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Event {
+pub struct Change {
     /// What happened.
     pub action: Action,
     /// The service, with the nodes concerned.
-    pub service: Service,
+    pub service: Record,
 }
 
 /// A stream of registry changes; dropping it stops the watch.
 #[derive(Debug)]
 pub struct Watcher {
-    rx: mpsc::Receiver<Result<Event>>,
+    rx: mpsc::Receiver<Result<Change>>,
 }
 
 impl Watcher {
     /// A watcher and the sender its backend feeds.
-    pub fn channel() -> (mpsc::Sender<Result<Event>>, Watcher) {
+    pub fn channel() -> (mpsc::Sender<Result<Change>>, Watcher) {
         let (tx, rx) = mpsc::channel(64);
         (tx, Watcher { rx })
     }
 
     /// The next change; `None` when the backend stopped.
-    pub async fn next(&mut self) -> Option<Result<Event>> {
+    pub async fn next(&mut self) -> Option<Result<Change>> {
         self.rx.recv().await
     }
 }
@@ -178,7 +176,7 @@ impl Watcher {
 /// than stall the registry; its consumer's periodic lookups (the client cache's TTL) repair
 /// its view.
 #[derive(Debug, Default)]
-pub(crate) struct Watchers(Vec<(Option<String>, mpsc::Sender<Result<Event>>)>);
+pub(crate) struct Watchers(Vec<(Option<String>, mpsc::Sender<Result<Change>>)>);
 
 impl Watchers {
     /// A new watcher of `service` (or of all, with `None`).
@@ -189,12 +187,12 @@ impl Watchers {
     }
 
     /// Sends an event to the watchers concerned; forgets the dropped ones.
-    pub(crate) fn notify(&mut self, action: Action, service: &Service) {
+    pub(crate) fn notify(&mut self, action: Action, service: &Record) {
         self.0.retain(|(filter, tx)| {
             if filter.as_deref().is_some_and(|f| f != service.name) {
                 return !tx.is_closed();
             }
-            let event = Event {
+            let event = Change {
                 action,
                 service: service.clone(),
             };
@@ -221,17 +219,17 @@ pub trait Registry: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
     /// Adds or refreshes the nodes of `service`.
-    async fn register(&self, service: &Service, options: RegisterOptions) -> Result<()>;
+    async fn register(&self, service: &Record, options: RegisterOptions) -> Result<()>;
 
     /// Removes the nodes of `service`.
-    async fn deregister(&self, service: &Service) -> Result<()>;
+    async fn deregister(&self, service: &Record) -> Result<()>;
 
     /// One entry per version of the named service, with its live nodes; `NOT_FOUND` when there
     /// are none.
-    async fn get_service(&self, name: &str) -> Result<Vec<Service>>;
+    async fn get_service(&self, name: &str) -> Result<Vec<Record>>;
 
     /// Every service, one entry per name and version, without nodes' details guaranteed.
-    async fn list_services(&self) -> Result<Vec<Service>>;
+    async fn list_services(&self) -> Result<Vec<Record>>;
 
     /// Changes from now on, for one service or (with `None`) for all.
     async fn watch(&self, service: Option<&str>) -> Result<Watcher>;
@@ -335,8 +333,8 @@ pub(crate) fn not_found(name: &str) -> Error {
 }
 
 /// Merges records of single nodes into one entry per version, as go-micro's `get_service`.
-pub(crate) fn merge(records: impl IntoIterator<Item = Service>) -> Vec<Service> {
-    let mut out: Vec<Service> = Vec::new();
+pub(crate) fn merge(records: impl IntoIterator<Item = Record>) -> Vec<Record> {
+    let mut out: Vec<Record> = Vec::new();
     for rec in records {
         match out
             .iter_mut()
@@ -364,7 +362,7 @@ mod tests {
 
     #[test]
     fn reads_a_go_micro_record() {
-        let svc = Service::from_json(GO_MICRO_RECORD.as_bytes()).unwrap();
+        let svc = Record::from_json(GO_MICRO_RECORD.as_bytes()).unwrap();
         assert_eq!(svc.name, "greeter");
         assert_eq!(svc.nodes[0].address, "127.0.0.1:42135");
         let ep = &svc.endpoints[0];
@@ -376,7 +374,7 @@ mod tests {
             back.contains(r#"{"name":"name","type":"string","values":null}"#),
             "{back}"
         );
-        assert_eq!(Service::from_json(back.as_bytes()).unwrap(), svc);
+        assert_eq!(Record::from_json(back.as_bytes()).unwrap(), svc);
     }
 
     #[test]
@@ -389,20 +387,20 @@ mod tests {
             r#"{"name":1}"#,
             r#"{"name":"x","nodes":7}"#,
         ] {
-            assert!(Service::from_json(bad.as_bytes()).is_err(), "{bad}");
+            assert!(Record::from_json(bad.as_bytes()).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn merge_groups_by_version() {
-        let rec = |v: &str, id: &str| Service {
+        let rec = |v: &str, id: &str| Record {
             name: "a".into(),
             version: v.into(),
             nodes: vec![Node {
                 id: id.into(),
                 ..Node::default()
             }],
-            ..Service::default()
+            ..Record::default()
         };
         let merged = merge([rec("1", "x"), rec("2", "y"), rec("1", "z"), rec("1", "x")]);
         assert_eq!(merged.len(), 2);
@@ -431,7 +429,7 @@ mod tests {
                     break;
                 }
             }
-            let _ = Service::from_json(&bytes);
+            let _ = Record::from_json(&bytes);
             let _ = crate::Error::from_json(&String::from_utf8_lossy(&bytes));
         }
     }

@@ -1,5 +1,6 @@
 //! Handlers: the methods of one service, as generated code registers them.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use super::call::{Call, Incoming, Reply, Route, RouteFuture};
 use crate::codec::{Codec, Message};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::registry::{Endpoint, Metadata};
+use crate::registry::Endpoint;
 use crate::stream::{BoxStream, Streaming};
 use crate::transport::frame;
 use crate::transport::http2::{BATCH, take_batch};
@@ -198,7 +199,7 @@ impl Handler {
         stream: bool,
         route: Arc<dyn Route>,
     ) -> Handler {
-        let mut metadata = Metadata::new();
+        let mut metadata = BTreeMap::new();
         metadata.insert("stream".into(), stream.to_string());
         self.methods.push(Method {
             name: method,

@@ -101,11 +101,11 @@ struct Running {
     addr: SocketAddr,
     /// What `grpc.health.v1.Health/Check` answers.
     health: Arc<Health>,
-    record: registry::Service,
+    record: registry::Record,
     stop: watch::Sender<bool>,
     accept: JoinHandle<()>,
     heartbeat: Option<Heartbeat>,
-    subscriptions: Vec<Box<dyn broker::Subscriber>>,
+    subscriptions: Vec<Box<dyn broker::Subscription>>,
 }
 
 impl Server {
@@ -386,7 +386,7 @@ impl Server {
     }
 
     /// The registry record of this node.
-    fn record(&self, bound: SocketAddr, state: &State) -> registry::Service {
+    fn record(&self, bound: SocketAddr, state: &State) -> registry::Record {
         let o = &self.inner.options;
         let address = if !o.advertise.is_empty() {
             o.advertise.clone()
@@ -407,7 +407,7 @@ impl Server {
         ] {
             node_md.entry(k.into()).or_insert_with(|| v.into());
         }
-        registry::Service {
+        registry::Record {
             name: o.name.clone(),
             version: o.version.clone(),
             metadata: o.metadata.clone(),
@@ -499,19 +499,19 @@ mod tests {
         fn name(&self) -> &'static str {
             "gated"
         }
-        async fn register(&self, service: &registry::Service, o: RegisterOptions) -> Result<()> {
+        async fn register(&self, service: &registry::Record, o: RegisterOptions) -> Result<()> {
             self.inner.register(service, o).await?;
             self.hold(Held::Register).await;
             Ok(())
         }
-        async fn deregister(&self, service: &registry::Service) -> Result<()> {
+        async fn deregister(&self, service: &registry::Record) -> Result<()> {
             self.hold(Held::Deregister).await;
             self.inner.deregister(service).await
         }
-        async fn get_service(&self, name: &str) -> Result<Vec<registry::Service>> {
+        async fn get_service(&self, name: &str) -> Result<Vec<registry::Record>> {
             self.inner.get_service(name).await
         }
-        async fn list_services(&self) -> Result<Vec<registry::Service>> {
+        async fn list_services(&self) -> Result<Vec<registry::Record>> {
             self.inner.list_services().await
         }
         async fn watch(&self, service: Option<&str>) -> Result<registry::Watcher> {

@@ -1,8 +1,8 @@
 //! A server's settings.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::registry::Metadata;
 use crate::transport::DEFAULT_MAX_MESSAGE_SIZE;
 
 /// Settings of a [`Server`](super::Server).
@@ -19,7 +19,7 @@ pub struct ServerOptions {
     /// The address to register, when not the listening one.
     pub advertise: String,
     /// Service and node metadata.
-    pub metadata: Metadata,
+    pub metadata: BTreeMap<String, String>,
     /// How long a registration lives without a refresh (zero: until deregistered).
     pub register_ttl: Duration,
     /// How often the registration is refreshed (zero: registered once).
@@ -53,7 +53,7 @@ impl Default for ServerOptions {
             id: String::new(),
             address: "0.0.0.0:0".into(),
             advertise: String::new(),
-            metadata: Metadata::new(),
+            metadata: BTreeMap::new(),
             register_ttl: Duration::from_secs(60),
             register_interval: Duration::from_secs(30),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,

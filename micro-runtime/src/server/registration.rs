@@ -21,7 +21,7 @@ pub(super) struct Heartbeat {
 impl Heartbeat {
     pub(super) fn start(
         registry: Arc<dyn Registry>,
-        record: registry::Service,
+        record: registry::Record,
         options: RegisterOptions,
         every: Duration,
     ) -> Heartbeat {

@@ -149,7 +149,7 @@ pub(super) async fn subscribe_all(
     broker: &dyn broker::Broker,
     subs: &[Subscriber],
     wrappers: &[SubscriberWrapper],
-) -> Result<Vec<Box<dyn broker::Subscriber>>> {
+) -> Result<Vec<Box<dyn broker::Subscription>>> {
     broker.connect().await?;
     let mut live = Vec::with_capacity(subs.len());
     for sub in subs {
@@ -171,7 +171,7 @@ pub(super) async fn subscribe_all(
 }
 
 /// Ends subscriptions, logging failures.
-pub(super) async fn unsubscribe_all(subs: Vec<Box<dyn broker::Subscriber>>) {
+pub(super) async fn unsubscribe_all(subs: Vec<Box<dyn broker::Subscription>>) {
     for sub in subs {
         if let Err(e) = sub.unsubscribe().await {
             tracing::warn!(topic = sub.topic(), error = %e, "unsubscribe failed");

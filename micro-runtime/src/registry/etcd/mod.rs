@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! Each node is one key, `/micro/registry/<service name>/<node id>` (every `/` inside the name
-//! or the id replaced by `-`), whose value is the compact JSON of a [`Service`] holding that one
+//! or the id replaced by `-`), whose value is the compact JSON of a [`Record`] holding that one
 //! node: exactly what go-micro's etcd registry writes and reads.
 //!
 //! # Leases
@@ -86,7 +86,7 @@ use tokio::time::timeout_at;
 
 use self::api::{KeyValue, LeaseKeepAliveRequest, LeaseKeepAliveResponse, WatchResponse};
 use self::client::{Conn, Credentials};
-use super::{Action, Event, Node, RegisterOptions, Registry, Service, Watcher};
+use super::{Action, Change, Node, Record, RegisterOptions, Registry, Watcher};
 use crate::error::{Code, Error, Result};
 use crate::stream::CallStream;
 use crate::transport::tls::ClientTls;
@@ -330,7 +330,7 @@ impl Conn {
     }
 
     /// Records under `prefix`; broken ones are skipped with a warning.
-    async fn records(&self, prefix: &str) -> Result<Vec<Service>> {
+    async fn records(&self, prefix: &str) -> Result<Vec<Record>> {
         let request = api::RangeRequest {
             key: prefix.as_bytes().to_vec(),
             range_end: api::prefix_end(prefix.as_bytes()),
@@ -348,7 +348,7 @@ impl Registry for EtcdRegistry {
         "etcd"
     }
 
-    async fn register(&self, service: &Service, options: RegisterOptions) -> Result<()> {
+    async fn register(&self, service: &Record, options: RegisterOptions) -> Result<()> {
         if service.name.is_empty() {
             return Err(invalid("register: the service has no name"));
         }
@@ -362,7 +362,7 @@ impl Registry for EtcdRegistry {
                 )));
             }
             let key = node_key(&service.name, &node.id);
-            let json = Service {
+            let json = Record {
                 nodes: vec![node.clone()],
                 ..service.clone()
             }
@@ -413,7 +413,7 @@ impl Registry for EtcdRegistry {
         Ok(())
     }
 
-    async fn deregister(&self, service: &Service) -> Result<()> {
+    async fn deregister(&self, service: &Record) -> Result<()> {
         let mut registered = self.registered.lock().await;
         for node in &service.nodes {
             let key = node_key(&service.name, &node.id);
@@ -430,7 +430,7 @@ impl Registry for EtcdRegistry {
         Ok(())
     }
 
-    async fn get_service(&self, name: &str) -> Result<Vec<Service>> {
+    async fn get_service(&self, name: &str) -> Result<Vec<Record>> {
         let found = super::merge(
             self.conn
                 .records(&service_prefix(name))
@@ -445,7 +445,7 @@ impl Registry for EtcdRegistry {
         Ok(found)
     }
 
-    async fn list_services(&self) -> Result<Vec<Service>> {
+    async fn list_services(&self) -> Result<Vec<Record>> {
         Ok(super::merge(self.conn.records(PREFIX).await?))
     }
 
@@ -540,7 +540,7 @@ struct WatchTask {
     service: Option<String>,
     /// The revision to resume from: the one after the last event delivered.
     next: i64,
-    tx: mpsc::Sender<Result<Event>>,
+    tx: mpsc::Sender<Result<Change>>,
 }
 
 impl WatchTask {
@@ -643,7 +643,7 @@ impl WatchTask {
 }
 
 /// The registry event of an etcd event; `None` for a record that can't be read.
-fn event(ev: &api::WatchEvent) -> Option<Event> {
+fn event(ev: &api::WatchEvent) -> Option<Change> {
     let kv = ev.kv.as_ref()?;
     // A deleted key comes as a tombstone, version 0; a put key has version 1 or more.
     if kv.version == 0 {
@@ -652,7 +652,7 @@ fn event(ev: &api::WatchEvent) -> Option<Event> {
             // The previous value was compacted away: what the key tells.
             None => from_key(&kv.key)?,
         };
-        return Some(Event {
+        return Some(Change {
             action: Action::Delete,
             service,
         });
@@ -662,15 +662,15 @@ fn event(ev: &api::WatchEvent) -> Option<Event> {
     } else {
         Action::Create
     };
-    Some(Event {
+    Some(Change {
         action,
         service: decode(kv)?,
     })
 }
 
 /// The record in a key's value; broken ones are logged and skipped.
-fn decode(kv: &KeyValue) -> Option<Service> {
-    match Service::from_json(&kv.value) {
+fn decode(kv: &KeyValue) -> Option<Record> {
+    match Record::from_json(&kv.value) {
         Ok(s) => Some(s),
         Err(e) => {
             tracing::warn!(key = %String::from_utf8_lossy(&kv.key), error = %e, "skipping broken registry record");
@@ -680,16 +680,16 @@ fn decode(kv: &KeyValue) -> Option<Service> {
 }
 
 /// A record with only the (escaped) service name and node id a key holds.
-fn from_key(key: &[u8]) -> Option<Service> {
+fn from_key(key: &[u8]) -> Option<Record> {
     let key = std::str::from_utf8(key).ok()?.strip_prefix(PREFIX)?;
     let (name, id) = key.split_once('/')?;
-    Some(Service {
+    Some(Record {
         name: name.to_owned(),
         nodes: vec![Node {
             id: id.to_owned(),
             ..Node::default()
         }],
-        ..Service::default()
+        ..Record::default()
     })
 }
 
