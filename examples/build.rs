@@ -5,6 +5,7 @@ fn main() {
             "../proto/greeter.proto",
             "../proto/echo.proto",
             "../proto/events.proto",
+            "../proto/relay.proto",
         ],
         &["../proto"],
     )

@@ -1,8 +1,9 @@
-//! Shared pieces of the examples: the code generated from `proto/greeter.proto` and
-//! `proto/echo.proto` and `proto/events.proto`, the handlers the server binaries run, and the calculator, written
-//! without a `.proto`.
+//! Shared pieces of the examples: the code generated from `proto/greeter.proto`,
+//! `proto/echo.proto`, `proto/events.proto` and `proto/relay.proto`, the handlers the server
+//! binaries run, and the calculator, written without a `.proto`.
 
 pub mod calculator;
+pub mod relay_service;
 
 /// Generated from `proto/greeter.proto` by `protoc-gen-micro` (see `build.rs`).
 pub mod greeter {
@@ -17,6 +18,11 @@ pub mod echo {
 /// Generated from `proto/events.proto`: the event of the pub/sub examples.
 pub mod events {
     micro_runtime::include_proto!("events");
+}
+
+/// Generated from `proto/relay.proto`: the chain of services a call's context crosses.
+pub mod relay {
+    micro_runtime::include_proto!("relay");
 }
 
 use futures_util::StreamExt;

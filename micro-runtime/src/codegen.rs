@@ -9,7 +9,7 @@ pub use bytes::{Bytes, BytesMut};
 pub use prost;
 pub use prost_types;
 
-pub use crate::client::{CallOptions, Client, Method};
+pub use crate::client::{AsCallOptions, CallOptions, Client, Method};
 pub use crate::codec::describe::{MAX_DEPTH, field};
 pub use crate::codec::json::Descriptors;
 pub use crate::codec::{Codec, Describe, Message};

@@ -58,6 +58,10 @@ impl Metadata {
         self.headers.is_empty()
     }
 
+    pub(crate) fn append(&mut self, key: http::HeaderName, value: http::HeaderValue) {
+        self.headers.append(key, value);
+    }
+
     pub(crate) fn from_headers(headers: HeaderMap) -> Metadata {
         Metadata { headers }
     }
@@ -100,6 +104,12 @@ impl Context {
     /// Sets the metadata.
     pub fn with_metadata(mut self, metadata: Metadata) -> Context {
         self.metadata = metadata;
+        self
+    }
+
+    /// Sets the deadline.
+    pub fn with_deadline(mut self, deadline: Instant) -> Context {
+        self.deadline = Some(deadline);
         self
     }
 

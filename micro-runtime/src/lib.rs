@@ -153,7 +153,7 @@ pub mod service;
 pub mod stream;
 pub mod transport;
 
-pub use client::{CallOptions, Client, ClientOptions, Method};
+pub use client::{AsCallOptions, CallOptions, Client, ClientOptions, Method};
 pub use codec::{Codec, Message};
 pub use context::{Context, Metadata};
 pub use error::{Code, Error, Result};

@@ -28,7 +28,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use options::{CallOptions, ClientOptions, Method};
+pub use options::{AsCallOptions, CallOptions, ClientOptions, Method};
 
 use crate::broker::Broker;
 use crate::codec::{Codec, Message};
@@ -171,15 +171,17 @@ impl Client {
             .unwrap_or(self.inner.options.codec)
     }
 
-    /// Calls `method` of `service` with `request`.
+    /// Calls `method` of `service` with `request`, with `options`: [`CallOptions`], or the
+    /// [`Context`](crate::Context) of the call being handled (see [`AsCallOptions`]).
     pub async fn call<Req: Message, Rsp: Message>(
         &self,
         service: &str,
         method: &Method,
         request: &Req,
-        options: &CallOptions,
+        options: &(impl AsCallOptions + ?Sized),
     ) -> Result<Rsp> {
-        self.call_target(service, Target::of(method), request, options)
+        let options = options.as_call_options();
+        self.call_target(service, Target::of(method), request, &options)
             .await
     }
 
@@ -196,7 +198,9 @@ impl Client {
         }
         let codec = self.codec_of::<Req, Rsp>(options);
         let body = frame::encode(request, codec, o.max_message_size)?;
-        let timeout = options.timeout.unwrap_or(o.request_timeout);
+        let timeout = options
+            .time_left(Some(o.request_timeout))
+            .unwrap_or(o.request_timeout);
         let deadline = transport::deadline_in(timeout);
         let policy = Policy {
             service,
@@ -224,15 +228,17 @@ impl Client {
     /// and read responses on the [`CallStream`].
     ///
     /// Opening is retried like a unary call while nothing reached a server. The call's
-    /// [`CallOptions::timeout`], when set, is the deadline of the whole stream; the client's
-    /// request timeout does not apply to streams, which may live for long.
+    /// [`CallOptions::timeout`] or [`CallOptions::deadline`] (a context's deadline), when set,
+    /// bounds the whole stream; the client's request timeout does not apply to streams, which
+    /// may live for long.
     pub async fn stream<Req: Message, Rsp: Message>(
         &self,
         service: &str,
         method: &Method,
-        options: &CallOptions,
+        options: &(impl AsCallOptions + ?Sized),
     ) -> Result<CallStream<Req, Rsp>> {
-        self.stream_target(service, &Target::of(method), options)
+        let options = options.as_call_options();
+        self.stream_target(service, &Target::of(method), &options)
             .await
     }
 
@@ -243,7 +249,7 @@ impl Client {
         options: &CallOptions,
     ) -> Result<CallStream<Req, Rsp>> {
         let codec = self.codec_of::<Req, Rsp>(options);
-        let deadline = options.timeout.map(transport::deadline_in);
+        let deadline = options.time_left(None).map(transport::deadline_in);
         let (response, send) = self.open(service, target, codec, options).await?;
         let max = self.inner.options.max_message_size;
         let responses = Streaming::response(response, codec, max, deadline);
@@ -257,9 +263,10 @@ impl Client {
         service: &str,
         method: &Method,
         request: &Req,
-        options: &CallOptions,
+        options: &(impl AsCallOptions + ?Sized),
     ) -> Result<Streaming<Rsp>> {
-        self.server_stream_target(service, &Target::of(method), request, options)
+        let options = options.as_call_options();
+        self.server_stream_target(service, &Target::of(method), request, &options)
             .await
     }
 
@@ -273,7 +280,7 @@ impl Client {
         let max = self.inner.options.max_message_size;
         let codec = self.codec_of::<Req, Rsp>(options);
         let frame = frame::encode(request, codec, max)?;
-        let deadline = options.timeout.map(transport::deadline_in);
+        let deadline = options.time_left(None).map(transport::deadline_in);
         let (response, mut send) = self.open(service, target, codec, options).await?;
         // Queued whole (HTTP/2 buffers it): one request message needs no flow control here.
         // When the send fails, the stream is already closed (the server answered first, or
@@ -295,7 +302,7 @@ impl Client {
         if let Some(bad) = &options.bad_metadata {
             return Err(Error::bad_request("go.micro.client", bad.clone()));
         }
-        let timeout = options.timeout;
+        let timeout = options.time_left(None);
         let deadline = timeout.map(transport::deadline_in);
         let policy = Policy {
             service,

@@ -1,10 +1,12 @@
-//! What a client and each of its calls are set to: [`ClientOptions`], [`CallOptions`], and
-//! the [`Method`] a generated client calls.
+//! What a client and each of its calls are set to: [`ClientOptions`], [`CallOptions`] (or the
+//! [`Context`] of the call being handled, through [`AsCallOptions`]), and the [`Method`] a
+//! generated client calls.
 
-use std::time::Duration;
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
 
 use crate::codec::Codec;
-use crate::context::Metadata;
+use crate::context::{Context, Metadata};
 use crate::selector::Filter;
 use crate::transport::DEFAULT_MAX_MESSAGE_SIZE;
 
@@ -87,6 +89,7 @@ impl Default for ClientOptions {
 #[derive(Clone, Debug, Default)]
 pub struct CallOptions {
     pub(super) timeout: Option<Duration>,
+    pub(super) deadline: Option<Instant>,
     pub(super) retries: Option<u32>,
     pub(super) address: Option<String>,
     pub(super) codec: Option<Codec>,
@@ -104,9 +107,50 @@ impl CallOptions {
         CallOptions::default()
     }
 
+    /// The options of a call made while handling the call of `ctx`: the caller's deadline
+    /// (the call ends when it passes, whatever time is left of the client's own timeout) and
+    /// its metadata, without the headers that belong to one hop (`content-type`, `te`,
+    /// `user-agent`, `grpc-*`, HTTP's connection headers, ...). Generated clients and
+    /// [`Client::call`](crate::Client::call) take a `&Context` as it is; this is for setting
+    /// more on top.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use micro_runtime::{CallOptions, Context, Metadata};
+    ///
+    /// let mut metadata = Metadata::new();
+    /// metadata.insert("x-user", "ada")?;
+    /// metadata.insert("user-agent", "grpc-go/1.60")?;
+    /// let ctx = Context::new().with_metadata(metadata);
+    /// let opts = CallOptions::from_context(&ctx).retries(0);
+    /// assert_eq!(opts.get_metadata().get("x-user"), Some("ada"));
+    /// assert_eq!(opts.get_metadata().get("user-agent"), None);
+    /// # Ok::<(), micro_runtime::Error>(())
+    /// ```
+    pub fn from_context(ctx: &Context) -> CallOptions {
+        let mut metadata = Metadata::new();
+        for (key, value) in ctx.metadata().headers() {
+            if !hop_by_hop(key.as_str()) {
+                metadata.append(key.clone(), value.clone());
+            }
+        }
+        CallOptions {
+            deadline: ctx.deadline(),
+            metadata,
+            ..CallOptions::default()
+        }
+    }
+
     /// The call's timeout, retries included.
     pub fn timeout(mut self, timeout: Duration) -> CallOptions {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// When the call ends at the latest, retries included (with a timeout too, the earlier
+    /// of the two); sent to the server as the `grpc-timeout` left.
+    pub fn deadline(mut self, deadline: Instant) -> CallOptions {
+        self.deadline = Some(deadline);
         self
     }
 
@@ -178,5 +222,129 @@ impl CallOptions {
     /// The timeout set, if any.
     pub fn get_timeout(&self) -> Option<Duration> {
         self.timeout
+    }
+
+    /// The deadline set, if any.
+    pub fn get_deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The metadata set.
+    pub fn get_metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// The time the call has, from now: the timeout set (else `default`), cut to the
+    /// deadline when one is set; `None` when neither bounds it.
+    pub(super) fn time_left(&self, default: Option<Duration>) -> Option<Duration> {
+        let timeout = self.timeout.or(default);
+        match self.deadline {
+            None => timeout,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                Some(timeout.map_or(left, |timeout| timeout.min(left)))
+            }
+        }
+    }
+}
+
+/// Headers of one hop, not carried on to the calls a handler makes: HTTP/2's and HTTP's
+/// connection headers, what the client sets on every request, and gRPC's reserved `grpc-*`.
+fn hop_by_hop(key: &str) -> bool {
+    matches!(
+        key,
+        "content-type"
+            | "content-length"
+            | "content-encoding"
+            | "accept-encoding"
+            | "te"
+            | "user-agent"
+            | "host"
+            | "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "transfer-encoding"
+            | "upgrade"
+    ) || key.starts_with("grpc-")
+}
+
+/// What a call takes its options from: [`CallOptions`] as they are, or the [`Context`] of the
+/// call being handled, whose deadline and metadata carry on to the calls made while handling
+/// it ([`CallOptions::from_context`]).
+///
+/// Generated clients' `*_with` methods and [`Client::call`](crate::Client::call) take either:
+///
+/// ```no_run
+/// # use micro_runtime::{CallOptions, Client, Context, Method};
+/// # async fn handle(client: Client, ctx: Context) -> micro_runtime::Result<()> {
+/// # const METHOD: Method = Method { path: "/greeter.Greeter/Hello", endpoint: "Greeter.Hello", idempotent: false };
+/// # let request = micro_runtime::prost_types::Empty {};
+/// // Within the caller's deadline, with its metadata:
+/// let _: micro_runtime::prost_types::Empty = client.call("greeter", &METHOD, &request, &ctx).await?;
+/// // With options of its own:
+/// let opts = CallOptions::new().retries(0);
+/// let _: micro_runtime::prost_types::Empty = client.call("greeter", &METHOD, &request, &opts).await?;
+/// # Ok(()) }
+/// ```
+pub trait AsCallOptions {
+    /// The options of the call.
+    fn as_call_options(&self) -> Cow<'_, CallOptions>;
+}
+
+impl AsCallOptions for CallOptions {
+    fn as_call_options(&self) -> Cow<'_, CallOptions> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl AsCallOptions for Context {
+    fn as_call_options(&self) -> Cow<'_, CallOptions> {
+        Cow::Owned(CallOptions::from_context(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_cuts_the_timeout_and_never_extends_it() {
+        let soon = Instant::now() + Duration::from_millis(200);
+        let opts = CallOptions::new().deadline(soon);
+        let left = opts.time_left(Some(Duration::from_secs(5))).unwrap();
+        assert!(left <= Duration::from_millis(200), "{left:?}");
+        let opts = opts.timeout(Duration::from_millis(50));
+        assert_eq!(opts.time_left(None), Some(Duration::from_millis(50)));
+        let passed = CallOptions::new().deadline(Instant::now() - Duration::from_millis(1));
+        assert_eq!(passed.time_left(None), Some(Duration::ZERO));
+        assert_eq!(CallOptions::new().time_left(None), None);
+    }
+
+    #[test]
+    fn a_context_carries_its_deadline_and_all_but_one_hops_headers() {
+        let mut metadata = Metadata::new();
+        for (k, v) in [
+            ("x-user", "ada"),
+            ("authorization", "Bearer t"),
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+            ("grpc-timeout", "1S"),
+            ("grpc-accept-encoding", "gzip"),
+            ("connection", "close"),
+        ] {
+            metadata.insert(k, v).unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let ctx = Context::new()
+            .with_metadata(metadata)
+            .with_deadline(deadline);
+        let opts = ctx.as_call_options();
+        assert_eq!(opts.get_deadline(), Some(deadline));
+        let mut kept: Vec<(&str, &str)> = opts.get_metadata().iter().collect();
+        kept.sort();
+        assert_eq!(kept, [("authorization", "Bearer t"), ("x-user", "ada")]);
+        // Options pass as they are.
+        let own = CallOptions::new().retries(3);
+        assert!(matches!(own.as_call_options(), Cow::Borrowed(_)));
     }
 }

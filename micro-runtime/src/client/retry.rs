@@ -89,6 +89,12 @@ pub(super) trait Attempt {
 pub(super) async fn retry<A: Attempt>(policy: Policy<'_>, call: &A) -> Result<A::Output> {
     let mut tried = Tried::default();
     let mut attempts = 0;
+    // A deadline already passed (a caller's, carried on by its context) sends nothing.
+    if let Some((deadline, timeout)) = policy.deadline
+        && Instant::now() >= deadline
+    {
+        return Err(deadline_exceeded(policy.service, policy.endpoint, timeout));
+    }
     loop {
         let outcome = match policy.deadline {
             None => call.attempt(&mut tried).await,
@@ -139,11 +145,12 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 fn deadline_exceeded(service: &str, endpoint: &str, timeout: Duration) -> Error {
-    Error::new(
-        Code::DeadlineExceeded,
-        format!("call to {service} {endpoint} timed out after {timeout:?}"),
-    )
-    .with_id("go.micro.client")
+    let detail = if timeout.is_zero() {
+        format!("call to {service} {endpoint} not made: its deadline had passed")
+    } else {
+        format!("call to {service} {endpoint} timed out after {timeout:?}")
+    };
+    Error::new(Code::DeadlineExceeded, detail).with_id("go.micro.client")
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! The typed client of a service (`GreeterClient`): a struct holding a
 //! `micro_runtime::codegen::Client` and the service's name, with two methods per rpc, the call
-//! with default options (`say_hello`) and the call with options (`say_hello_with`), each of the
-//! four call kinds (unary, client, server and bidirectional streaming) its own shape.
+//! with default options (`say_hello`) and the call with options or a handler's context
+//! (`say_hello_with`), each of the four call kinds (unary, client, server and bidirectional
+//! streaming) its own shape.
 
 use proc_macro2::TokenStream;
 use prost_build::{Method, Service};
@@ -49,7 +50,11 @@ pub(super) fn client(service: &Service, full: &str, conventions: &TokenStream) -
             Some(why) => docs(comments, &[String::new(), why.clone()]),
             None => docs(comments, &[]),
         };
-        let with_doc = format!(" Like [`Self::{}`], with per-call options.", names.call);
+        let with_doc = format!(
+            " Like [`Self::{}`], with `CallOptions` or a handler's `Context` (its deadline and \
+             metadata carry on).",
+            names.call
+        );
         let cg = quote!(::micro_runtime::codegen);
         let method_const = quote! {
             const METHOD: #cg::Method = #cg::Method {
@@ -96,7 +101,7 @@ pub(super) fn client(service: &Service, full: &str, conventions: &TokenStream) -
             pub async fn #fn_with(
                 &self,
                 #call_args
-                options: &#cg::CallOptions,
+                options: &(impl #cg::AsCallOptions + ?::core::marker::Sized),
             ) -> #cg::Result<#call_ret> {
                 #method_const
                 #call.await

@@ -47,11 +47,11 @@ impl EchoClient {
     ) -> ::micro_runtime::codegen::Result<EchoResponse> {
         self.unary_with(request, &::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::unary`], with per-call options.
+    /// Like [`Self::unary`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn unary_with(
         &self,
         request: EchoRequest,
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<EchoResponse> {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/echo.Echo/Unary",
@@ -70,11 +70,11 @@ impl EchoClient {
         self.server_stream_with(request, &::micro_runtime::codegen::CallOptions::new())
             .await
     }
-    /// Like [`Self::server_stream`], with per-call options.
+    /// Like [`Self::server_stream`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn server_stream_with(
         &self,
         request: EchoRequest,
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<
         ::micro_runtime::codegen::Streaming<EchoResponse>,
     > {
@@ -93,10 +93,10 @@ impl EchoClient {
     > {
         self.client_stream_with(&::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::client_stream`], with per-call options.
+    /// Like [`Self::client_stream`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn client_stream_with(
         &self,
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<
         ::micro_runtime::codegen::CallStream<EchoRequest, EchoResponse>,
     > {
@@ -115,10 +115,10 @@ impl EchoClient {
     > {
         self.bidi_with(&::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::bidi`], with per-call options.
+    /// Like [`Self::bidi`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn bidi_with(
         &self,
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<
         ::micro_runtime::codegen::CallStream<EchoRequest, EchoResponse>,
     > {

@@ -83,11 +83,11 @@ impl EdgeClient {
     ) -> ::micro_runtime::codegen::Result<bool> {
         self.exists_with(request, &::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::exists`], with per-call options.
+    /// Like [`Self::exists`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn exists_with(
         &self,
         request: ::micro_runtime::codegen::prost::alloc::string::String,
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<bool> {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/edge.Edge/Exists",
@@ -100,11 +100,11 @@ impl EdgeClient {
     pub async fn half(&self, request: f64) -> ::micro_runtime::codegen::Result<f32> {
         self.half_with(request, &::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::half`], with per-call options.
+    /// Like [`Self::half`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn half_with(
         &self,
         request: f64,
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<f32> {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/edge.Edge/Half",
@@ -117,11 +117,11 @@ impl EdgeClient {
     pub async fn abs(&self, request: i64) -> ::micro_runtime::codegen::Result<u64> {
         self.abs_with(request, &::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::abs`], with per-call options.
+    /// Like [`Self::abs`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn abs_with(
         &self,
         request: i64,
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<u64> {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/edge.Edge/Abs",
@@ -134,11 +134,11 @@ impl EdgeClient {
     pub async fn square(&self, request: i32) -> ::micro_runtime::codegen::Result<u32> {
         self.square_with(request, &::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::square`], with per-call options.
+    /// Like [`Self::square`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn square_with(
         &self,
         request: i32,
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<u32> {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/edge.Edge/Square",
@@ -156,11 +156,11 @@ impl EdgeClient {
     > {
         self.reverse_with(request, &::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::reverse`], with per-call options.
+    /// Like [`Self::reverse`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn reverse_with(
         &self,
         request: ::micro_runtime::codegen::prost::alloc::vec::Vec<u8>,
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<
         ::micro_runtime::codegen::prost::alloc::vec::Vec<u8>,
     > {
@@ -178,11 +178,11 @@ impl EdgeClient {
     ) -> ::micro_runtime::codegen::Result<::micro_runtime::codegen::Streaming<u32>> {
         self.countdown_with(request, &::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::countdown`], with per-call options.
+    /// Like [`Self::countdown`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn countdown_with(
         &self,
         request: u32,
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<::micro_runtime::codegen::Streaming<u32>> {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/edge.Edge/Countdown",
@@ -197,11 +197,11 @@ impl EdgeClient {
     pub async fn new_(&self, request: Send) -> ::micro_runtime::codegen::Result<Sync> {
         self.new_with(request, &::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::new_`], with per-call options.
+    /// Like [`Self::new_`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn new_with(
         &self,
         request: Send,
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<Sync> {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/edge.Edge/New",
@@ -216,11 +216,11 @@ impl EdgeClient {
     ) -> ::micro_runtime::codegen::Result<Result> {
         self.hello_with(request, &::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::hello`], with per-call options.
+    /// Like [`Self::hello`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn hello_with(
         &self,
         request: Option,
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<Result> {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/edge.Edge/Hello",
@@ -239,11 +239,11 @@ impl EdgeClient {
         self.hello_with_with(request, &::micro_runtime::codegen::CallOptions::new())
             .await
     }
-    /// Like [`Self::hello_with_`], with per-call options.
+    /// Like [`Self::hello_with_`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn hello_with_with(
         &self,
         request: Box,
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<Future> {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/edge.Edge/HelloWith",
@@ -257,11 +257,11 @@ impl EdgeClient {
     pub async fn clone_(&self, request: H) -> ::micro_runtime::codegen::Result<H> {
         self.clone_with(request, &::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::clone_`], with per-call options.
+    /// Like [`Self::clone_`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn clone_with(
         &self,
         request: H,
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<H> {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/edge.Edge/Clone",
@@ -273,11 +273,11 @@ impl EdgeClient {
     pub async fn drop(&self, request: String) -> ::micro_runtime::codegen::Result<Vec> {
         self.drop_with(request, &::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::drop`], with per-call options.
+    /// Like [`Self::drop`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn drop_with(
         &self,
         request: String,
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<Vec> {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/edge.Edge/Drop",
@@ -289,11 +289,11 @@ impl EdgeClient {
     pub async fn into(&self, request: H) -> ::micro_runtime::codegen::Result<H> {
         self.into_with(request, &::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::into`], with per-call options.
+    /// Like [`Self::into`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn into_with(
         &self,
         request: H,
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<H> {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/edge.Edge/Into",
@@ -305,11 +305,11 @@ impl EdgeClient {
     pub async fn as_ref(&self, request: H) -> ::micro_runtime::codegen::Result<H> {
         self.as_ref_with(request, &::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::as_ref`], with per-call options.
+    /// Like [`Self::as_ref`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn as_ref_with(
         &self,
         request: H,
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<H> {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/edge.Edge/AsRef",

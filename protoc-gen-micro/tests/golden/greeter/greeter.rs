@@ -42,11 +42,11 @@ impl GreeterClient {
     ) -> ::micro_runtime::codegen::Result<HelloResponse> {
         self.hello_with(request, &::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::hello`], with per-call options.
+    /// Like [`Self::hello`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn hello_with(
         &self,
         request: HelloRequest,
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<HelloResponse> {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/greeter.Greeter/Hello",

@@ -139,11 +139,11 @@ impl KitchenClient {
     ) -> ::micro_runtime::codegen::Result<PlaceResponse> {
         self.place_with(request, &::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::place`], with per-call options.
+    /// Like [`Self::place`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn place_with(
         &self,
         request: PlaceRequest,
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<PlaceResponse> {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/kitchen.sink.Kitchen/Place",
@@ -159,11 +159,11 @@ impl KitchenClient {
     ) -> ::micro_runtime::codegen::Result<Order> {
         self.get_order_with(request, &::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::get_order`], with per-call options.
+    /// Like [`Self::get_order`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn get_order_with(
         &self,
         request: PlaceResponse,
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<Order> {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/kitchen.sink.Kitchen/GetOrder",
@@ -176,11 +176,11 @@ impl KitchenClient {
     pub async fn ping(&self, request: ()) -> ::micro_runtime::codegen::Result<()> {
         self.ping_with(request, &::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::ping`], with per-call options.
+    /// Like [`Self::ping`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn ping_with(
         &self,
         request: (),
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<()> {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/kitchen.sink.Kitchen/Ping",
@@ -283,11 +283,11 @@ impl LoopClient {
     ) -> ::micro_runtime::codegen::Result<order::Line> {
         self.self_with(request, &::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::self_`], with per-call options.
+    /// Like [`Self::self_`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn self_with(
         &self,
         request: order::Line,
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<order::Line> {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/kitchen.sink.Loop/Self",

@@ -78,11 +78,11 @@ impl OrdersClient {
     ) -> ::micro_runtime::codegen::Result<Order> {
         self.get_order_with(request, &::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::get_order`], with per-call options.
+    /// Like [`Self::get_order`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn get_order_with(
         &self,
         request: GetOrderRequest,
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<Order> {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/shop.v1.Orders/GetOrder",
@@ -100,11 +100,11 @@ impl OrdersClient {
     > {
         self.now_with(request, &::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::now`], with per-call options.
+    /// Like [`Self::now`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn now_with(
         &self,
         request: (),
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<
         ::micro_runtime::codegen::prost_types::Timestamp,
     > {
@@ -122,11 +122,11 @@ impl OrdersClient {
     ) -> ::micro_runtime::codegen::Result<::micro_runtime::codegen::Streaming<Order>> {
         self.watch_with(request, &::micro_runtime::codegen::CallOptions::new()).await
     }
-    /// Like [`Self::watch`], with per-call options.
+    /// Like [`Self::watch`], with `CallOptions` or a handler's `Context` (its deadline and metadata carry on).
     pub async fn watch_with(
         &self,
         request: (),
-        options: &::micro_runtime::codegen::CallOptions,
+        options: &(impl ::micro_runtime::codegen::AsCallOptions + ?::core::marker::Sized),
     ) -> ::micro_runtime::codegen::Result<::micro_runtime::codegen::Streaming<Order>> {
         const METHOD: ::micro_runtime::codegen::Method = ::micro_runtime::codegen::Method {
             path: "/shop.v1.Orders/Watch",
