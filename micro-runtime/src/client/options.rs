@@ -278,12 +278,12 @@ fn hop_by_hop(key: &str) -> bool {
 /// # use micro_runtime::{CallOptions, Client, Context, Method};
 /// # async fn handle(client: Client, ctx: Context) -> micro_runtime::Result<()> {
 /// # const METHOD: Method = Method { path: "/greeter.Greeter/Hello", endpoint: "Greeter.Hello", idempotent: false };
-/// # let request = micro_runtime::prost_types::Empty {};
+/// # let request = serde_json::json!({ "name": "Ada" });
 /// // Within the caller's deadline, with its metadata:
-/// let _: micro_runtime::prost_types::Empty = client.call("greeter", &METHOD, &request, &ctx).await?;
+/// let _: serde_json::Value = client.call("greeter", &METHOD, &request, &ctx).await?;
 /// // With options of its own:
 /// let opts = CallOptions::new().retries(0);
-/// let _: micro_runtime::prost_types::Empty = client.call("greeter", &METHOD, &request, &opts).await?;
+/// let _: serde_json::Value = client.call("greeter", &METHOD, &request, &opts).await?;
 /// # Ok(()) }
 /// ```
 pub trait AsCallOptions {
