@@ -118,6 +118,11 @@ impl Context {
         &self.metadata
     }
 
+    /// The call's metadata, to change (a handler layer adding what the handler should see).
+    pub fn metadata_mut(&mut self) -> &mut Metadata {
+        &mut self.metadata
+    }
+
     /// When the caller stops waiting, from its `grpc-timeout`.
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline

@@ -55,7 +55,12 @@ pub struct ServiceBuilder {
     broker: Option<Arc<dyn Broker>>,
     hooks: Hooks,
     default_logging: bool,
+    /// Handler layers, in order, put on the server when it is built.
+    layers: Vec<AddLayer>,
 }
+
+/// Puts one handler layer on a server.
+type AddLayer = Box<dyn FnOnce(&Server) + Send>;
 
 macro_rules! hook_setters {
     ($($(#[$doc:meta])* $name:ident;)*) => {$(
@@ -72,6 +77,25 @@ macro_rules! hook_setters {
 }
 
 impl ServiceBuilder {
+    /// Adds a handler layer to the service's server: it runs around every method's calls,
+    /// in the order added, the first outermost ([`Server::wrap_handler`]).
+    ///
+    /// ```
+    /// use micro_runtime::Service;
+    /// use micro_runtime::server::{ConcurrencyLimit, RequestLog};
+    /// let service = Service::builder()
+    ///     .name("orders")
+    ///     .wrap_handler(RequestLog::new())
+    ///     .wrap_handler(ConcurrencyLimit::new(256))
+    ///     .build()?;
+    /// # Ok::<(), micro_runtime::Error>(())
+    /// ```
+    pub fn wrap_handler(mut self, layer: impl crate::server::HandlerLayer) -> ServiceBuilder {
+        self.layers
+            .push(Box::new(move |server: &Server| server.wrap_handler(layer)));
+        self
+    }
+
     /// The service name.
     pub fn name(mut self, name: impl Into<String>) -> ServiceBuilder {
         self.server.name = name.into();
@@ -268,8 +292,12 @@ impl ServiceBuilder {
                 registry.clone(),
             )?,
         };
+        let server = Server::new(server, registry.clone()).with_broker(broker.clone());
+        for wrap in self.layers {
+            wrap(&server);
+        }
         Ok(Service {
-            server: Server::new(server, registry.clone()).with_broker(broker.clone()),
+            server,
             client: Client::new(client, registry, selector).with_broker(broker),
             hooks: self.hooks,
             lifecycle: tokio::sync::Mutex::new(()),
@@ -326,6 +354,7 @@ impl Service {
             broker: None,
             hooks: Hooks::default(),
             default_logging: true,
+            layers: Vec::new(),
         }
     }
 

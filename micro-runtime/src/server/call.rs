@@ -22,6 +22,11 @@ use crate::transport::{frame, put_status};
 /// The future of one call: always a response (errors are gRPC statuses).
 pub(crate) type RouteFuture = Pin<Box<dyn Future<Output = Response<ResponseBody>> + Send>>;
 
+/// A method's own work on a routed call: what handler layers run around.
+pub(crate) type Body = std::sync::Arc<
+    dyn Fn(Incoming) -> Pin<Box<dyn Future<Output = Result<Reply>> + Send>> + Send + Sync,
+>;
+
 /// One method, callable with an incoming request.
 pub(crate) trait Route: Send + Sync + 'static {
     fn call(&self, call: Call) -> RouteFuture;

@@ -513,7 +513,11 @@ mod tests {
             .await
             .unwrap();
         let (stream, remote) = listener.accept().await.unwrap();
-        let router = Arc::new(Router::new(&ServerOptions::default(), &[]));
+        let router = Arc::new(Router::new(
+            &ServerOptions::default(),
+            &[],
+            &Default::default(),
+        ));
         let (_stop, stopped) = watch::channel(false);
         let slot = Slots::default().add().1;
         let settings = Settings::new(&ServerOptions::default());

@@ -9,7 +9,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use bytes::{Bytes, BytesMut};
 
-use super::call::{Call, Incoming, Reply, Route, RouteFuture};
+use super::call::{Body, Call, Incoming, Reply, Route, RouteFuture};
 use crate::codec::{Codec, Message};
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -51,7 +51,10 @@ pub struct Handler {
 
 pub(super) struct Method {
     pub(super) name: &'static str,
+    /// The call, served as it is (no handler layers).
     pub(super) route: Arc<dyn Route>,
+    /// The method's own work, for handler layers to run around.
+    pub(super) body: Body,
     pub(super) endpoint: Endpoint,
 }
 
@@ -92,18 +95,18 @@ impl Handler {
         Fut: Future<Output = Result<Rsp>> + Send + 'static,
     {
         let handler = handler.clone();
-        let route = move |call: Call| -> RouteFuture {
+        let body = move |mut req: Incoming| {
             // The generated closures capture nothing: these clones are an atomic increment
             // and a no-op.
             let (handler, f) = (handler.clone(), f.clone());
-            Box::pin(call.serve(move |mut req: Incoming| async move {
+            async move {
                 answerable::<Rsp>(req.codec)?;
                 let message = req.message().await?;
                 let rsp = f(handler, req.ctx, Req::decode(req.codec, message)?).await?;
                 frame::encode(&rsp, req.codec, req.limits.max_send).map(Reply::Message)
-            }))
+            }
         };
-        self.add::<Req, Rsp>(method, false, Arc::new(route))
+        self.add::<Req, Rsp, _, _>(method, false, body)
     }
 
     /// Adds a server-streaming method: `f(handler, ctx, request)` returns the stream of
@@ -122,17 +125,17 @@ impl Handler {
         Fut: Future<Output = Result<BoxStream<Rsp>>> + Send + 'static,
     {
         let handler = handler.clone();
-        let route = move |call: Call| -> RouteFuture {
+        let body = move |mut req: Incoming| {
             let (handler, f) = (handler.clone(), f.clone());
-            Box::pin(call.serve(move |mut req: Incoming| async move {
+            async move {
                 answerable::<Rsp>(req.codec)?;
                 let message = req.message().await?;
                 let (codec, max) = (req.codec, req.limits.max_send);
                 let responses = f(handler, req.ctx, Req::decode(codec, message)?).await?;
                 Ok(Reply::Stream(frames(responses, codec, max)))
-            }))
+            }
         };
-        self.add::<Req, Rsp>(method, true, Arc::new(route))
+        self.add::<Req, Rsp, _, _>(method, true, body)
     }
 
     /// Adds a client-streaming method: `f(handler, ctx, requests)` reads the stream of
@@ -151,17 +154,17 @@ impl Handler {
         Fut: Future<Output = Result<Rsp>> + Send + 'static,
     {
         let handler = handler.clone();
-        let route = move |call: Call| -> RouteFuture {
+        let body = move |req: Incoming| {
             let (handler, f) = (handler.clone(), f.clone());
-            Box::pin(call.serve(move |req: Incoming| async move {
+            async move {
                 let (codec, max) = (req.codec, req.limits.max_send);
                 answerable::<Rsp>(codec)?;
                 let (ctx, requests) = req.into_stream();
                 let rsp = f(handler, ctx, requests).await?;
                 frame::encode(&rsp, codec, max).map(Reply::Message)
-            }))
+            }
         };
-        self.add::<Req, Rsp>(method, true, Arc::new(route))
+        self.add::<Req, Rsp, _, _>(method, true, body)
     }
 
     /// Adds a bidirectional streaming method: `f(handler, ctx, requests)` returns the stream
@@ -180,30 +183,38 @@ impl Handler {
         Fut: Future<Output = Result<BoxStream<Rsp>>> + Send + 'static,
     {
         let handler = handler.clone();
-        let route = move |call: Call| -> RouteFuture {
+        let body = move |req: Incoming| {
             let (handler, f) = (handler.clone(), f.clone());
-            Box::pin(call.serve(move |req: Incoming| async move {
+            async move {
                 let (codec, max) = (req.codec, req.limits.max_send);
                 answerable::<Rsp>(codec)?;
                 let (ctx, requests) = req.into_stream();
                 let responses = f(handler, ctx, requests).await?;
                 Ok(Reply::Stream(frames(responses, codec, max)))
-            }))
+            }
         };
-        self.add::<Req, Rsp>(method, true, Arc::new(route))
+        self.add::<Req, Rsp, _, _>(method, true, body)
     }
 
-    fn add<Req: Message, Rsp: Message>(
-        mut self,
-        method: &'static str,
-        stream: bool,
-        route: Arc<dyn Route>,
-    ) -> Handler {
+    /// Adds `method`, whose work is `body`: served as it is, and boxed for handler layers.
+    fn add<Req, Rsp, B, Fut>(mut self, method: &'static str, stream: bool, body: B) -> Handler
+    where
+        Req: Message,
+        Rsp: Message,
+        B: Fn(Incoming) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<Reply>> + Send + 'static,
+    {
+        let served = body.clone();
+        let route = move |call: Call| -> RouteFuture { Box::pin(call.serve(served.clone())) };
+        let body: Body = Arc::new(move |incoming: Incoming| {
+            Box::pin(body(incoming)) as Pin<Box<dyn Future<Output = Result<Reply>> + Send>>
+        });
         let mut metadata = BTreeMap::new();
         metadata.insert("stream".into(), stream.to_string());
         self.methods.push(Method {
             name: method,
-            route,
+            route: Arc::new(route),
+            body,
             endpoint: Endpoint {
                 name: format!("{}.{method}", self.service),
                 request: Some(Req::describe()),

@@ -13,6 +13,8 @@ mod connection;
 mod endpoints;
 mod handler;
 mod health;
+mod layer;
+mod layers;
 mod options;
 mod registration;
 mod router;
@@ -28,6 +30,9 @@ use tokio::task::JoinHandle;
 pub use endpoints::{EndpointResult, Endpoints, IntoHandler, SubscriberResult};
 pub use handler::Handler;
 use health::Health;
+use layer::Layers;
+pub use layer::{Answer, CallKind, HandlerCall, HandlerLayer, Next};
+pub use layers::{ConcurrencyLimit, RequestLog, Timeout};
 pub use options::ServerOptions;
 use registration::Heartbeat;
 use router::Router;
@@ -93,6 +98,7 @@ struct State {
     handlers: Vec<Handler>,
     subscribers: Vec<Subscriber>,
     wrappers: Vec<SubscriberWrapper>,
+    layers: Layers,
     broker: Option<Arc<dyn Broker>>,
     running: Option<Running>,
 }
@@ -216,6 +222,22 @@ impl Server {
         self.state().wrappers.push(Arc::new(wrapper));
     }
 
+    /// Adds a handler layer: code that runs around every method's calls, unary and
+    /// streaming, as go-micro's `WrapHandler` (see [`HandlerLayer`]). Layers run in the order
+    /// they were added, the first outermost; they apply from the next [`Server::start`]. With
+    /// none, a call costs nothing more.
+    ///
+    /// ```
+    /// use micro_runtime::server::{RequestLog, ConcurrencyLimit};
+    /// # fn f(server: &micro_runtime::Server) {
+    /// server.wrap_handler(RequestLog::new());
+    /// server.wrap_handler(ConcurrencyLimit::new(256));
+    /// # }
+    /// ```
+    pub fn wrap_handler(&self, layer: impl HandlerLayer) {
+        self.state().layers.push(layer);
+    }
+
     /// The endpoints of every handler and subscriber, as they are registered.
     pub fn endpoints(&self) -> Vec<Endpoint> {
         let state = self.state();
@@ -289,7 +311,7 @@ impl Server {
         self.not_running()?;
         let (router, health, record, subscribers) = {
             let state = self.state();
-            let router = Router::new(&self.inner.options, &state.handlers);
+            let router = Router::new(&self.inner.options, &state.handlers, &state.layers);
             let health = router.health().clone();
             let subscribers = match (&state.broker, state.subscribers.is_empty()) {
                 (_, true) => None,

@@ -16,6 +16,7 @@ use http::{Request, Response, StatusCode};
 use super::call::{Call, Limits, ResponseBody, Route, RouteFuture, status_response};
 use super::handler::Handler;
 use super::health::Health;
+use super::layer::{CallKind, Layers};
 use super::options::ServerOptions;
 use crate::codec::Codec;
 use crate::error::{Code, Error};
@@ -32,7 +33,7 @@ pub(crate) struct Router {
 impl Router {
     /// The routes of `handlers`, and the health service answering for the services they
     /// serve.
-    pub(crate) fn new(options: &ServerOptions, handlers: &[Handler]) -> Router {
+    pub(crate) fn new(options: &ServerOptions, handlers: &[Handler], layers: &Layers) -> Router {
         let mut routes: HashMap<Box<str>, Arc<dyn Route>> = HashMap::new();
         // What health checks answer for besides the empty name: the registered name and each
         // handled service by the names its paths use.
@@ -46,7 +47,16 @@ impl Router {
                 };
                 for m in h.methods() {
                     let path = format!("/{service}/{}", m.name);
-                    routes.entry(path.into()).or_insert_with(|| m.route.clone());
+                    routes.entry(path.into()).or_insert_with(|| {
+                        if layers.is_empty() {
+                            return m.route.clone();
+                        }
+                        let kind = match m.endpoint.metadata.get("stream").map(String::as_str) {
+                            Some("true") => CallKind::Streaming,
+                            _ => CallKind::Unary,
+                        };
+                        layers.route(&m.endpoint.name, kind, m.body.clone())
+                    });
                 }
                 if !names.contains(&service) {
                     names.push(service);

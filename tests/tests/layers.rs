@@ -1,0 +1,235 @@
+//! Handler layers: the order they run in, a layer that refuses calls or adds metadata the
+//! handler sees, streaming calls through them, and a concurrency limit under 2,000 calls at
+//! once.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use examples::echo::{EchoClient, EchoRequest};
+use examples::relay::{PassRequest, RelayClient, register_relay_handler};
+use examples::relay_service::Relayer;
+use futures_util::StreamExt;
+use micro_runtime::server::{
+    Answer, CallKind, ConcurrencyLimit, HandlerCall, HandlerLayer, Next, RequestLog, Timeout,
+};
+use micro_runtime::{CallOptions, Code, Error, Result, Service, ServiceBuilder};
+use micro_tests::{caller, memory};
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+/// Notes `<name> in <endpoint> <kind>` and `<name> out`.
+struct Note {
+    name: &'static str,
+    log: Log,
+}
+
+impl HandlerLayer for Note {
+    fn handle(&self, call: HandlerCall, next: Next) -> impl Future<Output = Result<Answer>> + Send {
+        let (name, log) = (self.name, self.log.clone());
+        async move {
+            let kind = match call.kind() {
+                CallKind::Unary => "unary",
+                CallKind::Streaming => "streaming",
+            };
+            let line = format!("{name} in {} {kind}", call.endpoint());
+            log.lock().unwrap().push(line);
+            let answer = next.run(call).await;
+            log.lock().unwrap().push(format!("{name} out"));
+            answer
+        }
+    }
+}
+
+/// Refuses calls without `x-user`; passes the user on as `x-checked-user`.
+struct NeedsUser;
+
+impl HandlerLayer for NeedsUser {
+    async fn handle(&self, mut call: HandlerCall, next: Next) -> Result<Answer> {
+        let Some(user) = call.context().metadata().get("x-user").map(str::to_owned) else {
+            return Err(Error::unauthorized("test", "no x-user"));
+        };
+        call.context_mut()
+            .metadata_mut()
+            .insert("x-checked-user", &user)?;
+        next.run(call).await
+    }
+}
+
+/// A relay (the last hop: it reports what its handler saw) named `relay`, built by `builder`.
+async fn relay(builder: ServiceBuilder) -> (Service, RelayClient) {
+    let registry = memory();
+    let service = builder
+        .name("relay")
+        .registry(registry.clone())
+        .address("127.0.0.1:0")
+        .build()
+        .unwrap();
+    let relayer = Relayer::new("relay", service.client());
+    register_relay_handler(service.server(), relayer).unwrap();
+    examples::echo::register_echo_handler(service.server(), examples::Echo).unwrap();
+    service.start().await.unwrap();
+    let client = RelayClient::new("relay", caller(registry).client());
+    (service, client)
+}
+
+fn last_hop(sleep_ms: u32) -> PassRequest {
+    PassRequest {
+        next: vec![],
+        sleep_ms,
+    }
+}
+
+#[tokio::test]
+async fn layers_run_in_the_order_they_were_added_around_every_kind_of_call() {
+    let log: Log = Arc::default();
+    let note = |name| Note {
+        name,
+        log: log.clone(),
+    };
+    let (service, client) = relay(
+        Service::builder()
+            .wrap_handler(note("first"))
+            .wrap_handler(note("second")),
+    )
+    .await;
+
+    client.pass(last_hop(0)).await.unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "first in Relay.Pass unary",
+            "second in Relay.Pass unary",
+            "second out",
+            "first out"
+        ]
+    );
+
+    log.lock().unwrap().clear();
+    let echo = EchoClient::new("relay", service.client());
+    let request = EchoRequest {
+        message: "hi".into(),
+        count: 3,
+    };
+    let replies: Vec<_> = echo.server_stream(request).await.unwrap().collect().await;
+    assert_eq!(replies.len(), 3);
+    assert_eq!(
+        log.lock().unwrap()[0],
+        "first in Echo.ServerStream streaming"
+    );
+    service.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_layer_refuses_calls_with_its_code_and_adds_metadata_the_handler_sees() {
+    let (service, client) = relay(Service::builder().wrap_handler(NeedsUser)).await;
+
+    let err = client.pass(last_hop(0)).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated, "{err}");
+    assert_eq!(err.detail(), "no x-user");
+
+    let options = CallOptions::new().metadata("x-user", "ada");
+    let reply = client.pass_with(last_hop(0), &options).await.unwrap();
+    let seen = &reply.hops[0].metadata;
+    assert_eq!(seen.get("x-checked-user").map(String::as_str), Some("ada"));
+    service.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_server_timeout_ends_slow_calls() {
+    let (service, client) =
+        relay(Service::builder().wrap_handler(Timeout::new(Duration::from_millis(100)))).await;
+    let err = client.pass(last_hop(2_000)).await.unwrap_err();
+    assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
+    // The handler's context has the server's deadline.
+    let reply = client.pass(last_hop(0)).await.unwrap();
+    let left = reply.hops[0].deadline_left_ms;
+    assert!((0..=100).contains(&left), "{left}");
+    service.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_its_concurrency_limit_a_server_sheds_calls_and_keeps_admitted_ones_fast() {
+    const CALLS: usize = 2_000;
+    const LIMIT: usize = 100;
+    const HANDLER_MS: u32 = 50;
+    let limit = ConcurrencyLimit::new(LIMIT);
+    let (service, client) = relay(Service::builder().wrap_handler(limit.clone())).await;
+
+    let options = CallOptions::new()
+        .retries(0)
+        .timeout(Duration::from_secs(30));
+    let calls = (0..CALLS).map(|_| {
+        let (client, options) = (client.clone(), options.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let outcome = client.pass_with(last_hop(HANDLER_MS), &options).await;
+            (outcome.map(|_| ()), started.elapsed())
+        })
+    });
+    let mut admitted = Vec::new();
+    let mut shed = 0;
+    for call in futures_util::future::join_all(calls).await {
+        match call.unwrap() {
+            (Ok(()), took) => admitted.push(took),
+            (Err(e), _) if e.code() == Code::ResourceExhausted => shed += 1,
+            (Err(e), _) => panic!("a call ended otherwise than OK or RESOURCE_EXHAUSTED: {e}"),
+        }
+    }
+    assert_eq!(admitted.len() + shed, CALLS);
+    assert!(shed > 0, "nothing was shed");
+    assert!(admitted.len() >= LIMIT, "only {} admitted", admitted.len());
+    assert_eq!(limit.in_flight(), 0, "every permit came back");
+    admitted.sort();
+    let p99 = admitted[admitted.len() * 99 / 100];
+    println!(
+        "{} admitted, {shed} shed; admitted p50 {:?}, p99 {p99:?} (handler {HANDLER_MS} ms)",
+        admitted.len(),
+        admitted[admitted.len() / 2]
+    );
+    service.stop().await.unwrap();
+}
+
+/// Where a test's log lines go.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_request_log_says_each_calls_endpoint_and_outcome_and_no_metadata() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    // A current-thread runtime: the server's tasks log on this thread.
+    let _guard = tracing_subscriber::util::SubscriberInitExt::set_default(subscriber);
+    let (service, client) = relay(
+        Service::builder()
+            .wrap_handler(RequestLog::new())
+            .wrap_handler(NeedsUser),
+    )
+    .await;
+    let options = CallOptions::new().metadata("x-user", "secret-ada");
+    client.pass_with(last_hop(0), &options).await.unwrap();
+    client.pass(last_hop(0)).await.unwrap_err();
+    service.stop().await.unwrap();
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let calls: Vec<&str> = log.lines().filter(|l| l.contains("micro::request")).collect();
+    assert_eq!(calls.len(), 2, "{log}");
+    assert!(calls[0].contains("INFO") && calls[0].contains("endpoint=\"Relay.Pass\""));
+    assert!(calls[0].contains("code=\"OK\""), "{}", calls[0]);
+    assert!(calls[1].contains("WARN") && calls[1].contains("code=Unauthenticated"));
+    assert!(!log.contains("secret-ada"), "a metadata value was logged: {log}");
+}
