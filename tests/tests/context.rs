@@ -15,10 +15,10 @@ use micro_runtime::{CallOptions, Code, Registry, Service};
 use micro_tests::{Proc, example_binary};
 
 /// `relay-server` registered as `name` in the local registry at `dir`; its stdout piped.
+/// Started itself (not under `timeout`, which a kill would orphan it from), so that the
+/// test's end kills it.
 fn start_relay(dir: &Path, name: &str) -> Proc {
-    let child = Command::new("timeout")
-        .arg("60")
-        .arg(example_binary("relay-server"))
+    let child = Command::new(example_binary("relay-server"))
         .args(["--server_name", name, "--server_address", "127.0.0.1:0"])
         .args(["--registry", "local", "--registry_address"])
         .arg(dir)
