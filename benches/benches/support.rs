@@ -19,7 +19,7 @@ pub mod tonic_echo {
 
 use tonic_greeter::greeter_server::{Greeter as TonicGreeterTrait, GreeterServer};
 
-/// tonic's greeter, as in `../shared/bench/tonic-greeter`.
+/// tonic's greeter, as `examples/tonic-greeter.rs` serves it.
 pub struct TonicHello;
 
 #[tonic::async_trait]
