@@ -146,10 +146,8 @@ impl Program {
                 }
             }
         }
-        if registered {
-            if let Err(e) = registry.deregister(&self.record).await {
-                tracing::warn!(service = %name, error = %e, "deregistering the program failed");
-            }
+        if registered && let Err(e) = registry.deregister(&self.record).await {
+            tracing::warn!(service = %name, error = %e, "deregistering the program failed");
         }
     }
 }

@@ -36,6 +36,11 @@ impl Metadata {
         Ok(())
     }
 
+    /// Removes `key` (ignoring case); whether it was there.
+    pub fn remove(&mut self, key: &str) -> bool {
+        self.headers.remove(key).is_some()
+    }
+
     /// The value of `key`, ignoring case; `None` when missing or not text.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.headers.get(key).and_then(|v| v.to_str().ok())

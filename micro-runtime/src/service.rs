@@ -60,7 +60,7 @@ pub struct ServiceBuilder {
 }
 
 /// Puts one handler layer on a server.
-type AddLayer = Box<dyn FnOnce(&Server) + Send>;
+type AddLayer = Box<dyn FnOnce(&Server) + Send + Sync>;
 
 macro_rules! hook_setters {
     ($($(#[$doc:meta])* $name:ident;)*) => {$(

@@ -179,14 +179,15 @@ impl<T> Streaming<T> {
     where
         T: Message,
     {
-        if let Some(deadline) = &mut self.deadline {
-            if deadline.as_mut().poll(cx).is_ready() && !matches!(self.state, State::Done) {
-                self.deadline = None;
-                return self.fail(Error::new(
-                    Code::DeadlineExceeded,
-                    "stream deadline exceeded",
-                ));
-            }
+        if let Some(deadline) = &mut self.deadline
+            && deadline.as_mut().poll(cx).is_ready()
+            && !matches!(self.state, State::Done)
+        {
+            self.deadline = None;
+            return self.fail(Error::new(
+                Code::DeadlineExceeded,
+                "stream deadline exceeded",
+            ));
         }
         loop {
             match &mut self.state {

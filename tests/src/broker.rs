@@ -377,10 +377,10 @@ impl EventSubscriber {
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(id) = line.strip_prefix("received ").and_then(|s| s.parse().ok()) {
-                    if tx.send(id).is_err() {
-                        break;
-                    }
+                if let Some(id) = line.strip_prefix("received ").and_then(|s| s.parse().ok())
+                    && tx.send(id).is_err()
+                {
+                    break;
                 }
             }
         });

@@ -230,7 +230,7 @@ async fn failed_messages_are_delivered_again() {
                     .ok()
                     .and_then(|s| s.parse().ok())
                     .ok_or_else(|| Error::bad_request("test", "body is not an id"))?;
-                let fail = id % 3 == 0
+                let fail = id.is_multiple_of(3)
                     && failed_once
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())

@@ -138,18 +138,23 @@ async fn a_layer_refuses_calls_with_its_code_and_adds_metadata_the_handler_sees(
 #[tokio::test]
 async fn a_server_timeout_ends_slow_calls() {
     let (service, client) =
-        relay(Service::builder().wrap_handler(Timeout::new(Duration::from_millis(100)))).await;
-    let err = client.pass(last_hop(2_000)).await.unwrap_err();
+        relay(Service::builder().wrap_handler(Timeout::new(Duration::from_secs(1)))).await;
+    let err = client.pass(last_hop(5_000)).await.unwrap_err();
     assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
-    // The handler's context has the server's deadline.
+    // The handler's context has the server's deadline (the caller set a later one).
     let reply = client.pass(last_hop(0)).await.unwrap();
     let left = reply.hops[0].deadline_left_ms;
-    assert!((0..=100).contains(&left), "{left}");
+    assert!((0..=1_000).contains(&left), "{left}");
+    // A limit past any clock is no limit.
+    service.stop().await.unwrap();
+    let (service, client) =
+        relay(Service::builder().wrap_handler(Timeout::new(Duration::MAX))).await;
+    client.pass(last_hop(0)).await.unwrap();
     service.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn over_its_concurrency_limit_a_server_sheds_calls_and_keeps_admitted_ones_fast() {
+async fn over_its_concurrency_limit_a_server_sheds_calls_and_answers_the_rest() {
     const CALLS: usize = 2_000;
     const LIMIT: usize = 100;
     const HANDLER_MS: u32 = 50;
@@ -226,10 +231,47 @@ async fn the_request_log_says_each_calls_endpoint_and_outcome_and_no_metadata() 
     service.stop().await.unwrap();
 
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let calls: Vec<&str> = log.lines().filter(|l| l.contains("micro::request")).collect();
+    let calls: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("micro::request"))
+        .collect();
     assert_eq!(calls.len(), 2, "{log}");
     assert!(calls[0].contains("INFO") && calls[0].contains("endpoint=\"Relay.Pass\""));
     assert!(calls[0].contains("code=\"OK\""), "{}", calls[0]);
     assert!(calls[1].contains("WARN") && calls[1].contains("code=Unauthenticated"));
-    assert!(!log.contains("secret-ada"), "a metadata value was logged: {log}");
+    assert!(
+        !log.contains("secret-ada"),
+        "a metadata value was logged: {log}"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_holds_its_place_under_the_limit_until_its_last_response() {
+    let limit = ConcurrencyLimit::new(1);
+    let (service, client) = relay(Service::builder().wrap_handler(limit.clone())).await;
+    let echo = EchoClient::new("relay", service.client());
+    // A bidirectional stream: open while its client has more to send.
+    let mut stream = echo.bidi().await.unwrap();
+    let request = EchoRequest {
+        message: "hi".into(),
+        count: 1,
+    };
+    stream.send(request).await.unwrap();
+    assert!(stream.recv().await.unwrap().is_some());
+    assert_eq!(limit.in_flight(), 1);
+    let err = client.pass(last_hop(0)).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err}");
+    stream.close_send();
+    while stream.recv().await.unwrap().is_some() {}
+    // The permit comes back once the stream has ended.
+    let start = Instant::now();
+    while limit.in_flight() > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the stream kept its permit"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    client.pass(last_hop(0)).await.unwrap();
+    service.stop().await.unwrap();
 }

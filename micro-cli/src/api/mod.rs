@@ -256,13 +256,14 @@ async fn handle(
             return response;
         }
     }
-    if gateway.handler == Handler::Http && !gateway.own_path(uri.path()) {
-        if let Ok(body) = body {
-            return match gateway.proxy(method, &uri, headers, body).await {
-                Ok(response) => response,
-                Err(e) => json_response(error_status(&e), e.to_json()),
-            };
-        }
+    if gateway.handler == Handler::Http
+        && !gateway.own_path(uri.path())
+        && let Ok(body) = body
+    {
+        return match gateway.proxy(method, &uri, headers, body).await {
+            Ok(response) => response,
+            Err(e) => json_response(error_status(&e), e.to_json()),
+        };
     }
     let answer = match body {
         Err(rejected) => Err(Error::with_http_code(

@@ -43,10 +43,10 @@ impl Gateway {
             Some(other) => other.clone(),
         };
         let mut options = call_options(headers)?;
-        if let Some(address) = fields.get("address").and_then(Value::as_str) {
-            if !address.is_empty() {
-                options = options.address(address);
-            }
+        if let Some(address) = fields.get("address").and_then(Value::as_str)
+            && !address.is_empty()
+        {
+            options = options.address(address);
         }
         self.client
             .call_endpoint_with(service, endpoint, &request, &options)

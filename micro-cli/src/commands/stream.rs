@@ -54,10 +54,10 @@ async fn stream_stdin(
     let send = async move {
         let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
         while let Some(line) = lines.next_line().await.map_err(internal)? {
-            if !line.trim().is_empty() {
-                if let Err(e) = sender.send(parse_json(&line)?).await {
-                    return Ok(Err(e));
-                }
+            if !line.trim().is_empty()
+                && let Err(e) = sender.send(parse_json(&line)?).await
+            {
+                return Ok(Err(e));
             }
         }
         sender.close_send();

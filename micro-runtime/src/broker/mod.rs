@@ -300,12 +300,11 @@ pub async fn dispatch(
         }
     };
     let outcome = Outcome::of(&result);
-    if let Some(acker) = acker {
-        if !(manual_ack && outcome == Outcome::Ack) {
-            if let Err(e) = acker.settle(outcome).await {
-                tracing::warn!(%topic, error = %e, ?outcome, "settling a message failed");
-            }
-        }
+    if let Some(acker) = acker
+        && !(manual_ack && outcome == Outcome::Ack)
+        && let Err(e) = acker.settle(outcome).await
+    {
+        tracing::warn!(%topic, error = %e, ?outcome, "settling a message failed");
     }
     result
 }

@@ -3,7 +3,7 @@
 
 use http::uri::PathAndQuery;
 
-use super::{CallOptions, Client, Target};
+use super::{AsCallOptions, CallOptions, Client, Target};
 use crate::codec::Message;
 use crate::error::{Error, Result};
 use crate::stream::{CallStream, Streaming};
@@ -41,16 +41,18 @@ impl Client {
             .await
     }
 
-    /// Like [`Client::call_endpoint`], with options for this call.
+    /// Like [`Client::call_endpoint`], with options for this call (or a handler's context:
+    /// see [`AsCallOptions`]).
     pub async fn call_endpoint_with<Req: Message, Rsp: Message>(
         &self,
         service: &str,
         endpoint: &str,
         request: &Req,
-        options: &CallOptions,
+        options: &(impl AsCallOptions + ?Sized),
     ) -> Result<Rsp> {
+        let options = options.as_call_options();
         let target = Target::endpoint(service, endpoint)?;
-        self.call_target(service, target, request, options).await
+        self.call_target(service, target, request, &options).await
     }
 
     /// Calls server-streaming endpoint `endpoint` of `service` with `request`, as
@@ -76,10 +78,11 @@ impl Client {
         service: &str,
         endpoint: &str,
         request: &Req,
-        options: &CallOptions,
+        options: &(impl AsCallOptions + ?Sized),
     ) -> Result<Streaming<Rsp>> {
+        let options = options.as_call_options();
         let target = Target::endpoint(service, endpoint)?;
-        self.server_stream_target(service, &target, request, options)
+        self.server_stream_target(service, &target, request, &options)
             .await
     }
 
@@ -89,10 +92,11 @@ impl Client {
         &self,
         service: &str,
         endpoint: &str,
-        options: &CallOptions,
+        options: &(impl AsCallOptions + ?Sized),
     ) -> Result<CallStream<Req, Rsp>> {
+        let options = options.as_call_options();
         let target = Target::endpoint(service, endpoint)?;
-        self.stream_target(service, &target, options).await
+        self.stream_target(service, &target, &options).await
     }
 }
 

@@ -110,7 +110,10 @@ impl CallOptions {
     /// The options of a call made while handling the call of `ctx`: the caller's deadline
     /// (the call ends when it passes, whatever time is left of the client's own timeout) and
     /// its metadata, without the headers that belong to one hop (`content-type`, `te`,
-    /// `user-agent`, `grpc-*`, HTTP's connection headers, ...). Generated clients and
+    /// `user-agent`, `grpc-*`, HTTP's connection headers, ...). The rest goes on, as in
+    /// go-micro: credentials (`authorization`, `cookie`) and what handler layers added too;
+    /// take them out with [`Metadata::remove`] on a copy when calling a service that should
+    /// not see them. Generated clients and
     /// [`Client::call`](crate::Client::call) take a `&Context` as it is; this is for setting
     /// more on top.
     ///
@@ -178,6 +181,11 @@ impl CallOptions {
             self.bad_metadata = Some(e.detail().to_owned());
         }
         self
+    }
+
+    /// The metadata, to change (a key to remove, say).
+    pub fn metadata_mut(&mut self) -> &mut Metadata {
+        &mut self.metadata
     }
 
     /// Sets all metadata at once.
@@ -248,8 +256,9 @@ impl CallOptions {
     }
 }
 
-/// Headers of one hop, not carried on to the calls a handler makes: HTTP/2's and HTTP's
-/// connection headers, what the client sets on every request, and gRPC's reserved `grpc-*`.
+/// Headers of one hop, not carried on to the calls a handler makes: HTTP's connection
+/// headers, what a client sets on every request (go-micro's `timeout`, the caller's whole
+/// timeout, and `x-content-type`, its codec, among them), and gRPC's reserved `grpc-*`.
 fn hop_by_hop(key: &str) -> bool {
     matches!(
         key,
@@ -258,13 +267,17 @@ fn hop_by_hop(key: &str) -> bool {
             | "content-encoding"
             | "accept-encoding"
             | "te"
+            | "trailer"
             | "user-agent"
             | "host"
             | "connection"
             | "keep-alive"
+            | "proxy-authorization"
             | "proxy-connection"
             | "transfer-encoding"
             | "upgrade"
+            | "timeout"
+            | "x-content-type"
     ) || key.starts_with("grpc-")
 }
 
@@ -331,6 +344,8 @@ mod tests {
             ("grpc-timeout", "1S"),
             ("grpc-accept-encoding", "gzip"),
             ("connection", "close"),
+            ("timeout", "5000000000"),
+            ("x-content-type", "application/json"),
         ] {
             metadata.insert(k, v).unwrap();
         }

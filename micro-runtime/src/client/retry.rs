@@ -245,4 +245,16 @@ mod tests {
         let err = retry(policy, &slow).await.unwrap_err();
         assert_eq!(err.code(), Code::DeadlineExceeded);
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_already_passed_makes_no_attempt() {
+        let policy = Policy {
+            deadline: Some((Instant::now(), Duration::ZERO)),
+            ..policy(10, false)
+        };
+        assert_eq!(
+            attempts_made(policy, || Failure::Unsent(unavailable())).await,
+            0
+        );
+    }
 }

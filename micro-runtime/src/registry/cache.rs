@@ -111,10 +111,10 @@ impl Cache {
 
     /// The nodes of `service`, from the cache when fresh.
     pub async fn get(&self, service: &str) -> Result<Arc<Nodes>> {
-        if let Some(e) = self.inner.entries.load().get(service) {
-            if e.is_fresh(self.inner.ttl) {
-                return Ok(e.nodes.clone());
-            }
+        if let Some(e) = self.inner.entries.load().get(service)
+            && e.is_fresh(self.inner.ttl)
+        {
+            return Ok(e.nodes.clone());
         }
         let gate = lock(&self.inner.lookups)
             .entry(service.to_owned())
@@ -376,10 +376,10 @@ impl Inner {
         // mark) is never overwritten with an older copy of the entry.
         self.entries.rcu(|map| {
             let mut map = HashMap::clone(map);
-            if let Some(entry) = map.get_mut(name) {
-                if let Some(updated) = updated(entry, &event) {
-                    *entry = updated;
-                }
+            if let Some(entry) = map.get_mut(name)
+                && let Some(updated) = updated(entry, &event)
+            {
+                *entry = updated;
             }
             map
         });

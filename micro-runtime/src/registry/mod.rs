@@ -31,7 +31,8 @@ use tokio::sync::mpsc;
 
 use crate::error::{Code, Error, Result};
 
-/// A service's record in the registry (go-micro's `registry.Service`): one name and version, its endpoints and the nodes that serve it.
+/// A service's record in the registry (go-micro's `registry.Service`): one name and version,
+/// its endpoints and the nodes that serve it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     /// The service name (`greeter`).

@@ -418,10 +418,10 @@ async fn answer(call: ConnFuture, mut respond: h2::server::SendResponse<Bytes>) 
     let Ok(mut send) = respond.send_response(head, false) else {
         return;
     };
-    if let Some(data) = data {
-        if send.send_data(data, trailers.is_none()).is_err() {
-            return;
-        }
+    if let Some(data) = data
+        && send.send_data(data, trailers.is_none()).is_err()
+    {
+        return;
     }
     if let Some(trailers) = trailers {
         let _ = send.send_trailers(trailers);

@@ -55,6 +55,8 @@ pub(super) struct Method {
     pub(super) route: Arc<dyn Route>,
     /// The method's own work, for handler layers to run around.
     pub(super) body: Body,
+    /// Whether requests or responses (or both) are a stream.
+    pub(super) stream: bool,
     pub(super) endpoint: Endpoint,
 }
 
@@ -215,6 +217,7 @@ impl Handler {
             name: method,
             route: Arc::new(route),
             body,
+            stream,
             endpoint: Endpoint {
                 name: format!("{}.{method}", self.service),
                 request: Some(Req::describe()),

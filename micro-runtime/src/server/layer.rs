@@ -3,8 +3,8 @@
 //! `WrapHandler`. A layer sees the call's endpoint, kind and [`Context`] (metadata it may
 //! change, deadline), and may answer in the method's stead (refuse with an error) or call on.
 //!
-//! With no layer a call costs what it did without this module: the router serves each method
-//! as it is, and only builds layered routes when a layer is set.
+//! With no layer a call costs nothing more: the router serves each method's plain route, and
+//! builds layered routes only when a layer is set.
 //!
 //! ```
 //! use micro_runtime::server::{Answer, HandlerCall, HandlerLayer, Next};

@@ -396,12 +396,11 @@ impl Server {
         subscriber::unsubscribe_all(running.subscriptions).await;
         let _ = running.stop.send(true);
         let _ = running.accept.await;
-        if had_subscriptions {
-            if let Some(broker) = self.broker() {
-                if let Err(e) = broker.disconnect().await {
-                    tracing::warn!(error = %e, "broker disconnect failed");
-                }
-            }
+        if had_subscriptions
+            && let Some(broker) = self.broker()
+            && let Err(e) = broker.disconnect().await
+        {
+            tracing::warn!(error = %e, "broker disconnect failed");
         }
         tracing::info!("{} stopped", running.record.name);
         deregistered

@@ -51,9 +51,9 @@ impl Router {
                         if layers.is_empty() {
                             return m.route.clone();
                         }
-                        let kind = match m.endpoint.metadata.get("stream").map(String::as_str) {
-                            Some("true") => CallKind::Streaming,
-                            _ => CallKind::Unary,
+                        let kind = match m.stream {
+                            true => CallKind::Streaming,
+                            false => CallKind::Unary,
                         };
                         layers.route(&m.endpoint.name, kind, m.body.clone())
                     });
@@ -154,16 +154,14 @@ impl ConnService {
             );
             return ConnFuture::Ready(Some(Box::new(status_response(codec, &err))));
         }
-        if let Some(enc) = parts.headers.get("grpc-encoding") {
-            if enc != "identity" {
-                let err = Error::new(
-                    Code::Unimplemented,
-                    format!(
-                        "grpc-encoding {enc:?} is not supported (grpc-accept-encoding: identity)"
-                    ),
-                );
-                return ConnFuture::Ready(Some(Box::new(status_response(codec, &err))));
-            }
+        if let Some(enc) = parts.headers.get("grpc-encoding")
+            && enc != "identity"
+        {
+            let err = Error::new(
+                Code::Unimplemented,
+                format!("grpc-encoding {enc:?} is not supported (grpc-accept-encoding: identity)"),
+            );
+            return ConnFuture::Ready(Some(Box::new(status_response(codec, &err))));
         }
         let timeout = match parts.headers.get("grpc-timeout") {
             None => None,

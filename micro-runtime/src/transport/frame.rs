@@ -240,10 +240,10 @@ impl Decoder {
             return Ok(Some(WholeFrame { in_buf: true, len }));
         }
         if !self.chunk.is_empty() {
-            if let Some(len) = header(&self.chunk, self.max)? {
-                if self.chunk.len() >= HEADER_LEN + len {
-                    return Ok(Some(WholeFrame { in_buf: false, len }));
-                }
+            if let Some(len) = header(&self.chunk, self.max)?
+                && self.chunk.len() >= HEADER_LEN + len
+            {
+                return Ok(Some(WholeFrame { in_buf: false, len }));
             }
             // A frame cut at the end of the chunk: it continues in the next.
             self.spill();
@@ -299,14 +299,14 @@ where
         let frame = frame.map_err(|e| super::http2::body_error(&*e.into()))?;
         let frame = match frame.into_data() {
             Ok(mut chunk) => {
-                if decoder.is_none() && message.is_none() {
-                    if let Some(len) = header(&chunk, max)? {
-                        if chunk.len() == HEADER_LEN + len {
-                            chunk.advance(HEADER_LEN);
-                            message = Some(chunk);
-                            continue;
-                        }
-                    }
+                if decoder.is_none()
+                    && message.is_none()
+                    && let Some(len) = header(&chunk, max)?
+                    && chunk.len() == HEADER_LEN + len
+                {
+                    chunk.advance(HEADER_LEN);
+                    message = Some(chunk);
+                    continue;
                 }
                 if message.is_some() && !chunk.is_empty() {
                     return Err(FrameError::Extra.into());

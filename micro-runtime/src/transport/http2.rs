@@ -77,10 +77,10 @@ pub(crate) async fn send_frame(
     send.reserve_capacity(frame.len());
     // `None`: the deadline passed.
     let room = std::future::poll_fn(|cx| {
-        if let Some(deadline) = deadline.as_mut() {
-            if deadline.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(None);
-            }
+        if let Some(deadline) = deadline.as_mut()
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(None);
         }
         while send.capacity() == 0 {
             match ready!(send.poll_capacity(cx)) {

@@ -69,10 +69,10 @@ impl Inner {
 
     /// The live connection, connecting (again) when there is none or it broke.
     pub(super) async fn conn(&self) -> Result<Arc<Conn>> {
-        if let Some(c) = self.conn.load_full() {
-            if c.usable() {
-                return Ok(c);
-            }
+        if let Some(c) = self.conn.load_full()
+            && c.usable()
+        {
+            return Ok(c);
         }
         // Bounded too: callers queue here while another one connects.
         let t = self.options.timeout;

@@ -68,20 +68,20 @@ impl Sub {
             .await;
         }
         let task = self.task().take();
-        if let Some(mut task) = task {
-            if timeout(drain, &mut task).await.is_err() {
-                tracing::warn!(
-                    ?drain,
-                    "rabbitmq: a handler was still running when unsubscribing; abandoned, its \
+        if let Some(mut task) = task
+            && timeout(drain, &mut task).await.is_err()
+        {
+            tracing::warn!(
+                ?drain,
+                "rabbitmq: a handler was still running when unsubscribing; abandoned, its \
                      message will be delivered again"
-                );
-                task.abort();
-            }
+            );
+            task.abort();
         }
-        if let Some((channel, _)) = current {
-            if channel.status().connected() {
-                let _ = timeout(t, channel.close(200, "OK")).await;
-            }
+        if let Some((channel, _)) = current
+            && channel.status().connected()
+        {
+            let _ = timeout(t, channel.close(200, "OK")).await;
         }
     }
 }

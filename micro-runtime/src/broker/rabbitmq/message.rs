@@ -26,10 +26,10 @@ pub(super) fn properties(message: &Envelope) -> Result<BasicProperties> {
     let mut properties = BasicProperties::default()
         .with_delivery_mode(2)
         .with_headers(FieldTable::from(table));
-    if let Some(ct) = message.header(CONTENT_TYPE_HEADER) {
-        if ct.len() <= MAX_SHORT_STRING {
-            properties = properties.with_content_type(ShortString::from(ct));
-        }
+    if let Some(ct) = message.header(CONTENT_TYPE_HEADER)
+        && ct.len() <= MAX_SHORT_STRING
+    {
+        properties = properties.with_content_type(ShortString::from(ct));
     }
     Ok(properties)
 }

@@ -220,13 +220,13 @@ impl Broker for RabbitBroker {
         // Publishes are bounded by the timeout (connecting, then the confirmation).
         let _quiet = timeout(t * 2, self.inner.publishing.write()).await;
         let _connecting = self.inner.connecting.lock().await;
-        if let Some(conn) = self.inner.conn.swap(None) {
-            if conn.connection.status().connected() {
-                match timeout(t, conn.connection.close(200, "OK")).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::debug!(error = %e, "rabbitmq: closing the connection"),
-                    Err(_) => tracing::debug!("rabbitmq: closing the connection timed out"),
-                }
+        if let Some(conn) = self.inner.conn.swap(None)
+            && conn.connection.status().connected()
+        {
+            match timeout(t, conn.connection.close(200, "OK")).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "rabbitmq: closing the connection"),
+                Err(_) => tracing::debug!("rabbitmq: closing the connection timed out"),
             }
         }
         Ok(())

@@ -164,16 +164,17 @@ impl Registry for EtcdRegistry {
                 ..service.clone()
             }
             .to_json();
-            if let Some(reg) = registered.get_mut(&key) {
-                if reg.json == json && reg.ttl == ttl {
-                    if ttl == 0 || reg.renew(&self.conn, &key).await? {
-                        continue;
-                    }
-                    tracing::info!(
-                        key,
-                        "etcd lease of the registration is gone, putting it again"
-                    );
+            if let Some(reg) = registered.get_mut(&key)
+                && reg.json == json
+                && reg.ttl == ttl
+            {
+                if ttl == 0 || reg.renew(&self.conn, &key).await? {
+                    continue;
                 }
+                tracing::info!(
+                    key,
+                    "etcd lease of the registration is gone, putting it again"
+                );
             }
             let mut lease = 0;
             if ttl > 0 {

@@ -159,10 +159,11 @@ impl WatchTask {
                     break;
                 }
                 // A progress notification: every change up to its revision was sent.
-                if rsp.events.is_empty() && !rsp.created {
-                    if let Some(header) = &rsp.header {
-                        self.next = self.next.max(header.revision + 1);
-                    }
+                if rsp.events.is_empty()
+                    && !rsp.created
+                    && let Some(header) = &rsp.header
+                {
+                    self.next = self.next.max(header.revision + 1);
                 }
                 for ev in &rsp.events {
                     if let Some(kv) = &ev.kv {

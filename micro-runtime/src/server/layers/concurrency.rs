@@ -8,10 +8,13 @@ use tokio::sync::Semaphore;
 use crate::error::{Code, Error, Result};
 use crate::server::{Answer, HandlerCall, HandlerLayer, Next};
 
-/// Runs at most `limit` calls at once (a stream counts until its last response is sent) and
-/// sheds the rest at once with `RESOURCE_EXHAUSTED`, which costs the server nearly nothing:
-/// under overload the admitted calls keep their speed instead of every call slowing down, and
-/// clients may retry elsewhere. Shared by every method of the server.
+/// Runs at most `limit` calls at once and sheds the rest at once with `RESOURCE_EXHAUSTED`,
+/// which costs the server nearly nothing: under overload the admitted calls keep their speed
+/// instead of every call slowing down. Shared by every method of the server.
+///
+/// A stream counts until its last response is sent: a stream whose client stops reading holds
+/// its place until the call's deadline, so streams behind this layer want deadlines (a
+/// [`Timeout`](super::Timeout) does not bound a stream once it has begun).
 #[derive(Clone, Debug)]
 pub struct ConcurrencyLimit {
     permits: Arc<Semaphore>,
