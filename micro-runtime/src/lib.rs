@@ -191,9 +191,10 @@ macro_rules! include_proto {
 
 /// Includes the code generated for every proto package by `protoc_gen_micro::compile_protos`,
 /// each in the module its package names (`shop.v1` in `pub mod shop { pub mod v1 { .. } }`),
-/// so references across packages resolve:
+/// so references across packages resolve (as `build.rs` output, it compiles only in a crate
+/// whose build ran the generator, as the crate `micro new` makes):
 ///
-/// ```ignore
+/// ```text
 /// micro_runtime::include_protos!();
 /// use shop::v1::{OrdersClient, GetOrderRequest};
 /// ```
