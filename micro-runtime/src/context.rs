@@ -5,6 +5,15 @@ use std::time::Instant;
 
 use http::HeaderMap;
 
+/// What kind of call a method is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallKind {
+    /// One request, one response.
+    Unary,
+    /// A stream of requests, or of responses, or both.
+    Streaming,
+}
+
 /// Call metadata: a string map sent as request headers, looked up ignoring case.
 ///
 /// ```

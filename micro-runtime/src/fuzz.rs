@@ -10,19 +10,26 @@ use bytes::{Bytes, BytesMut};
 use prost_reflect::DescriptorPool;
 
 use crate::codec::json;
+use crate::transport::compression::Compression;
 use crate::transport::frame::Decoder;
 
 /// The largest message the frame target lets through (the default gRPC limit).
 const MAX_MESSAGE: usize = 4 << 20;
 
 /// gRPC's length-prefixed frames, as a body arrives: the first byte picks how the rest is
-/// cut into chunks, the rest is the body.
+/// cut into chunks and (its top two bits) the call's encoding, so that compressed messages
+/// go through the decompressors; the rest is the body.
 pub fn grpc_frames(data: &[u8]) {
     let Some((&cut, body)) = data.split_first() else {
         return;
     };
     let chunk = usize::from(cut).max(1);
-    let mut decoder = Decoder::new(MAX_MESSAGE);
+    let compression = match cut >> 6 {
+        1 => Compression::Gzip,
+        2 => Compression::Zstd,
+        _ => Compression::Identity,
+    };
+    let mut decoder = Decoder::with_compression(MAX_MESSAGE, compression);
     for piece in body.chunks(chunk) {
         if cut % 2 == 0 {
             decoder.push(piece);
@@ -33,6 +40,11 @@ pub fn grpc_frames(data: &[u8]) {
             match decoder.next_frame() {
                 Ok(Some(at)) => {
                     assert!(decoder.message(at).len() <= MAX_MESSAGE);
+                    if at.is_compressed()
+                        && let Ok(message) = decoder.decompress(at)
+                    {
+                        assert!(message.len() <= MAX_MESSAGE);
+                    }
                     decoder.consume(at);
                 }
                 Ok(None) => break,

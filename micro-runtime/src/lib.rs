@@ -169,6 +169,7 @@ pub use selector::Selector;
 pub use server::{Handler, IntoHandler, Server, ServerOptions, Subscriber, register_subscriber};
 pub use service::{Service, ServiceBuilder};
 pub use stream::{BoxStream, CallStream, Streaming};
+pub use transport::compression::Compression;
 
 /// The protobuf runtime generated messages derive from (`prost::Message` for `encode_to_vec`).
 pub use prost;

@@ -62,6 +62,51 @@ pub struct Options {
         help = registry_address_help()
     )]
     pub registry_address: Option<String>,
+    /// Connections served at once (default 10000), also kept below the open-files limit; at
+    /// the cap the connection idle the longest makes room, or the new one is refused.
+    #[arg(long = "server_max_connections", env = set("MICRO_SERVER_MAX_CONNECTIONS"))]
+    pub server_max_connections: Option<usize>,
+    /// Calls one connection may have open at once, HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS
+    /// (default 1024, at least 1).
+    #[arg(
+        long = "server_max_concurrent_streams",
+        env = set("MICRO_SERVER_MAX_CONCURRENT_STREAMS")
+    )]
+    pub server_max_concurrent_streams: Option<u32>,
+    /// Largest list of request headers in bytes, as HTTP/2 counts them,
+    /// SETTINGS_MAX_HEADER_LIST_SIZE (default 16384, at least 1024).
+    #[arg(
+        long = "server_max_header_list_size",
+        env = set("MICRO_SERVER_MAX_HEADER_LIST_SIZE")
+    )]
+    pub server_max_header_list_size: Option<u32>,
+    /// Time a new connection has to send the HTTP/2 preface before it is dropped: 10s,
+    /// 500ms, or seconds (default 10s; 0 for no bound).
+    #[arg(long = "server_handshake_timeout", env = set("MICRO_SERVER_HANDSHAKE_TIMEOUT"), value_parser = parse_duration)]
+    pub server_handshake_timeout: Option<Duration>,
+    /// How often the server pings each connection (HTTP/2 PING) to find dead clients
+    /// (default 2h, as grpc-go; 0 for never).
+    #[arg(long = "server_keepalive", env = set("MICRO_SERVER_KEEPALIVE"), value_parser = parse_duration)]
+    pub server_keepalive: Option<Duration>,
+    /// How long a keepalive ping may go unanswered before the connection is closed
+    /// (default 20s, as grpc-go; 0 for no bound).
+    #[arg(long = "server_keepalive_timeout", env = set("MICRO_SERVER_KEEPALIVE_TIMEOUT"), value_parser = parse_duration)]
+    pub server_keepalive_timeout: Option<Duration>,
+    /// A connection without a call for this long is closed (default 5m; 0 for never).
+    #[arg(long = "server_idle_timeout", env = set("MICRO_SERVER_IDLE_TIMEOUT"), value_parser = parse_duration)]
+    pub server_idle_timeout: Option<Duration>,
+    /// Log every call the server answers (the `RequestLog` handler layer): endpoint, caller,
+    /// code, time; never metadata.
+    #[arg(long = "server_request_log", env = set("MICRO_SERVER_REQUEST_LOG"))]
+    pub server_request_log: bool,
+    /// At most this many calls at once, the rest shed with RESOURCE_EXHAUSTED (the
+    /// `ConcurrencyLimit` handler layer; default none).
+    #[arg(long = "server_concurrency_limit", env = set("MICRO_SERVER_CONCURRENCY_LIMIT"))]
+    pub server_concurrency_limit: Option<usize>,
+    /// At most this many calls a second per endpoint, the rest refused with
+    /// RESOURCE_EXHAUSTED (the `RateLimit` handler layer; default none).
+    #[arg(long = "server_rate_limit", env = set("MICRO_SERVER_RATE_LIMIT"))]
+    pub server_rate_limit: Option<u32>,
     /// Seconds a registration lives without refresh (default 60).
     #[arg(long = "register_ttl", env = set("MICRO_REGISTER_TTL"))]
     pub register_ttl: Option<u64>,
@@ -89,6 +134,13 @@ pub struct Options {
     /// Retries of a call where safe (default 5).
     #[arg(long = "client_retries", env = set("MICRO_CLIENT_RETRIES"))]
     pub client_retries: Option<u32>,
+    /// Retries capped at this percentage of calls (the `RetryBudget`; default none).
+    #[arg(long = "client_retry_budget", env = set("MICRO_CLIENT_RETRY_BUDGET"))]
+    pub client_retry_budget: Option<u32>,
+    /// A circuit breaker per node that counts failed answers too (the default
+    /// `CircuitBreaker`; without it, only transport failures eject a node).
+    #[arg(long = "client_circuit_breaker", env = set("MICRO_CLIENT_CIRCUIT_BREAKER"))]
+    pub client_circuit_breaker: bool,
     /// Timeout of a call: 5s, 300ms, 1m, or seconds (default 30s).
     #[arg(long = "client_request_timeout", env = set("MICRO_CLIENT_REQUEST_TIMEOUT"), value_parser = parse_duration)]
     pub client_request_timeout: Option<Duration>,
@@ -98,6 +150,10 @@ pub struct Options {
     /// Accepted for go-micro compatibility; connections live while they work.
     #[arg(long = "client_pool_ttl", env = set("MICRO_CLIENT_POOL_TTL"), value_parser = parse_duration)]
     pub client_pool_ttl: Option<Duration>,
+    /// How requests are compressed: identity (default, none), gzip or zstd (`grpc-encoding`;
+    /// responses are decompressed whatever this says).
+    #[arg(long = "client_compression", env = set("MICRO_CLIENT_COMPRESSION"), value_parser = parse_compression)]
+    pub client_compression: Option<crate::Compression>,
     /// Largest message in bytes, sent or received (default 4194304).
     #[arg(long = "max_message_size", env = set("MICRO_MAX_MESSAGE_SIZE"))]
     pub max_message_size: Option<usize>,
@@ -261,6 +317,11 @@ impl Options {
     }
 }
 
+/// `--client_compression`: a name [`Compression`](crate::Compression) parses.
+fn parse_compression(s: &str) -> std::result::Result<crate::Compression, String> {
+    s.parse().map_err(|e: Error| e.detail().to_owned())
+}
+
 /// Parses a duration as Go's `time.ParseDuration` does (`5s`, `300ms`, `1m30s`, `1h0m0s`,
 /// `1.5h`; units `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`), or a bare number of seconds.
 ///
@@ -310,6 +371,95 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Set in the child process of the environment test: the test then checks what it reads.
+    const ENV_CHILD: &str = "MICRO_OPTIONS_TEST_CHILD";
+
+    #[test]
+    fn server_settings_from_flags() {
+        let o = Options::parse_from([
+            "t",
+            "--server_max_connections",
+            "7",
+            "--server_max_concurrent_streams",
+            "9",
+            "--server_max_header_list_size",
+            "4096",
+            "--server_handshake_timeout",
+            "250ms",
+            "--server_keepalive",
+            "1m30s",
+            "--server_keepalive_timeout",
+            "5",
+            "--server_idle_timeout",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!(o.server_max_connections, Some(7));
+        assert_eq!(o.server_max_concurrent_streams, Some(9));
+        assert_eq!(o.server_max_header_list_size, Some(4096));
+        assert_eq!(o.server_handshake_timeout, Some(Duration::from_millis(250)));
+        assert_eq!(o.server_keepalive, Some(Duration::from_secs(90)));
+        assert_eq!(o.server_keepalive_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(o.server_idle_timeout, Some(Duration::ZERO));
+
+        for bad in [
+            ["--server_max_connections", "ten"],
+            ["--server_max_concurrent_streams", "5000000000"],
+            ["--server_max_header_list_size", "lots"],
+            ["--server_handshake_timeout", "soon"],
+            ["--server_keepalive", "5x"],
+            ["--server_keepalive_timeout", "5 s"],
+            ["--server_idle_timeout", "1m30"],
+        ] {
+            let err = Options::parse_from(std::iter::once("t").chain(bad)).unwrap_err();
+            assert_eq!(err.code(), Code::InvalidArgument, "{bad:?}: {err}");
+            assert!(err.detail().contains(bad[0]), "{bad:?}: {err}");
+        }
+    }
+
+    /// clap reads the variables as the process starts with them, so the settings are read in
+    /// a child process (this test binary, running this test alone) with them set.
+    #[test]
+    fn server_settings_from_environment_variables() {
+        if std::env::var_os(ENV_CHILD).is_some() {
+            let o = Options::from_env().unwrap();
+            assert_eq!(o.server_max_connections, Some(7));
+            assert_eq!(o.server_max_concurrent_streams, Some(9));
+            assert_eq!(o.server_max_header_list_size, Some(4096));
+            assert_eq!(o.server_handshake_timeout, Some(Duration::from_millis(250)));
+            assert_eq!(o.server_keepalive, Some(Duration::from_secs(7200)));
+            assert_eq!(
+                o.server_keepalive_timeout,
+                Some(Duration::from_millis(1500))
+            );
+            // Empty: no setting, as in go-micro.
+            assert_eq!(o.server_idle_timeout, None);
+            // A flag wins over its variable.
+            let o = Options::parse_from(["t", "--server_keepalive", "1s"]).unwrap();
+            assert_eq!(o.server_keepalive, Some(Duration::from_secs(1)));
+            return;
+        }
+        let test = "options::tests::server_settings_from_environment_variables";
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", test, "--nocapture", "--test-threads", "1"])
+            .env(ENV_CHILD, "1")
+            .env("MICRO_SERVER_MAX_CONNECTIONS", "7")
+            .env("MICRO_SERVER_MAX_CONCURRENT_STREAMS", "9")
+            .env("MICRO_SERVER_MAX_HEADER_LIST_SIZE", "4096")
+            .env("MICRO_SERVER_HANDSHAKE_TIMEOUT", "250ms")
+            .env("MICRO_SERVER_KEEPALIVE", "2h")
+            .env("MICRO_SERVER_KEEPALIVE_TIMEOUT", "1.5s")
+            .env("MICRO_SERVER_IDLE_TIMEOUT", "")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "the child test failed or did not run:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 
     #[test]
     fn durations_as_go_writes_them() {

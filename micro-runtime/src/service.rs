@@ -96,6 +96,27 @@ impl ServiceBuilder {
         self
     }
 
+    /// Adds a call layer to the service's client: it runs around every attempt of every
+    /// call, in the order added, the first outermost ([`CallLayer`](crate::client::CallLayer)).
+    pub fn wrap_call(mut self, layer: impl crate::client::CallLayer) -> ServiceBuilder {
+        self.client.layers.push(layer);
+        self
+    }
+
+    /// A circuit breaker for each node the service's client calls
+    /// ([`CircuitBreaker`](crate::selector::CircuitBreaker)).
+    pub fn circuit_breaker(mut self, breaker: crate::selector::CircuitBreaker) -> ServiceBuilder {
+        self.client.breaker = Some(breaker);
+        self
+    }
+
+    /// Caps the retries of the service's client at a share of its calls
+    /// ([`RetryBudget`](crate::client::RetryBudget)).
+    pub fn retry_budget(mut self, budget: crate::client::RetryBudget) -> ServiceBuilder {
+        self.client.retry_budget = Some(budget);
+        self
+    }
+
     /// The service name.
     pub fn name(mut self, name: impl Into<String>) -> ServiceBuilder {
         self.server.name = name.into();
@@ -156,7 +177,7 @@ impl ServiceBuilder {
         self
     }
 
-    /// Client settings.
+    /// Client settings (call layers, breaker and retry budget included: set them after).
     pub fn client_options(mut self, options: ClientOptions) -> ServiceBuilder {
         self.client = options;
         self
@@ -246,10 +267,27 @@ impl ServiceBuilder {
             o.register_interval.map(Duration::from_secs)
         );
         set!(server.max_message_size, o.max_message_size);
+        set!(server.max_connections, o.server_max_connections);
+        set!(
+            server.max_concurrent_streams,
+            o.server_max_concurrent_streams
+        );
+        set!(server.max_header_list_size, o.server_max_header_list_size);
+        set!(server.handshake_timeout, o.server_handshake_timeout);
+        set!(server.keepalive, o.server_keepalive);
+        set!(server.keepalive_timeout, o.server_keepalive_timeout);
+        set!(server.idle_timeout, o.server_idle_timeout);
         set!(client.max_message_size, o.max_message_size);
         set!(client.retries, o.client_retries);
         set!(client.request_timeout, o.client_request_timeout);
         set!(client.pool_size, o.client_pool_size);
+        set!(client.compression, o.client_compression);
+        if let Some(percent) = o.client_retry_budget {
+            client.retry_budget = Some(crate::client::RetryBudget::percent(percent));
+        }
+        if o.client_circuit_breaker {
+            client.breaker = Some(crate::selector::CircuitBreaker::default());
+        }
         server.metadata.extend(o.metadata()?);
         if let Some(t) = o.transport.as_deref().filter(|t| *t != "grpc") {
             return Err(Error::new(
@@ -293,6 +331,16 @@ impl ServiceBuilder {
             )?,
         };
         let server = Server::new(server, registry.clone()).with_broker(broker.clone());
+        // The layers flags ask for, outermost (a shed call is logged), then the code's.
+        if o.server_request_log {
+            server.wrap_handler(crate::server::RequestLog::new());
+        }
+        if let Some(limit) = o.server_concurrency_limit {
+            server.wrap_handler(crate::server::ConcurrencyLimit::new(limit));
+        }
+        if let Some(rate) = o.server_rate_limit {
+            server.wrap_handler(crate::server::RateLimit::per_second(rate));
+        }
         for wrap in self.layers {
             wrap(&server);
         }
@@ -481,6 +529,63 @@ mod tests {
             .build()
             .unwrap();
         (service, registry, broker)
+    }
+
+    #[test]
+    fn server_settings_flags_reach_the_server() {
+        let defaults = ServerOptions::default();
+        let (service, _, _) = built(&[]);
+        let o = service.server().options();
+        assert_eq!(o.max_connections, defaults.max_connections);
+        assert_eq!(o.keepalive, Duration::from_secs(2 * 60 * 60));
+        assert_eq!(o.keepalive_timeout, Duration::from_secs(20));
+        assert_eq!(o.handshake_timeout, Duration::from_secs(10));
+
+        let (service, _, _) = built(&[
+            "--server_max_connections",
+            "7",
+            "--server_max_concurrent_streams",
+            "9",
+            "--server_max_header_list_size",
+            "4096",
+            "--server_handshake_timeout",
+            "250ms",
+            "--server_keepalive",
+            "1m",
+            "--server_keepalive_timeout",
+            "5s",
+            "--server_idle_timeout",
+            "0",
+        ]);
+        let o = service.server().options();
+        assert_eq!(o.max_connections, 7);
+        assert_eq!(o.max_concurrent_streams, 9);
+        assert_eq!(o.max_header_list_size, 4096);
+        assert_eq!(o.handshake_timeout, Duration::from_millis(250));
+        assert_eq!(o.keepalive, Duration::from_secs(60));
+        assert_eq!(o.keepalive_timeout, Duration::from_secs(5));
+        assert_eq!(o.idle_timeout, Duration::ZERO);
+    }
+
+    #[test]
+    fn flags_set_the_built_in_layers_breaker_and_budget() {
+        let (service, _, _) = built(&[]);
+        assert_eq!(service.server().layer_count(), 0);
+        assert!(service.client().options().breaker.is_none());
+        assert!(service.client().options().retry_budget.is_none());
+        let (service, _, _) = built(&[
+            "--server_request_log",
+            "--server_concurrency_limit",
+            "64",
+            "--server_rate_limit",
+            "1000",
+            "--client_retry_budget",
+            "20",
+            "--client_circuit_breaker",
+        ]);
+        assert_eq!(service.server().layer_count(), 3);
+        assert!(service.client().options().breaker.is_some());
+        assert!(service.client().options().retry_budget.is_some());
     }
 
     #[test]

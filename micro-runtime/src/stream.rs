@@ -11,6 +11,10 @@
 //! and neither side buffers more than a window. Dropping a stream on one side cancels the
 //! call on the other (HTTP/2 `RST_STREAM`); a handler error ends the response stream with its
 //! status, after the messages sent before it.
+//!
+//! Messages are compressed as the call's encoding says: a client's requests as its call
+//! options ask, a server's responses as the request's encoding when the client accepts it;
+//! each side reads compressed messages as the other's `grpc-encoding` names.
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -22,6 +26,7 @@ use futures_util::Stream;
 
 use crate::codec::{Codec, Message};
 use crate::error::{Code, Error, Result};
+use crate::transport::compression::{self, Compression};
 use crate::transport::frame::{self, Decoder};
 use crate::transport::http2::{
     BATCH, RELEASE, Unflushed, deadline_passed, send_frame, stream_error, take_batch,
@@ -128,17 +133,19 @@ enum State {
 }
 
 impl<T> Streaming<T> {
-    /// The request stream of a call, on the server; its buffered bytes count against the
-    /// connection's request budget (`charge`).
+    /// The request stream of a call, on the server, its compressed messages in
+    /// `compression`; its buffered bytes count against the connection's request budget
+    /// (`charge`).
     pub(crate) fn request(
         recv: h2::RecvStream,
         codec: Codec,
         max: usize,
+        compression: Compression,
         charge: Option<crate::transport::body::Charge>,
     ) -> Streaming<T> {
         Streaming {
             state: State::Body(recv),
-            decoder: Decoder::new(max),
+            decoder: Decoder::with_compression(max, compression),
             codec,
             client: false,
             deadline: None,
@@ -200,6 +207,10 @@ impl<T> Streaming<T> {
                     let (parts, body) = rsp.into_parts();
                     match status::check_stream_head(&parts, self.codec) {
                         Ok(Some(codec)) => {
+                            match compression::response_encoding(&parts.headers) {
+                                Ok(c) => self.decoder.set_compression(c),
+                                Err(e) => return self.fail(e),
+                            }
                             self.codec = codec;
                             self.state = State::Body(body);
                         }
@@ -215,7 +226,15 @@ impl<T> Streaming<T> {
                             // each move of a message out of nested enums (`next_with`'s
                             // `Result<Option<Result<T>>>`) is a copy, and on this path the
                             // copies cost more than the rest of the framing.
-                            let mut decoded = T::decode_slice(self.codec, self.decoder.message(at));
+                            let mut decoded = if at.is_compressed() {
+                                match self.decoder.decompress(at) {
+                                    Ok(message) => T::decode(self.codec, message),
+                                    // Corrupt or too large: how the stream ends, as it is.
+                                    Err(e) => return self.fail(e.into()),
+                                }
+                            } else {
+                                T::decode_slice(self.codec, self.decoder.message(at))
+                            };
                             self.decoder.consume(at);
                             if let Some(charge) = &mut self.charge {
                                 charge.give(at.size());
@@ -359,6 +378,8 @@ pub struct RequestSender<T> {
     send: Option<h2::SendStream<Bytes>>,
     codec: Codec,
     max: usize,
+    /// How requests are compressed.
+    compression: Compression,
     /// Bytes handed to the connection since this task last yielded to it.
     unflushed: Unflushed,
     /// The call's deadline: no request goes out after it, and it bounds each wait for the
@@ -375,7 +396,7 @@ impl<T: Message> RequestSender<T> {
     /// `DEADLINE_EXCEEDED`. Fails once the call is over (the server answered, or the stream
     /// broke): the response stream then tells how it ended.
     pub async fn send(&mut self, message: T) -> Result<()> {
-        let frame = frame::encode(&message, self.codec, self.max)?;
+        let frame = frame::encode_compressed(&message, self.codec, self.max, self.compression)?;
         let len = frame.len();
         self.write(frame).await?;
         self.unflushed.sent(len).await;
@@ -422,12 +443,24 @@ impl<T: Message> RequestSender<T> {
                 let Some(first) = requests.next().await else {
                     break;
                 };
-                frame::encode_into(&first, self.codec, self.max, &mut buf)?;
+                frame::encode_into_compressed(
+                    &first,
+                    self.codec,
+                    self.max,
+                    self.compression,
+                    &mut buf,
+                )?;
             }
             while buf.len() < BATCH {
                 match requests.next().now_or_never() {
                     Some(Some(message)) => {
-                        frame::encode_into(&message, self.codec, self.max, &mut buf)?;
+                        frame::encode_into_compressed(
+                            &message,
+                            self.codec,
+                            self.max,
+                            self.compression,
+                            &mut buf,
+                        )?;
                     }
                     Some(None) => {
                         done = true;
@@ -460,6 +493,7 @@ impl<T> std::fmt::Debug for RequestSender<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RequestSender")
             .field("codec", &self.codec)
+            .field("compression", &self.compression)
             .field("closed", &self.send.is_none())
             .finish()
     }
@@ -476,11 +510,13 @@ pub struct CallStream<Req, Rsp> {
 }
 
 impl<Req: Message, Rsp: Message> CallStream<Req, Rsp> {
+    /// A client's stream, its requests compressed with `compression`.
     pub(crate) fn new(
         send: h2::SendStream<Bytes>,
         responses: Streaming<Rsp>,
         codec: Codec,
         max: usize,
+        compression: Compression,
         deadline: Option<tokio::time::Instant>,
     ) -> CallStream<Req, Rsp> {
         CallStream {
@@ -488,6 +524,7 @@ impl<Req: Message, Rsp: Message> CallStream<Req, Rsp> {
                 send: Some(send),
                 codec,
                 max,
+                compression,
                 unflushed: Unflushed::default(),
                 deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
                 expired: false,

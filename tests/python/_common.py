@@ -67,6 +67,15 @@ def load_stubs(proto="greeter.proto"):
     return importlib.import_module(f"{stem}_pb2"), importlib.import_module(f"{stem}_pb2_grpc")
 
 
+# --compression's choices: grpcio's algorithms.
+COMPRESSIONS = {"none": "NoCompression", "gzip": "Gzip", "deflate": "Deflate"}
+
+
+def compression(grpc, name):
+    """The grpc.Compression value of a --compression choice."""
+    return getattr(grpc.Compression, COMPRESSIONS[name])
+
+
 def parse_metadata(pairs):
     """Turns ['key=value', ...] into gRPC metadata, keys lower-cased."""
     metadata = []

@@ -4,10 +4,13 @@
 Usage:
   echo_client.py --address HOST:PORT --kind unary|server|client|bidi
                  [--message M ...] [--count N] [--timeout SECONDS]
+                 [--compression gzip|deflate|none]
 
 - unary: sends the first --message; server: sends it with --count;
   client and bidi: send each --message in turn (bidi waits for each reply
   before sending the next, so both directions really stream).
+
+--compression compresses the requests (the channel's default compression).
 
 Prints one line per response, `<index> <message>`, then, if the call failed,
 `ERROR <CODE> <details>` (exit 1). Exits 0 when the call succeeded, 2 on bad
@@ -28,6 +31,7 @@ def main():
     parser.add_argument("--message", action="append", default=[])
     parser.add_argument("--count", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=10.0)
+    parser.add_argument("--compression", choices=sorted(_common.COMPRESSIONS), default="none")
     args = parser.parse_args()
 
     grpc = _common.import_grpc()
@@ -37,7 +41,8 @@ def main():
     def show(rsp):
         print(f"{rsp.index} {rsp.message}", flush=True)
 
-    with grpc.insecure_channel(args.address) as channel:
+    compression = _common.compression(grpc, args.compression)
+    with grpc.insecure_channel(args.address, compression=compression) as channel:
         stub = echo_pb2_grpc.EchoStub(channel)
         try:
             if args.kind == "unary":

@@ -3,7 +3,7 @@
 
 Usage:
   greeter_client.py --address HOST:PORT [--name NAME] [--timeout SECONDS]
-                    [--metadata KEY=VALUE ...]
+                    [--metadata KEY=VALUE ...] [--compression gzip|deflate|none]
 
 On success prints the greeting (e.g. `Hello, World!`) and exits 0.
 On an RPC error prints `ERROR <StatusCode name> <details>` and exits 1.
@@ -27,6 +27,10 @@ def main():
         "--metadata", action="append", default=[], metavar="KEY=VALUE",
         help="a request header; may be repeated",
     )
+    parser.add_argument(
+        "--compression", choices=sorted(_common.COMPRESSIONS), default="none",
+        help="how the request is compressed (grpc-encoding; default none)",
+    )
     args = parser.parse_args()
 
     grpc = _common.import_grpc()
@@ -40,6 +44,7 @@ def main():
                 greeter_pb2.HelloRequest(name=args.name),
                 timeout=args.timeout,
                 metadata=metadata or None,
+                compression=_common.compression(grpc, args.compression),
             )
         except grpc.RpcError as error:
             _common.print_rpc_error(error)

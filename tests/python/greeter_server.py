@@ -2,9 +2,10 @@
 """Serves greeter.Greeter/Hello with grpcio, the reference gRPC implementation.
 
 Usage:
-  greeter_server.py --address HOST:PORT
+  greeter_server.py --address HOST:PORT [--compression gzip|deflate|none]
 
-Answers `Hello, <name>!`. Prints `listening` on a line of stdout (flushed) once
+Answers `Hello, <name>!`, its responses compressed with --compression when the
+client accepts it (grpcio's server-wide default compression). Prints `listening` on a line of stdout (flushed) once
 the port is bound, then serves until it gets SIGTERM or SIGINT, and exits 0.
 The bound port is also written to stderr (`bound HOST:PORT`), which helps with
 `--address 127.0.0.1:0`. Exits 2 when the address cannot be bound.
@@ -22,6 +23,10 @@ import _common
 def main():
     parser = argparse.ArgumentParser(description="Serves greeter.Greeter/Hello.")
     parser.add_argument("--address", required=True, help="HOST:PORT to listen on")
+    parser.add_argument(
+        "--compression", choices=sorted(_common.COMPRESSIONS), default="none",
+        help="how responses are compressed (grpc-encoding; default none)",
+    )
     args = parser.parse_args()
 
     grpc = _common.import_grpc()
@@ -34,6 +39,7 @@ def main():
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=8),
         options=[("grpc.so_reuseport", 0)],
+        compression=_common.compression(grpc, args.compression),
     )
     greeter_pb2_grpc.add_GreeterServicer_to_server(Greeter(), server)
     try:

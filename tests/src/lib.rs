@@ -495,3 +495,44 @@ pub fn line_after(pipe: impl std::io::Read + Send + 'static, prefix: &str) -> Op
     std::thread::spawn(move || lines.for_each(drop));
     Some(rest)
 }
+
+/// A grpcio server (`tests/python/<script>`) on a free port of 127.0.0.1, killed on drop.
+pub struct PyServer {
+    child: std::process::Child,
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+}
+
+impl PyServer {
+    /// Runs `tests/python/<script> --address ADDR ARGS...` (a server that prints `listening`
+    /// once bound) and waits until it does.
+    pub fn start(script: &str, args: &[&str]) -> PyServer {
+        use std::io::BufRead;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut child = python()
+            .arg(format!("tests/python/{script}"))
+            .args(["--address", &addr.to_string()])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {script}: {e}"));
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "listening", "{script} did not start");
+        PyServer { child, addr }
+    }
+}
+
+impl Drop for PyServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -2,9 +2,7 @@
 //! calls our server, and our client calls its server; unary calls (greeter) and all four
 //! call kinds (echo).
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use examples::greeter::{GreeterClient, HelloRequest};
@@ -113,49 +111,9 @@ async fn grpcio_client_calls_our_server() {
     server.stop().await.unwrap();
 }
 
-/// A grpcio greeter server on a free port, killed on drop.
-struct PyServer {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl PyServer {
-    /// Runs `tests/python/<script>` (a server that prints `listening` once bound).
-    fn start(script: &str) -> PyServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let mut child = python()
-            .args([
-                &format!("tests/python/{script}"),
-                "--address",
-                &addr.to_string(),
-            ])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {script}: {e}"));
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "listening", "{script} did not start");
-        PyServer { child, addr }
-    }
-}
-
-impl Drop for PyServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn our_client_calls_a_grpcio_server() {
-    let py = tokio::task::spawn_blocking(|| PyServer::start("greeter_server.py"))
+    let py = tokio::task::spawn_blocking(|| PyServer::start("greeter_server.py", &[]))
         .await
         .unwrap();
 
@@ -305,7 +263,7 @@ async fn our_client_streams_each_call_kind_with_a_grpcio_server() {
     use examples::echo::{EchoClient, EchoRequest};
     use futures_util::TryStreamExt;
 
-    let py = tokio::task::spawn_blocking(|| PyServer::start("echo_server.py"))
+    let py = tokio::task::spawn_blocking(|| PyServer::start("echo_server.py", &[]))
         .await
         .unwrap();
     let client = EchoClient::new("echo", caller(memory()).client());

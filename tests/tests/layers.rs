@@ -1,6 +1,6 @@
 //! Handler layers: the order they run in, a layer that refuses calls or adds metadata the
-//! handler sees, streaming calls through them, and a concurrency limit under 2,000 calls at
-//! once.
+//! handler sees, streaming calls through them, a concurrency limit under 2,000 calls at
+//! once, and a rate limit per user.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -11,7 +11,8 @@ use examples::relay::{PassRequest, RelayClient, register_relay_handler};
 use examples::relay_service::Relayer;
 use futures_util::StreamExt;
 use micro_runtime::server::{
-    Answer, CallKind, ConcurrencyLimit, HandlerCall, HandlerLayer, Next, RequestLog, Timeout,
+    Answer, CallKind, ConcurrencyLimit, HandlerCall, HandlerLayer, Next, RateLimit, RequestLog,
+    Timeout,
 };
 use micro_runtime::{CallOptions, Code, Error, Result, Service, ServiceBuilder};
 use micro_tests::{caller, memory};
@@ -274,4 +275,187 @@ async fn a_stream_holds_its_place_under_the_limit_until_its_last_response() {
     }
     client.pass(last_hop(0)).await.unwrap();
     service.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_refuses_calls_beyond_the_burst_and_one_users_flood_spares_another() {
+    // Three calls a minute per user: the test is over long before a fourth is earned.
+    let limit = RateLimit::per(3, Duration::from_secs(60)).per_metadata("x-user");
+    let (service, client) = relay(Service::builder().wrap_handler(limit)).await;
+    let as_user = |user: &str| CallOptions::new().metadata("x-user", user).retries(0);
+
+    for _ in 0..3 {
+        client
+            .pass_with(last_hop(0), &as_user("ada"))
+            .await
+            .unwrap();
+    }
+    let err = client
+        .pass_with(last_hop(0), &as_user("ada"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err}");
+    assert!(err.detail().contains("per x-user"), "{err}");
+    assert!(err.detail().contains("try again in"), "{err}");
+    assert!(!err.detail().contains("ada"), "a metadata value in {err}");
+
+    // Ada floods; Bob's calls, made meanwhile, are all answered.
+    let flood = (0..200).map(|_| {
+        let (client, options) = (client.clone(), as_user("ada"));
+        tokio::spawn(async move { client.pass_with(last_hop(0), &options).await })
+    });
+    let flood = futures_util::future::join_all(flood);
+    let bob = async {
+        for _ in 0..3 {
+            client.pass_with(last_hop(0), &as_user("bob")).await?;
+        }
+        Ok::<_, Error>(())
+    };
+    let (flood, bob) = tokio::join!(flood, bob);
+    bob.expect("bob was refused");
+    for call in flood {
+        let err = call.unwrap().expect_err("a flooding call got through");
+        assert_eq!(err.code(), Code::ResourceExhausted, "{err}");
+    }
+    // Bob, too, has his limit.
+    let err = client
+        .pass_with(last_hop(0), &as_user("bob"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err}");
+    service.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tower_middleware_runs_as_a_handler_layer() {
+    use micro_runtime::server::TowerLayer;
+    let stack = tower::ServiceBuilder::new()
+        .load_shed()
+        .concurrency_limit(1)
+        .timeout(Duration::from_millis(300))
+        .into_inner();
+    let (service, client) = relay(Service::builder().wrap_handler(TowerLayer::new(stack))).await;
+    let options = CallOptions::new().retries(0);
+
+    // tower's timeout: DEADLINE_EXCEEDED.
+    let err = client
+        .pass_with(last_hop(2_000), &options)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
+
+    // tower's concurrency limit of 1, shed: one call at a time, the other RESOURCE_EXHAUSTED.
+    let slow = client.pass_with(last_hop(200), &options);
+    let fast = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        client.pass_with(last_hop(0), &options).await
+    };
+    let (slow, fast) = tokio::join!(slow, fast);
+    assert!(slow.is_ok(), "{slow:?}");
+    assert_eq!(fast.unwrap_err().code(), Code::ResourceExhausted);
+    // The permit came back.
+    client.pass_with(last_hop(0), &options).await.unwrap();
+    service.stop().await.unwrap();
+}
+
+/// A field of `/proc/<pid>/status`, in KiB (`VmRSS`, `VmHWM`).
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overloaded_server_process_stays_bounded_and_logs_its_admitted_calls() {
+    use std::process::{Command, Stdio};
+    const CALLS: usize = 2_000;
+    const HANDLER_MS: u32 = 50;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    // Layers from flags, as an operator would set them.
+    let child = Command::new(micro_tests::example_binary("relay-server"))
+        .args(["--server_name", "relay", "--server_address", "127.0.0.1:0"])
+        .args(["--registry", "local", "--registry_address"])
+        .arg(dir.path().join("registry"))
+        .args(["--server_concurrency_limit", "100", "--server_request_log"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start relay-server");
+    let server = micro_tests::Proc(child);
+    let pid = server.0.id();
+    let registry: Arc<dyn micro_runtime::Registry> = Arc::new(
+        micro_runtime::registry::local::LocalRegistry::new(dir.path().join("registry")).unwrap(),
+    );
+    let client = RelayClient::new("relay", caller(registry).client());
+    let options = CallOptions::new()
+        .retries(0)
+        .timeout(Duration::from_secs(30));
+    let start = Instant::now();
+    while client.pass_with(last_hop(0), &options).await.is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "relay-server did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rss_before = status_kib(pid, "VmRSS");
+
+    let calls = (0..CALLS).map(|_| {
+        let (client, options) = (client.clone(), options.clone());
+        tokio::spawn(async move { client.pass_with(last_hop(HANDLER_MS), &options).await })
+    });
+    let (mut admitted, mut shed) = (0, 0);
+    for call in futures_util::future::join_all(calls).await {
+        match call.unwrap() {
+            Ok(_) => admitted += 1,
+            Err(e) if e.code() == Code::ResourceExhausted => shed += 1,
+            Err(e) => panic!("a call ended otherwise than OK or RESOURCE_EXHAUSTED: {e}"),
+        }
+    }
+    assert_eq!(admitted + shed, CALLS);
+    assert!(
+        shed > 0 && admitted >= 100,
+        "{admitted} admitted, {shed} shed"
+    );
+    let peak = status_kib(pid, "VmHWM");
+    drop(server);
+
+    // The server's own figure: how long each admitted call took inside it (RequestLog).
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut took: Vec<u64> = text
+        .lines()
+        .filter(|l| l.contains("micro::request") && l.contains("code=\"OK\""))
+        .filter_map(|l| {
+            l.split("took_us=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    // Every admitted call (and the warm-up ones) is logged, every shed one too.
+    assert!(took.len() > admitted, "{} OK lines", took.len());
+    let shed_lines = text.matches("ResourceExhausted").count();
+    assert_eq!(shed_lines, shed, "each shed call is logged");
+    took.sort_unstable();
+    let ms = |q: usize| took[(took.len() * q / 100).min(took.len() - 1)] as f64 / 1000.0;
+    println!(
+        "{admitted} admitted, {shed} shed; admitted in the server: p50 {:.1} ms, p99 {:.1} ms, \
+         max {:.1} ms (handler {HANDLER_MS} ms); resident {} MiB before, peak {} MiB",
+        ms(50),
+        ms(99),
+        ms(100),
+        rss_before / 1024,
+        peak / 1024
+    );
+    assert!(
+        peak < rss_before + 64 * 1024,
+        "2,000 calls at once cost the server {} KiB",
+        peak - rss_before
+    );
 }

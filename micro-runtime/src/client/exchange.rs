@@ -9,39 +9,41 @@ use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Uri};
 
 use super::CallOptions;
+use super::layer::{BoxFuture, CallLayers, OutgoingCall};
 use super::pick::Picker;
 use super::pick::Target;
 use super::pool::{Conn, Pool};
 use super::retry::{Attempt, Failure, Tried};
 use crate::codec::{Codec, Message};
-use crate::context::Metadata;
+use crate::context::{CallKind, Metadata};
 use crate::error::{Code, Error, Result};
-use crate::selector::{NodeStats, now_ms};
+use crate::selector::{CircuitBreaker, NodeStats, now_ms};
 use crate::transport::body::RecvBody;
 use crate::transport::http2::h2_code;
 use crate::transport::status::{self, bad_response, check_trailers};
 use crate::transport::{format_timeout, frame};
 
-/// A unary call: what each of its attempts sends.
-pub(super) struct Unary<'a, Rsp> {
+/// What every attempt of a call shares: where nodes come from, the connections, the layers
+/// and breaker of the client, and the call's target and options.
+pub(super) struct Calling<'a> {
     pub(super) picker: &'a Picker,
     pub(super) pool: &'a Pool,
-    pub(super) max_message_size: usize,
+    pub(super) layers: &'a CallLayers,
+    pub(super) breaker: Option<&'a CircuitBreaker>,
     pub(super) service: &'a str,
-    pub(super) target: Target<'a>,
-    pub(super) body: Bytes,
-    pub(super) codec: Codec,
+    pub(super) target: &'a Target<'a>,
     pub(super) options: &'a CallOptions,
-    pub(super) deadline: tokio::time::Instant,
-    pub(super) response: PhantomData<fn() -> Rsp>,
 }
 
-impl<Rsp: Message> Attempt for Unary<'_, Rsp> {
-    type Output = Rsp;
-
-    /// Picks a node (`tried.node` is set to its statistics), sends the request, reads the
-    /// answer, and records the outcome in the node's statistics.
-    async fn attempt(&self, tried: &mut Tried) -> Result<Rsp, Failure> {
+impl Calling<'_> {
+    /// Picks a node for an attempt and makes it with `exchange`, through the client's call
+    /// layers, recording its outcome in the node's statistics (`tried.node` is set to them).
+    async fn attempt<E: Exchange>(
+        &self,
+        tried: &mut Tried,
+        kind: CallKind,
+        exchange: &E,
+    ) -> Result<E::Output, Failure> {
         let nodes = self.picker.nodes(self.service, self.options).await?;
         let (address, stats) =
             self.picker
@@ -50,21 +52,117 @@ impl<Rsp: Message> Attempt for Unary<'_, Rsp> {
         let stats = stats.map(|s| &**s);
         let _in_flight = stats.map(NodeStats::start);
         let started = std::time::Instant::now();
-        let result = self.exchange(address).await;
-        match &result {
-            Ok(_) | Err(Failure::Answered(_)) => {
+        let result = if self.layers.is_empty() {
+            exchange.exchange(address, &self.options.metadata).await
+        } else {
+            let call = OutgoingCall {
+                service: self.service.to_owned(),
+                endpoint: self.target.endpoint.to_owned(),
+                kind,
+                attempt: tried.attempt,
+                address: address.to_owned(),
+                metadata: self.options.metadata.clone(),
+            };
+            through_layers(self.layers, call, exchange).await
+        };
+        let failed = match &result {
+            Ok(_) => {
                 if let Some(stats) = stats {
                     stats.record_success(started.elapsed());
                 }
+                false
+            }
+            Err(Failure::Answered(e)) => {
+                if let Some(stats) = stats {
+                    match self.breaker {
+                        Some(breaker) => {
+                            stats.record_answer(breaker, e.code(), started.elapsed(), now_ms())
+                        }
+                        None => stats.record_success(started.elapsed()),
+                    }
+                }
+                e.code() == Code::Unavailable
             }
             Err(Failure::Unsent(_) | Failure::Broken(_)) => {
                 if let Some(stats) = stats {
-                    stats.record_failure(now_ms());
+                    match self.breaker {
+                        Some(breaker) => stats.record_failure_under(breaker, now_ms()),
+                        None => stats.record_failure(now_ms()),
+                    }
                 }
-                tried.failed.push(address.to_owned());
+                true
             }
+        };
+        if failed {
+            tried.failed.push(address.to_owned());
         }
         result
+    }
+}
+
+/// One attempt on the wire, to a node picked.
+trait Exchange: Sync {
+    type Output: Send;
+
+    /// Makes the attempt to `address`, its request carrying `metadata`.
+    fn exchange(
+        &self,
+        address: &str,
+        metadata: &Metadata,
+    ) -> impl Future<Output = Result<Self::Output, Failure>> + Send;
+}
+
+/// Runs an attempt through call layers: `exchange` is what the innermost calls on to. The
+/// attempt's own outcome stands; a layer's error ends an attempt that succeeded (or that
+/// it never let go out) as an answer would.
+async fn through_layers<E: Exchange>(
+    layers: &CallLayers,
+    call: OutgoingCall,
+    exchange: &E,
+) -> Result<E::Output, Failure> {
+    let slot = std::sync::Mutex::new(None);
+    let send = |call: OutgoingCall| -> BoxFuture<'_, Result<()>> {
+        let slot = &slot;
+        Box::pin(async move {
+            let outcome = exchange.exchange(&call.address, &call.metadata).await;
+            let result = match &outcome {
+                Ok(_) => Ok(()),
+                Err(f) => Err(f.error().clone()),
+            };
+            if let Ok(mut slot) = slot.lock() {
+                *slot = Some(outcome);
+            }
+            result
+        })
+    };
+    let layered = layers.run(call, &send).await;
+    let outcome = slot.into_inner().ok().flatten();
+    match (outcome, layered) {
+        (Some(Err(failure)), _) => Err(failure),
+        (Some(Ok(value)), Ok(())) => Ok(value),
+        (_, Err(refused)) => Err(Failure::Answered(refused)),
+        (None, Ok(())) => Err(Failure::Answered(Error::new(
+            Code::Internal,
+            "a call layer answered without calling on",
+        ))),
+    }
+}
+
+/// A unary call: what each of its attempts sends.
+pub(super) struct Unary<'a, Rsp> {
+    pub(super) calling: Calling<'a>,
+    pub(super) max_message_size: usize,
+    pub(super) body: Bytes,
+    pub(super) codec: Codec,
+    pub(super) deadline: tokio::time::Instant,
+    pub(super) response: PhantomData<fn() -> Rsp>,
+}
+
+impl<Rsp: Message> Attempt for Unary<'_, Rsp> {
+    type Output = Rsp;
+
+    async fn attempt(&self, tried: &mut Tried) -> Result<Rsp, Failure> {
+        self.calling.attempt(tried, CallKind::Unary, self).await
     }
 }
 
@@ -73,11 +171,7 @@ pub(super) type Opened = (h2::client::ResponseFuture, h2::SendStream<Bytes>);
 
 /// The opening of a streaming call's HTTP/2 stream.
 pub(super) struct Open<'a> {
-    pub(super) picker: &'a Picker,
-    pub(super) pool: &'a Pool,
-    pub(super) service: &'a str,
-    pub(super) target: &'a Target<'a>,
-    pub(super) options: &'a CallOptions,
+    pub(super) calling: Calling<'a>,
     pub(super) codec: Codec,
     pub(super) deadline: Option<tokio::time::Instant>,
 }
@@ -85,52 +179,47 @@ pub(super) struct Open<'a> {
 impl Attempt for Open<'_> {
     type Output = Opened;
 
-    /// Picks a node and opens a stream to it; a node that could not take it is avoided by
-    /// the next attempts.
+    /// Opens a stream to a node; a node that could not take it is avoided by the next
+    /// attempts.
     async fn attempt(&self, tried: &mut Tried) -> Result<Opened, Failure> {
-        let nodes = self.picker.nodes(self.service, self.options).await?;
-        let (address, stats) =
-            self.picker
-                .pick(nodes.as_deref(), self.service, self.options, &tried.failed)?;
-        tried.node = stats.cloned();
-        let timeout = self
-            .deadline
-            .map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
-        let opened = match request_head(
-            self.pool,
-            address,
-            self.target.path.clone(),
-            self.codec,
-            &self.options.metadata,
-            timeout,
-        )
-        .await
-        {
-            Ok(head) => open_stream(head, address, false).await,
-            Err(f) => Err(f),
-        };
-        if let Err(Failure::Unsent(_)) = &opened {
-            if let Some(stats) = stats {
-                stats.record_failure(now_ms());
-            }
-            tried.failed.push(address.to_owned());
-        }
-        opened
+        self.calling.attempt(tried, CallKind::Streaming, self).await
     }
 }
 
-impl<Rsp: Message> Unary<'_, Rsp> {
+impl Exchange for Open<'_> {
+    type Output = Opened;
+
+    async fn exchange(&self, address: &str, metadata: &Metadata) -> Result<Opened, Failure> {
+        let timeout = self
+            .deadline
+            .map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
+        let head = request_head(
+            self.calling.pool,
+            address,
+            self.calling.target.path.clone(),
+            self.codec,
+            metadata,
+            timeout,
+        )
+        .await?;
+        open_stream(head, address, false).await
+    }
+}
+
+impl<Rsp: Message> Exchange for Unary<'_, Rsp> {
+    type Output = Rsp;
+
     /// One request to `address` and its response.
-    async fn exchange(&self, address: &str) -> Result<Rsp, Failure> {
+    async fn exchange(&self, address: &str, metadata: &Metadata) -> Result<Rsp, Failure> {
         let remaining = self
             .deadline
             .saturating_duration_since(tokio::time::Instant::now());
         let head = request_head(
-            self.pool,
+            self.calling.pool,
             address,
-            self.target.path.clone(),
+            self.calling.target.path.clone(),
             self.codec,
-            &self.options.metadata,
+            metadata,
             Some(remaining),
         )
         .await?;
@@ -145,8 +234,11 @@ impl<Rsp: Message> Unary<'_, Rsp> {
             (Err(e), Ok(())) | (Err(_), Err(e)) => return Err(stream_failure(&e, address)),
         };
         let codec = check_head(&parts, self.codec)?;
+        // Compressed messages are read as the response's grpc-encoding says.
+        let compression = crate::transport::compression::response_encoding(&parts.headers)
+            .map_err(Failure::Answered)?;
         let mut body = RecvBody::new(body);
-        let (message, trailers) = frame::read_unary(&mut body, self.max_message_size)
+        let (message, trailers) = frame::read_unary(&mut body, self.max_message_size, compression)
             .await
             .map_err(|e| match e.code() {
                 // The connection broke while the answer was on its way.
@@ -202,6 +294,12 @@ pub(super) async fn request_head(
     }
     headers.insert(http::header::CONTENT_TYPE, codec.content_type_header());
     headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+    // What responses may be compressed with (the call's own grpc-encoding, when it
+    // compresses its requests, comes with its metadata).
+    headers.insert(
+        crate::transport::compression::GRPC_ACCEPT_ENCODING,
+        crate::transport::compression::accept_encoding(),
+    );
     if let Some(timeout) = timeout {
         headers.insert("grpc-timeout", format_timeout(timeout));
     }

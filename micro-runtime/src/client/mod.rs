@@ -16,8 +16,10 @@
 //! `endpoint` (calls by endpoint name), `publish` (events on the broker), `pool` (the
 //! connections).
 
+mod budget;
 mod endpoint;
 mod exchange;
+mod layer;
 mod options;
 mod pick;
 mod pool;
@@ -28,6 +30,10 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::context::CallKind;
+pub use crate::selector::CircuitBreaker;
+pub use budget::RetryBudget;
+pub use layer::{CallLayer, CallLayers, CallNext, OutgoingCall};
 pub use options::{AsCallOptions, CallOptions, ClientOptions, Method};
 
 use crate::broker::Broker;
@@ -38,7 +44,7 @@ use crate::registry::cache::Cache;
 use crate::selector::Selector;
 use crate::stream::{CallStream, Streaming};
 use crate::transport::{self, frame};
-use exchange::{Open, Opened, Unary};
+use exchange::{Calling, Open, Opened, Unary};
 use pick::{Picker, Target};
 use retry::{Failure, Policy, retry};
 
@@ -197,7 +203,9 @@ impl Client {
             return Err(Error::bad_request("go.micro.client", bad.clone()));
         }
         let codec = self.codec_of::<Req, Rsp>(options);
-        let body = frame::encode(request, codec, o.max_message_size)?;
+        let (compression, options) = options.compressed(o.compression);
+        let options = &*options;
+        let body = frame::encode_compressed(request, codec, o.max_message_size, compression)?;
         let timeout = options
             .time_left(Some(o.request_timeout))
             .unwrap_or(o.request_timeout);
@@ -208,16 +216,13 @@ impl Client {
             retries: options.retries.unwrap_or(o.retries),
             idempotent: target.idempotent || options.idempotent,
             deadline: Some((deadline, timeout)),
+            budget: o.retry_budget.as_ref(),
         };
         let call = Unary {
-            picker: &self.inner.picker,
-            pool: &self.inner.pool,
+            calling: self.calling(service, &target, options),
             max_message_size: o.max_message_size,
-            service,
-            target,
             body,
             codec,
-            options,
             deadline,
             response: PhantomData,
         };
@@ -249,11 +254,19 @@ impl Client {
         options: &CallOptions,
     ) -> Result<CallStream<Req, Rsp>> {
         let codec = self.codec_of::<Req, Rsp>(options);
+        let (compression, options) = options.compressed(self.inner.options.compression);
         let deadline = options.time_left(None).map(transport::deadline_in);
-        let (response, send) = self.open(service, target, codec, options).await?;
+        let (response, send) = self.open(service, target, codec, &options).await?;
         let max = self.inner.options.max_message_size;
         let responses = Streaming::response(response, codec, max, deadline);
-        Ok(CallStream::new(send, responses, codec, max, deadline))
+        Ok(CallStream::new(
+            send,
+            responses,
+            codec,
+            max,
+            compression,
+            deadline,
+        ))
     }
 
     /// Calls a server-streaming `method` of `service` with `request`: the responses come on
@@ -279,9 +292,10 @@ impl Client {
     ) -> Result<Streaming<Rsp>> {
         let max = self.inner.options.max_message_size;
         let codec = self.codec_of::<Req, Rsp>(options);
-        let frame = frame::encode(request, codec, max)?;
+        let (compression, options) = options.compressed(self.inner.options.compression);
+        let frame = frame::encode_compressed(request, codec, max, compression)?;
         let deadline = options.time_left(None).map(transport::deadline_in);
-        let (response, mut send) = self.open(service, target, codec, options).await?;
+        let (response, mut send) = self.open(service, target, codec, &options).await?;
         // Queued whole (HTTP/2 buffers it): one request message needs no flow control here.
         // When the send fails, the stream is already closed (the server answered first, or
         // the connection broke): its response says which.
@@ -312,17 +326,33 @@ impl Client {
             // again.
             idempotent: false,
             deadline: deadline.zip(timeout),
+            budget: self.inner.options.retry_budget.as_ref(),
         };
         let open = Open {
-            picker: &self.inner.picker,
-            pool: &self.inner.pool,
-            service,
-            target,
-            options,
+            calling: self.calling(service, target, options),
             codec,
             deadline,
         };
         retry(policy, &open).await
+    }
+
+    /// What the attempts of a call to `target` of `service` share.
+    fn calling<'a>(
+        &'a self,
+        service: &'a str,
+        target: &'a Target<'a>,
+        options: &'a CallOptions,
+    ) -> Calling<'a> {
+        let o = &self.inner.options;
+        Calling {
+            picker: &self.inner.picker,
+            pool: &self.inner.pool,
+            layers: &o.layers,
+            breaker: o.breaker.as_ref(),
+            service,
+            target,
+            options,
+        }
     }
 }
 

@@ -5,10 +5,13 @@
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
+use super::budget::RetryBudget;
+use super::layer::{CallLayer, CallLayers};
 use crate::codec::Codec;
 use crate::context::{Context, Metadata};
-use crate::selector::Filter;
+use crate::selector::{CircuitBreaker, Filter};
 use crate::transport::DEFAULT_MAX_MESSAGE_SIZE;
+use crate::transport::compression::{Compression, GRPC_ENCODING};
 
 /// A method to call: its gRPC path and its registry endpoint name.
 ///
@@ -55,6 +58,26 @@ pub struct ClientOptions {
     /// Dial every node over TLS (feature `tls`).
     #[cfg(feature = "tls")]
     pub tls: Option<crate::transport::tls::ClientTls>,
+    /// Layers around every attempt of every call, outermost first
+    /// ([`ClientOptions::wrap_call`]).
+    pub layers: CallLayers,
+    /// The circuit breaker of each node: with none, a node is left alone only after
+    /// transport failures.
+    pub breaker: Option<CircuitBreaker>,
+    /// The cap of retries as a share of calls: with none, every call may make its retries.
+    pub retry_budget: Option<RetryBudget>,
+    /// How requests are compressed (`grpc-encoding`) unless a call says otherwise
+    /// ([`CallOptions::compression`]): identity (none) by default. Responses are decompressed
+    /// whatever this says: every request offers gzip and zstd (`grpc-accept-encoding`).
+    pub compression: Compression,
+}
+
+impl ClientOptions {
+    /// Adds a layer around every attempt of every call, inside those already added.
+    pub fn wrap_call(mut self, layer: impl CallLayer) -> ClientOptions {
+        self.layers.push(layer);
+        self
+    }
 }
 
 impl Default for ClientOptions {
@@ -71,6 +94,10 @@ impl Default for ClientOptions {
             keepalive_timeout: Duration::from_secs(20),
             #[cfg(feature = "tls")]
             tls: None,
+            layers: CallLayers::default(),
+            breaker: None,
+            retry_budget: None,
+            compression: Compression::Identity,
         }
     }
 }
@@ -93,6 +120,7 @@ pub struct CallOptions {
     pub(super) retries: Option<u32>,
     pub(super) address: Option<String>,
     pub(super) codec: Option<Codec>,
+    pub(super) compression: Option<Compression>,
     pub(super) metadata: Metadata,
     /// Why a metadata entry was refused: the call fails with it.
     pub(super) bad_metadata: Option<String>,
@@ -175,6 +203,20 @@ impl CallOptions {
         self
     }
 
+    /// How this call's requests are compressed (`grpc-encoding`), instead of the client's
+    /// [`ClientOptions::compression`]. Servers of this crate, grpc-go and grpcio answer in
+    /// the same encoding.
+    ///
+    /// ```
+    /// use micro_runtime::{CallOptions, Compression};
+    /// let opts = CallOptions::new().compression(Compression::Gzip);
+    /// assert_eq!(opts.get_compression(), Some(Compression::Gzip));
+    /// ```
+    pub fn compression(mut self, compression: Compression) -> CallOptions {
+        self.compression = Some(compression);
+        self
+    }
+
     /// Adds a metadata entry, sent as a request header.
     pub fn metadata(mut self, key: &str, value: &str) -> CallOptions {
         if let Err(e) = self.metadata.insert(key, value) {
@@ -240,6 +282,28 @@ impl CallOptions {
     /// The metadata set.
     pub fn get_metadata(&self) -> &Metadata {
         &self.metadata
+    }
+
+    /// The compression set, if any.
+    pub fn get_compression(&self) -> Option<Compression> {
+        self.compression
+    }
+
+    /// The compression of the call's requests (its own, else `default`), and the options
+    /// with the `grpc-encoding` that says so among their metadata (the same options when
+    /// the requests go uncompressed).
+    pub(super) fn compressed(&self, default: Compression) -> (Compression, Cow<'_, CallOptions>) {
+        let compression = self.compression.unwrap_or(default);
+        if compression.is_identity() {
+            return (compression, Cow::Borrowed(self));
+        }
+        let mut options = self.clone();
+        options.metadata.remove(GRPC_ENCODING);
+        options.metadata.append(
+            http::HeaderName::from_static(GRPC_ENCODING),
+            compression.header_value(),
+        );
+        (compression, Cow::Owned(options))
     }
 
     /// The time the call has, from now: the timeout set (else `default`), cut to the

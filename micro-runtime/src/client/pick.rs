@@ -68,6 +68,7 @@ impl Picker {
             .selector
             .select(nodes, &selection)
             .ok_or_else(|| Failure::Answered(crate::registry::not_found(service)))?;
+        chosen.stats.picked(selection.now_ms);
         Ok((chosen.node.address.as_str(), Some(&chosen.stats)))
     }
 }

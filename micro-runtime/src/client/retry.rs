@@ -11,14 +11,16 @@
 //!   again.
 //!
 //! Each retry picks a node again (avoiding those that failed during the call), after a
-//! back-off of `100 ms × attempt^e` as in go-micro, within the call's deadline. Opening a
-//! stream is retried only while nothing reached a server.
+//! back-off of `100 ms × attempt^e` as in go-micro, within the call's deadline and the
+//! client's [`RetryBudget`], when it has one. Opening a stream is retried only while nothing
+//! reached a server.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::budget::RetryBudget;
 use crate::error::{Code, Error, Result};
 use crate::selector::{NodeStats, now_ms};
 
@@ -43,6 +45,13 @@ impl Failure {
         }
     }
 
+    /// The error, whatever the failure.
+    pub(super) fn error(&self) -> &Error {
+        match self {
+            Failure::Unsent(e) | Failure::Broken(e) | Failure::Answered(e) => e,
+        }
+    }
+
     pub(super) fn into_error(self) -> Error {
         match self {
             Failure::Unsent(e) | Failure::Broken(e) | Failure::Answered(e) => e,
@@ -57,6 +66,8 @@ pub(super) struct Tried {
     pub(super) failed: Vec<String>,
     /// The node of the attempt under way.
     pub(super) node: Option<Arc<NodeStats>>,
+    /// The attempt under way: 0 for the first.
+    pub(super) attempt: u32,
 }
 
 /// How a call is retried.
@@ -69,6 +80,8 @@ pub(super) struct Policy<'a> {
     pub(super) idempotent: bool,
     /// The call's deadline, and the timeout it was set from (for the error).
     pub(super) deadline: Option<(Instant, Duration)>,
+    /// The client's retry budget, when it has one.
+    pub(super) budget: Option<&'a RetryBudget>,
 }
 
 /// A call, as one attempt to make as often as its [`Policy`] allows.
@@ -95,7 +108,11 @@ pub(super) async fn retry<A: Attempt>(policy: Policy<'_>, call: &A) -> Result<A:
     {
         return Err(deadline_exceeded(policy.service, policy.endpoint, timeout));
     }
+    if let Some(budget) = policy.budget {
+        budget.deposit();
+    }
     loop {
+        tried.attempt = attempts;
         let outcome = match policy.deadline {
             None => call.attempt(&mut tried).await,
             Some((deadline, timeout)) => {
@@ -116,6 +133,15 @@ pub(super) async fn retry<A: Attempt>(policy: Policy<'_>, call: &A) -> Result<A:
             Err(f) => return Err(f.into_error()),
         };
         if attempts >= policy.retries {
+            return Err(err);
+        }
+        if policy.budget.is_some_and(|budget| !budget.withdraw()) {
+            tracing::debug!(
+                service = policy.service,
+                endpoint = policy.endpoint,
+                error = %err,
+                "not retried: the retry budget is spent"
+            );
             return Err(err);
         }
         attempts += 1;
@@ -176,6 +202,7 @@ mod tests {
             retries,
             idempotent,
             deadline: None,
+            budget: None,
         }
     }
 
@@ -244,6 +271,20 @@ mod tests {
         };
         let err = retry(policy, &slow).await.unwrap_err();
         assert_eq!(err.code(), Code::DeadlineExceeded);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spent_retry_budget_ends_the_call() {
+        let budget = RetryBudget::percent(50).min_per_second(0);
+        let policy = || Policy {
+            budget: Some(&budget),
+            ..policy(3, false)
+        };
+        let unsent = || Failure::Unsent(unavailable());
+        // First call: one deposit, half a retry: none.
+        assert_eq!(attempts_made(policy(), unsent).await, 1);
+        // Second: two deposits, one retry.
+        assert_eq!(attempts_made(policy(), unsent).await, 2);
     }
 
     #[tokio::test(start_paused = true)]

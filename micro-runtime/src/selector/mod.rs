@@ -2,109 +2,42 @@
 //!
 //! A selector picks a [`Candidate`] from [`Nodes`], the cached node list of one service. The
 //! list carries the per-service state selectors need (a cursor, a hash ring) and each
-//! candidate its [`NodeStats`] (calls in flight, a latency EWMA, failures), which survive
-//! registry updates. So round robin rotates across calls (not within one call as in
-//! go-micro), least-loaded sees live load, and failed nodes are ejected for a back-off period
-//! (outlier detection) and tried again after it.
+//! candidate its [`NodeStats`] (calls in flight, a latency EWMA, its circuit breaker), which
+//! survive registry updates. So round robin rotates across calls (not within one call as in
+//! go-micro), least-loaded sees live load, and failed nodes are left alone for a back-off
+//! period (their breaker open: outlier ejection, and with a [`CircuitBreaker`] failed
+//! answers too), then probed by one call before they take calls again.
 //!
 //! Every selector honours the call's [`Selection`]: its [`Filter`] (version, node metadata)
 //! always; ejected nodes and nodes that already failed this call only when nothing else is
 //! left.
 
+mod breaker;
 pub mod consistent_hash;
 pub mod least_loaded;
 mod named;
 pub mod random;
 pub mod round_robin;
+mod stats;
 
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+pub use breaker::CircuitBreaker;
 pub use consistent_hash::ConsistentHash;
 pub use least_loaded::LeastLoaded;
 pub use named::from_name;
 pub use random::Random;
 pub use round_robin::RoundRobin;
+pub use stats::{InFlight, NodeStats};
 
 use crate::registry::Node;
-
-/// How long a node is ejected after its first failure; doubles with each ejection in a row.
-const EJECT_BASE: Duration = Duration::from_secs(1);
-/// The longest ejection.
-const EJECT_MAX: Duration = Duration::from_secs(30);
 
 /// Milliseconds since the first use of the selector clock (a process-wide monotonic epoch).
 pub fn now_ms() -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
-}
-
-/// Live statistics of one node, shared by every call to it.
-#[derive(Debug, Default)]
-pub struct NodeStats {
-    in_flight: AtomicUsize,
-    /// Latency EWMA in microseconds; 0 before the first sample.
-    ewma_us: AtomicU64,
-    ejections: AtomicU32,
-    ejected_until_ms: AtomicU64,
-}
-
-/// Counts a call in flight until dropped.
-#[derive(Debug)]
-pub struct InFlight<'a>(&'a NodeStats);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-impl NodeStats {
-    /// Marks a call started; it ends when the guard drops.
-    pub fn start(&self) -> InFlight<'_> {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight(self)
-    }
-
-    /// Calls in flight.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
-    }
-
-    /// The latency EWMA (weight 1/8), zero before the first sample.
-    pub fn latency(&self) -> Duration {
-        Duration::from_micros(self.ewma_us.load(Ordering::Relaxed))
-    }
-
-    /// Records a call the node answered (whatever the answer): it is healthy.
-    pub fn record_success(&self, latency: Duration) {
-        let sample = latency.as_micros().min(u128::from(u64::MAX)) as u64;
-        let old = self.ewma_us.load(Ordering::Relaxed);
-        let new = if old == 0 {
-            sample
-        } else {
-            old - old / 8 + sample / 8
-        };
-        self.ewma_us.store(new.max(1), Ordering::Relaxed);
-        if self.ejections.load(Ordering::Relaxed) != 0 {
-            self.ejections.store(0, Ordering::Relaxed);
-        }
-    }
-
-    /// Records a transport failure (refused, reset, unreachable): the node is ejected for
-    /// `1 s × 2^(ejections in a row)`, at most 30 s.
-    pub fn record_failure(&self, now_ms: u64) {
-        let n = self.ejections.fetch_add(1, Ordering::Relaxed).min(16);
-        let period = (EJECT_BASE * 2u32.saturating_pow(n)).min(EJECT_MAX);
-        self.ejected_until_ms
-            .store(now_ms + period.as_millis() as u64, Ordering::Relaxed);
-    }
-
-    /// Whether the node is ejected at `now_ms`.
-    pub fn is_ejected(&self, now_ms: u64) -> bool {
-        self.ejected_until_ms.load(Ordering::Relaxed) > now_ms
-    }
 }
 
 /// A node a call may go to, with its version and live statistics.
@@ -272,24 +205,6 @@ pub(crate) fn test_nodes(n: usize) -> Nodes {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ejection_backs_off_and_resets() {
-        let s = NodeStats::default();
-        s.record_failure(0);
-        assert!(s.is_ejected(999));
-        assert!(!s.is_ejected(1000));
-        s.record_failure(1000);
-        assert!(s.is_ejected(2999));
-        assert!(!s.is_ejected(3000));
-        for _ in 0..20 {
-            s.record_failure(0);
-        }
-        assert!(!s.is_ejected(30_000));
-        s.record_success(Duration::from_millis(1));
-        s.record_failure(0);
-        assert!(!s.is_ejected(1000));
-    }
 
     #[test]
     fn filters_are_hard_ejection_is_soft() {

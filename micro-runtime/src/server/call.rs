@@ -1,5 +1,6 @@
 //! A routed call: what a route (a handler's method, the health service) gets and answers,
-//! and the running of it under its deadline and a panic guard.
+//! and the running of it under its deadline and a panic guard; how its messages are
+//! compressed each way ([`Encodings`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ use crate::context::Context;
 use crate::error::{Code, Error, Result};
 use crate::stream::{BoxStream, Streaming};
 use crate::transport::body::{RecvBody, Unary};
+use crate::transport::compression::{self, Compression, GRPC_ACCEPT_ENCODING, GRPC_ENCODING};
 use crate::transport::{frame, put_status};
 
 /// The future of one call: always a response (errors are gRPC statuses).
@@ -77,9 +79,43 @@ pub(crate) struct Limits {
     pub(crate) request_buffer: usize,
 }
 
+/// How a call's messages are compressed: its requests as the client's `grpc-encoding` says,
+/// its responses with the same encoding when the client's `grpc-accept-encoding` lists it
+/// (as grpc-go and grpcio servers answer), else not at all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Encodings {
+    pub(crate) request: Compression,
+    pub(crate) response: Compression,
+}
+
+impl Encodings {
+    /// The encodings of a request with these headers, or the error of a `grpc-encoding` this
+    /// server does not speak (`UNIMPLEMENTED`).
+    pub(crate) fn of(headers: &HeaderMap) -> Result<Encodings> {
+        let Some(named) = headers.get(GRPC_ENCODING) else {
+            return Ok(Encodings::default());
+        };
+        let request = Compression::from_header(named.as_bytes())
+            .ok_or_else(|| compression::unsupported_request(named.as_bytes()))?;
+        let accepted = !request.is_identity()
+            && headers
+                .get(GRPC_ACCEPT_ENCODING)
+                .is_some_and(|list| compression::accepts(list.as_bytes(), request));
+        Ok(Encodings {
+            request,
+            response: if accepted {
+                request
+            } else {
+                Compression::Identity
+            },
+        })
+    }
+}
+
 /// An incoming call, parsed as far as routing needs.
 pub(crate) struct Call {
     pub(super) codec: Codec,
+    pub(super) encodings: Encodings,
     pub(super) headers: HeaderMap,
     pub(super) timeout: Option<Duration>,
     pub(super) remote: SocketAddr,
@@ -91,21 +127,37 @@ pub(crate) struct Call {
 pub(crate) struct Incoming {
     pub(crate) ctx: Context,
     pub(crate) codec: Codec,
+    /// Requests are read, and responses must be encoded, as these say.
+    pub(crate) encodings: Encodings,
     pub(crate) body: RecvBody,
     pub(crate) limits: Limits,
 }
 
 impl Incoming {
-    /// The one request message of a unary or server-streaming call.
+    /// The one request message of a unary or server-streaming call. A compressed one counts
+    /// against the connection's request budget as it is decompressed, as long as the call
+    /// runs (its wire bytes do too): a small compressed request can't make the server hold
+    /// more than the budget.
     pub(crate) async fn message(&mut self) -> Result<Bytes> {
-        let (message, _) = frame::read_unary(&mut self.body, self.limits.max_recv).await?;
-        message.ok_or_else(|| frame::FrameError::Missing.into())
+        let request = self.encodings.request;
+        let (message, _) = frame::read_unary(&mut self.body, self.limits.max_recv, request).await?;
+        let message = message.ok_or(frame::FrameError::Missing)?;
+        if !request.is_identity() {
+            self.body.hold(message.len())?;
+        }
+        Ok(message)
     }
 
     /// The request stream of a client-streaming or bidirectional call.
     pub(crate) fn into_stream<T>(self) -> (Context, Streaming<T>) {
         let (recv, charge) = self.body.into_inner();
-        let stream = Streaming::request(recv, self.codec, self.limits.max_recv, charge);
+        let stream = Streaming::request(
+            recv,
+            self.codec,
+            self.limits.max_recv,
+            self.encodings.request,
+            charge,
+        );
         (self.ctx, stream)
     }
 }
@@ -124,6 +176,7 @@ impl Call {
     {
         let Call {
             codec,
+            encodings,
             headers,
             timeout,
             remote,
@@ -135,6 +188,7 @@ impl Call {
             let incoming = Incoming {
                 ctx: Context::incoming(headers, deadline, Some(remote)),
                 codec,
+                encodings,
                 body,
                 limits,
             };
@@ -147,7 +201,7 @@ impl Call {
                 },
             };
             match outcome {
-                Ok(Ok(Reply::Message(frame))) => reply(codec, frame),
+                Ok(Ok(Reply::Message(frame))) => reply(codec, encodings.response, frame),
                 Ok(Ok(Reply::Stream(frames))) => {
                     let frames = Guarded {
                         inner: frames,
@@ -158,8 +212,7 @@ impl Call {
                         at: at.into(),
                     });
                     let mut rsp = Response::new(ResponseBody::Stream(Box::pin(frames), deadline));
-                    rsp.headers_mut()
-                        .insert(http::header::CONTENT_TYPE, codec.content_type_header());
+                    head(rsp.headers_mut(), codec, encodings.response);
                     rsp
                 }
                 Ok(Err(err)) => status_response(codec, &err),
@@ -210,21 +263,33 @@ impl Stream for Guarded {
     }
 }
 
-/// A successful reply: the message frame, then `grpc-status: 0`.
-fn reply(codec: Codec, frame: Bytes) -> Response<ResponseBody> {
+/// The headers of a response: its codec, the encodings this server decodes, and the
+/// encoding of its messages when they are compressed.
+fn head(headers: &mut HeaderMap, codec: Codec, response: Compression) {
+    headers.insert(http::header::CONTENT_TYPE, codec.content_type_header());
+    headers.insert(GRPC_ACCEPT_ENCODING, compression::accept_encoding());
+    if !response.is_identity() {
+        headers.insert(GRPC_ENCODING, response.header_value());
+    }
+}
+
+/// A successful reply: the message frame (compressed as `response` says), then
+/// `grpc-status: 0`.
+fn reply(codec: Codec, response: Compression, frame: Bytes) -> Response<ResponseBody> {
     let mut trailers = HeaderMap::with_capacity(1);
     trailers.insert("grpc-status", HeaderValue::from_static("0"));
     let mut rsp = Response::new(ResponseBody::Unary(Unary::new(frame, trailers)));
-    rsp.headers_mut()
-        .insert(http::header::CONTENT_TYPE, codec.content_type_header());
+    head(rsp.headers_mut(), codec, response);
     rsp
 }
 
-/// A trailers-only error response: the status in the headers, no body.
+/// A trailers-only error response: the status in the headers, no body. (It lists the
+/// encodings this server decodes too: the answer the spec asks for to a request in one it
+/// does not.)
 pub(crate) fn status_response(codec: Codec, err: &Error) -> Response<ResponseBody> {
     let mut rsp = Response::new(ResponseBody::Unary(Unary::empty()));
     let headers = rsp.headers_mut();
-    headers.insert(http::header::CONTENT_TYPE, codec.content_type_header());
+    head(headers, codec, Compression::Identity);
     put_status(headers, err);
     rsp
 }

@@ -1,16 +1,22 @@
 //! Serving connections: the accept loop, with its cap on connections, and each connection's
-//! task, with HTTP/2's limits, its calls and its idle timeout.
+//! task, with HTTP/2's limits, its calls, its keepalive pings and its idle timeout.
 //!
 //! # Bounds
 //! What an attacker (or a broken client) can make a server hold is bounded: a connection's
 //! request headers by `max_header_list_size` per call (HPACK-decoded, as HTTP/2 counts them,
 //! so a compressed "bomb" is refused before it is expanded beyond it) times
 //! `max_concurrent_streams`; its request bodies by `connection_request_buffer`; a connection
-//! that does not finish its handshake within 10 s, or that stays without a call for
-//! `idle_timeout`, is closed; and the connections themselves by `max_connections`, kept
-//! below the process's open-files limit (raised to its hard limit at start, as Go's runtime
-//! does). At the cap, the connection idle the longest makes room for a new one; when none is
-//! idle, the new one is refused, with a warning at most every 10 s.
+//! that does not send the HTTP/2 preface within `handshake_timeout` is dropped, one that
+//! stays without a call for `idle_timeout` is closed (so is one past its preface that sends
+//! nothing more: without a call it is idle); and the connections themselves by
+//! `max_connections`, kept below the process's open-files limit (raised to its hard limit at
+//! start, as Go's runtime does). At the cap, the connection idle the longest makes room for
+//! a new one; when none is idle, the new one is refused, with a warning at most every 10 s.
+//!
+//! # Keepalive
+//! Every `keepalive` the connection's task sends an HTTP/2 PING; a connection whose PING is
+//! not answered within `keepalive_timeout` (a client that went away without closing, a cut
+//! link) is dropped, its calls failing. One timer per connection, no work per call.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,10 +34,6 @@ use super::options::ServerOptions;
 use super::router::{ConnFuture, ConnService, Router};
 use crate::stream::BoxStream;
 
-/// How long an accepted connection has to complete the HTTP/2 handshake (the client's
-/// preface and settings).
-pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Open files kept for what is not a connection (registry files, broker and client
 /// connections, logs) when the connection cap follows the open-files limit.
 const RESERVED_FILES: u64 = 64;
@@ -47,6 +49,9 @@ pub(super) struct Settings {
     max_concurrent_streams: u32,
     max_connections: usize,
     idle_timeout: Duration,
+    handshake_timeout: Duration,
+    keepalive: Duration,
+    keepalive_timeout: Duration,
 }
 
 impl Settings {
@@ -57,6 +62,9 @@ impl Settings {
             max_concurrent_streams: o.max_concurrent_streams.max(1),
             max_connections: o.max_connections.max(1),
             idle_timeout: o.idle_timeout,
+            handshake_timeout: o.handshake_timeout,
+            keepalive: o.keepalive,
+            keepalive_timeout: o.keepalive_timeout,
         }
     }
 }
@@ -284,7 +292,7 @@ async fn serve_connection(
         let Some(mut conn) = handshake(stream, &service, &mut stop, settings).await else {
             return;
         };
-        serve_calls(&mut conn, &service, &mut stop, slot, settings.idle_timeout).await
+        serve_calls(&mut conn, &service, &mut stop, slot, settings).await
     };
     // The connection is gone: what is left can only fail fast (a handler still running for a
     // stream the client reset runs to its end, then fails to send).
@@ -310,10 +318,11 @@ async fn handshake(
         .max_send_buffer_size(1 << 20)
         .data_frame_budget(crate::transport::DATA_FRAME_BUDGET)
         .handshake::<_, Bytes>(stream);
+    let bound = settings.handshake_timeout;
     let done = tokio::select! {
         done = handshake => done,
-        _ = tokio::time::sleep(HANDSHAKE_TIMEOUT) => {
-            tracing::debug!(remote = %service.remote(), "HTTP/2 handshake timed out");
+        _ = tokio::time::sleep(bound), if !bound.is_zero() => {
+            tracing::debug!(remote = %service.remote(), timeout = ?bound, "HTTP/2 handshake timed out");
             return None;
         }
         _ = stop.wait_for(|stop| *stop) => return None,
@@ -325,17 +334,19 @@ async fn handshake(
 }
 
 /// Accepts the connection's calls and polls them beside it until the connection ends; on
-/// stop, after `idle` without a call, or when the accept loop sheds it, tells the client to
-/// go away (GOAWAY) and goes on until it has. Returns the calls still running, to finish once
-/// the connection is dropped; none for a connection that made no call (the set of calls is
-/// made on the first, ~600 bytes a connection never uses).
+/// stop, after `idle_timeout` without a call, or when the accept loop sheds it, tells the
+/// client to go away (GOAWAY) and goes on until it has. Pings the client every `keepalive`
+/// and drops the connection when a ping goes unanswered for `keepalive_timeout`. Returns the
+/// calls still running, to finish once the connection is dropped; none for a connection that
+/// made no call (the set of calls is made on the first, ~600 bytes a connection never uses).
 async fn serve_calls(
     conn: &mut h2::server::Connection<TcpStream, Bytes>,
     service: &ConnService,
     stop: &mut watch::Receiver<bool>,
     slot: &Slot,
-    idle: Duration,
+    settings: &Settings,
 ) -> Option<FuturesUnordered<impl Future<Output = ()> + use<>>> {
+    let idle = settings.idle_timeout;
     let mut calls: Option<FuturesUnordered<_>> = None;
     let mut stopping = *stop.borrow_and_update();
     if stopping {
@@ -345,15 +356,24 @@ async fn serve_calls(
     let idle_timer = tokio::time::sleep(idle);
     tokio::pin!(idle_timer);
     let mut was_idle = true;
+    // Keepalive: the timer runs to the next ping, then (while `unanswered`) to when the
+    // ping's answer is overdue.
+    let (every, patience) = (settings.keepalive, settings.keepalive_timeout);
+    let mut pings = if every.is_zero() {
+        None
+    } else {
+        conn.ping_pong()
+    };
+    let keepalive_timer = tokio::time::sleep(every);
+    tokio::pin!(keepalive_timer);
+    let mut unanswered = false;
     loop {
         let is_idle = calls.as_ref().is_none_or(|c| c.is_empty());
         if is_idle != was_idle {
             was_idle = is_idle;
             if is_idle {
                 slot.idle_since.store(now_ms(), Ordering::Relaxed);
-                idle_timer
-                    .as_mut()
-                    .reset(tokio::time::Instant::now() + idle);
+                idle_timer.as_mut().reset(after(idle));
             } else {
                 slot.idle_since.store(0, Ordering::Relaxed);
             }
@@ -391,9 +411,46 @@ async fn serve_calls(
                     conn.graceful_shutdown();
                 }
             }
+            () = &mut keepalive_timer, if pings.is_some() && !(unanswered && patience.is_zero()) => {
+                if unanswered {
+                    // The client is gone or cut off: dropping the connection fails its
+                    // calls now rather than at their deadlines.
+                    tracing::debug!(remote = %service.remote(), timeout = ?patience, "keepalive ping unanswered, dropping the connection");
+                    break;
+                }
+                if let Some(Err(e)) = pings.as_mut().map(|p| p.send_ping(h2::Ping::opaque())) {
+                    tracing::debug!(remote = %service.remote(), error = %e, "keepalive ping not sent");
+                    break;
+                }
+                unanswered = true;
+                keepalive_timer
+                    .as_mut()
+                    .reset(after(patience));
+            }
+            pong = std::future::poll_fn(|cx| match pings.as_mut() {
+                Some(pings) => pings.poll_pong(cx),
+                None => std::task::Poll::Pending,
+            }), if unanswered => {
+                if let Err(e) = pong {
+                    tracing::debug!(remote = %service.remote(), error = %e, "keepalive ping failed");
+                    break;
+                }
+                unanswered = false;
+                keepalive_timer
+                    .as_mut()
+                    .reset(after(every));
+            }
         }
     }
     calls
+}
+
+/// The instant `d` from now; for a `d` past what the clock holds (a setting of centuries),
+/// far enough to be never, as `tokio::time::sleep` takes it.
+fn after(d: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30))
 }
 
 /// Writes the response of one call on its stream: headers (alone, for trailers-only
@@ -550,7 +607,7 @@ mod tests {
         // The server's SETTINGS, then nothing until it closes the connection (the clock is
         // paused: the wait is not real).
         let mut buf = [0u8; 64];
-        let closed = tokio::time::timeout(HANDSHAKE_TIMEOUT * 6, async {
+        let closed = tokio::time::timeout(ServerOptions::default().handshake_timeout * 6, async {
             while silent.read(&mut buf).await.unwrap_or(0) > 0 {}
         });
         closed.await.expect("the silent connection stayed open");

@@ -15,6 +15,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::registry::Endpoint;
 use crate::stream::{BoxStream, Streaming};
+use crate::transport::compression::Compression;
 use crate::transport::frame;
 use crate::transport::http2::{BATCH, take_batch};
 
@@ -105,7 +106,9 @@ impl Handler {
                 answerable::<Rsp>(req.codec)?;
                 let message = req.message().await?;
                 let rsp = f(handler, req.ctx, Req::decode(req.codec, message)?).await?;
-                frame::encode(&rsp, req.codec, req.limits.max_send).map(Reply::Message)
+                let response = req.encodings.response;
+                frame::encode_compressed(&rsp, req.codec, req.limits.max_send, response)
+                    .map(Reply::Message)
             }
         };
         self.add::<Req, Rsp, _, _>(method, false, body)
@@ -133,8 +136,9 @@ impl Handler {
                 answerable::<Rsp>(req.codec)?;
                 let message = req.message().await?;
                 let (codec, max) = (req.codec, req.limits.max_send);
+                let response = req.encodings.response;
                 let responses = f(handler, req.ctx, Req::decode(codec, message)?).await?;
-                Ok(Reply::Stream(frames(responses, codec, max)))
+                Ok(Reply::Stream(frames(responses, codec, max, response)))
             }
         };
         self.add::<Req, Rsp, _, _>(method, true, body)
@@ -160,10 +164,11 @@ impl Handler {
             let (handler, f) = (handler.clone(), f.clone());
             async move {
                 let (codec, max) = (req.codec, req.limits.max_send);
+                let response = req.encodings.response;
                 answerable::<Rsp>(codec)?;
                 let (ctx, requests) = req.into_stream();
                 let rsp = f(handler, ctx, requests).await?;
-                frame::encode(&rsp, codec, max).map(Reply::Message)
+                frame::encode_compressed(&rsp, codec, max, response).map(Reply::Message)
             }
         };
         self.add::<Req, Rsp, _, _>(method, true, body)
@@ -189,10 +194,11 @@ impl Handler {
             let (handler, f) = (handler.clone(), f.clone());
             async move {
                 let (codec, max) = (req.codec, req.limits.max_send);
+                let response = req.encodings.response;
                 answerable::<Rsp>(codec)?;
                 let (ctx, requests) = req.into_stream();
                 let responses = f(handler, ctx, requests).await?;
-                Ok(Reply::Stream(frames(responses, codec, max)))
+                Ok(Reply::Stream(frames(responses, codec, max, response)))
             }
         };
         self.add::<Req, Rsp, _, _>(method, true, body)
@@ -263,9 +269,6 @@ impl std::fmt::Debug for Handler {
     }
 }
 
-/// A response stream as batches of encoded frames: the messages ready at once go into one
-/// buffer (up to [`BATCH`] bytes), sent as one HTTP/2 DATA frame. One that can't be encoded
-/// ends the stream with its error, after the batch before it.
 /// Fails a call made in a codec its response type has no encoding in, before the method
 /// runs: its effects would be done, and the caller told only that it failed.
 #[inline]
@@ -279,11 +282,21 @@ fn answerable<Rsp: Message>(codec: Codec) -> Result<()> {
     }
 }
 
-fn frames<Rsp: Message>(responses: BoxStream<Rsp>, codec: Codec, max: usize) -> BoxStream<Bytes> {
+/// A response stream as batches of encoded frames: the messages ready at once go into one
+/// buffer (up to [`BATCH`] bytes), sent as one HTTP/2 DATA frame, each compressed as
+/// `compression` says. One that can't be encoded ends the stream with its error, after the
+/// batch before it.
+fn frames<Rsp: Message>(
+    responses: BoxStream<Rsp>,
+    codec: Codec,
+    max: usize,
+    compression: Compression,
+) -> BoxStream<Bytes> {
     Box::pin(Batches {
         responses,
         codec,
         max,
+        compression,
         buf: BytesMut::new(),
         end: None,
     })
@@ -293,6 +306,7 @@ struct Batches<Rsp> {
     responses: BoxStream<Rsp>,
     codec: Codec,
     max: usize,
+    compression: Compression,
     buf: BytesMut,
     /// How the stream ended, held back while a batch goes out first.
     end: Option<Option<Error>>,
@@ -310,7 +324,10 @@ impl<Rsp: Message> futures_util::Stream for Batches<Rsp> {
         while this.buf.len() < BATCH {
             match this.responses.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(rsp))) => {
-                    if let Err(e) = frame::encode_into(&rsp, this.codec, this.max, &mut this.buf) {
+                    let (codec, max, compression) = (this.codec, this.max, this.compression);
+                    if let Err(e) =
+                        frame::encode_into_compressed(&rsp, codec, max, compression, &mut this.buf)
+                    {
                         this.end = Some(Some(e));
                         break;
                     }

@@ -52,10 +52,11 @@ impl Health {
                 let message = req.message().await?;
                 let request = HealthCheckRequest::decode(req.codec, message)?;
                 let status = health.status(&request.service)? as i32;
-                frame::encode(
+                frame::encode_compressed(
                     &HealthCheckResponse { status },
                     req.codec,
                     req.limits.max_send,
+                    req.encodings.response,
                 )
                 .map(Reply::Message)
             }))

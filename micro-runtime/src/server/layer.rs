@@ -29,20 +29,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use super::call::{Body, Call, Incoming, Reply, Route, RouteFuture};
-use crate::context::Context;
+use crate::context::{CallKind, Context};
 use crate::error::Result;
 
 /// A boxed future, as layers are kept.
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// What kind of call a method is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CallKind {
-    /// One request, one response.
-    Unary,
-    /// A stream of requests, or of responses, or both.
-    Streaming,
-}
 
 /// One call, as a handler layer sees it: its endpoint (`Greeter.Hello`), kind and context.
 pub struct HandlerCall {
@@ -132,6 +123,13 @@ pub trait HandlerLayer: Send + Sync + 'static {
     fn handle(&self, call: HandlerCall, next: Next) -> impl Future<Output = Result<Answer>> + Send;
 }
 
+/// A shared layer: its state is the one the program holds (counters it reads, say).
+impl<L: HandlerLayer> HandlerLayer for Arc<L> {
+    fn handle(&self, call: HandlerCall, next: Next) -> impl Future<Output = Result<Answer>> + Send {
+        (**self).handle(call, next)
+    }
+}
+
 /// [`HandlerLayer`] as the server keeps layers: object-safe, its futures boxed.
 trait DynLayer: Send + Sync + 'static {
     fn handle_boxed(&self, call: HandlerCall, next: Next) -> BoxFuture<'_, Result<Answer>>;
@@ -154,6 +152,11 @@ impl Layers {
 
     pub(super) fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
     }
 
     /// The route of a method whose own work is `body`, run inside these layers.

@@ -27,12 +27,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use crate::context::CallKind;
 pub use endpoints::{EndpointResult, Endpoints, IntoHandler, SubscriberResult};
 pub use handler::Handler;
 use health::Health;
 use layer::Layers;
-pub use layer::{Answer, CallKind, HandlerCall, HandlerLayer, Next};
-pub use layers::{ConcurrencyLimit, RequestLog, Timeout};
+pub use layer::{Answer, HandlerCall, HandlerLayer, Next};
+pub use layers::{CallOn, ConcurrencyLimit, RateLimit, RequestLog, Timeout, TowerCall, TowerLayer};
 pub use options::ServerOptions;
 use registration::Heartbeat;
 use router::Router;
@@ -236,6 +237,12 @@ impl Server {
     /// ```
     pub fn wrap_handler(&self, layer: impl HandlerLayer) {
         self.state().layers.push(layer);
+    }
+
+    #[cfg(test)]
+    /// How many handler layers the server has.
+    pub(crate) fn layer_count(&self) -> usize {
+        self.state().layers.len()
     }
 
     /// The endpoints of every handler and subscriber, as they are registered.

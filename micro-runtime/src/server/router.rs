@@ -13,12 +13,13 @@ use std::task::{Context as TaskContext, Poll};
 
 use http::{Request, Response, StatusCode};
 
-use super::call::{Call, Limits, ResponseBody, Route, RouteFuture, status_response};
+use super::call::{Call, Encodings, Limits, ResponseBody, Route, RouteFuture, status_response};
 use super::handler::Handler;
 use super::health::Health;
-use super::layer::{CallKind, Layers};
+use super::layer::Layers;
 use super::options::ServerOptions;
 use crate::codec::Codec;
+use crate::context::CallKind;
 use crate::error::{Code, Error};
 use crate::transport::body::{Budget, RecvBody, Unary};
 use crate::transport::parse_timeout;
@@ -154,15 +155,11 @@ impl ConnService {
             );
             return ConnFuture::Ready(Some(Box::new(status_response(codec, &err))));
         }
-        if let Some(enc) = parts.headers.get("grpc-encoding")
-            && enc != "identity"
-        {
-            let err = Error::new(
-                Code::Unimplemented,
-                format!("grpc-encoding {enc:?} is not supported (grpc-accept-encoding: identity)"),
-            );
-            return ConnFuture::Ready(Some(Box::new(status_response(codec, &err))));
-        }
+        // A compression we do not speak: UNIMPLEMENTED, and what we do (the spec's answer).
+        let encodings = match Encodings::of(&parts.headers) {
+            Ok(encodings) => encodings,
+            Err(err) => return ConnFuture::Ready(Some(Box::new(status_response(codec, &err)))),
+        };
         let timeout = match parts.headers.get("grpc-timeout") {
             None => None,
             Some(v) => match parse_timeout(v.as_bytes()) {
@@ -188,6 +185,7 @@ impl ConnService {
         };
         let call = Call {
             codec,
+            encodings,
             headers: parts.headers,
             timeout,
             remote: self.remote,

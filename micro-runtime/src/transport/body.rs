@@ -198,6 +198,22 @@ impl RecvBody {
         }
     }
 
+    /// Counts `n` more bytes against the connection's request budget for as long as the body
+    /// lives: a request decompressed, held as its wire bytes are. An error (`RESOURCE_EXHAUSTED`)
+    /// when the budget has not that much room; always fine for a body without a budget.
+    pub(crate) fn hold(&mut self, n: usize) -> crate::Result<()> {
+        let Some(charge) = &mut self.charge else {
+            return Ok(());
+        };
+        if charge.take(n) {
+            return Ok(());
+        }
+        Err(crate::Error::new(
+            crate::Code::ResourceExhausted,
+            BodyError::Budget(charge.limit()).to_string(),
+        ))
+    }
+
     /// The stream, and what it holds of its budget.
     pub(crate) fn into_inner(self) -> (h2::RecvStream, Option<Charge>) {
         (self.recv, self.charge)

@@ -1,9 +1,14 @@
 //! gRPC message framing: a 1-byte compressed flag, a 4-byte big-endian length, the message.
+//!
+//! A frame whose flag is 1 holds its message compressed with the call's encoding
+//! (`grpc-encoding`, see [`super::compression`]); identity frames are read and
+//! written as they always are, with no compression work on their way.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http_body::Body;
 use http_body_util::BodyExt;
 
+use super::compression::{self, Compression, DecompressError};
 use crate::codec::{Codec, Message};
 use crate::error::{Code, Error, Result};
 
@@ -30,6 +35,8 @@ pub enum FrameError {
     Missing,
     /// A unary call carried more than one message.
     Extra,
+    /// A compressed message did not decompress, or decompressed past the limit.
+    Decompress(DecompressError),
 }
 
 impl From<FrameError> for Error {
@@ -51,6 +58,7 @@ impl From<FrameError> for Error {
             FrameError::Extra => {
                 Error::new(Code::Internal, "more than one message in a unary call")
             }
+            FrameError::Decompress(e) => e.into(),
         }
     }
 }
@@ -87,13 +95,79 @@ pub fn encode_into<M: Message>(
     Ok(())
 }
 
-/// Reads the header of a frame at the start of `buf`: the message length.
-fn header(buf: &[u8], max: usize) -> Result<Option<usize>, FrameError> {
+/// Encodes `msg` as one frame, its message compressed with `compression` (identity is
+/// [`encode`]). Larger than `max` before compression is `RESOURCE_EXHAUSTED`; a message that
+/// compresses to more than `max` is sent uncompressed (flag 0), which a receiver with the
+/// same limit takes.
+pub fn encode_compressed<M: Message>(
+    msg: &M,
+    codec: Codec,
+    max: usize,
+    compression: Compression,
+) -> Result<Bytes> {
+    if compression.is_identity() {
+        return encode(msg, codec, max);
+    }
+    compressed_frame(msg, codec, max, compression).map(Bytes::from)
+}
+
+/// Appends the frame of `msg`, compressed with `compression`, to `buf` (see
+/// [`encode_compressed`]); on error `buf` is left as it was.
+pub fn encode_into_compressed<M: Message>(
+    msg: &M,
+    codec: Codec,
+    max: usize,
+    compression: Compression,
+    buf: &mut BytesMut,
+) -> Result<()> {
+    if compression.is_identity() {
+        return encode_into(msg, codec, max, buf);
+    }
+    let frame = compressed_frame(msg, codec, max, compression)?;
+    buf.extend_from_slice(&frame);
+    Ok(())
+}
+
+/// The frame of `msg` compressed with `compression`, or uncompressed when its compressed form
+/// is over `max`.
+fn compressed_frame<M: Message>(
+    msg: &M,
+    codec: Codec,
+    max: usize,
+    compression: Compression,
+) -> Result<Vec<u8>> {
+    let mut plain = BytesMut::with_capacity(msg.size_hint(codec));
+    msg.encode(codec, &mut plain)?;
+    let len = plain.len();
+    if len > max {
+        return Err(FrameError::TooLarge { len, max }.into());
+    }
+    let mut frame = Vec::with_capacity(HEADER_LEN + len / 2 + 64);
+    frame.extend_from_slice(&[1, 0, 0, 0, 0]);
+    compression::compress(compression, &plain, &mut frame)?;
+    let mut packed = frame.len() - HEADER_LEN;
+    if packed > max {
+        frame.clear();
+        frame.push(0);
+        frame.extend_from_slice(&[0; 4]);
+        frame.extend_from_slice(&plain);
+        packed = len;
+    }
+    // `packed <= max`, and limits are far below 4 GiB.
+    frame[1..HEADER_LEN].copy_from_slice(&(packed as u32).to_be_bytes());
+    Ok(frame)
+}
+
+/// Reads the header of a frame at the start of `buf`: the message length. A compressed
+/// message (flag 1) is an error unless `compressed` (the call has an encoding).
+#[inline]
+fn header(buf: &[u8], max: usize, compressed: bool) -> Result<Option<usize>, FrameError> {
     let Some(head) = buf.get(..HEADER_LEN) else {
         return Ok(None);
     };
     match head[0] {
         0 => {}
+        1 if compressed => {}
         1 => return Err(FrameError::Compressed),
         f => return Err(FrameError::BadFlag(f)),
     }
@@ -108,6 +182,7 @@ fn header(buf: &[u8], max: usize) -> Result<Option<usize>, FrameError> {
 #[derive(Clone, Copy, Debug)]
 pub struct WholeFrame {
     in_buf: bool,
+    compressed: bool,
     len: usize,
 }
 
@@ -115,6 +190,12 @@ impl WholeFrame {
     /// The frame's length on the wire: its header and its message.
     pub fn size(&self) -> usize {
         HEADER_LEN + self.len
+    }
+
+    /// Whether its message is compressed: read it with [`Decoder::decompress`].
+    #[inline]
+    pub fn is_compressed(&self) -> bool {
+        self.compressed
     }
 }
 
@@ -126,16 +207,37 @@ pub struct Decoder {
     /// in place, and only a frame cut at its end is copied into `buf`.
     chunk: Bytes,
     max: usize,
+    /// The encoding of compressed messages; with identity, a compressed one is an error.
+    compression: Compression,
 }
 
 impl Decoder {
-    /// A decoder that refuses messages over `max` bytes.
+    /// A decoder that refuses messages over `max` bytes, and compressed ones.
     pub fn new(max: usize) -> Decoder {
+        Decoder::with_compression(max, Compression::Identity)
+    }
+
+    /// A decoder that refuses messages over `max` bytes, on the wire or decompressed, and
+    /// reads compressed ones as `compression` (the call's `grpc-encoding`).
+    pub fn with_compression(max: usize, compression: Compression) -> Decoder {
         Decoder {
             buf: BytesMut::new(),
             chunk: Bytes::new(),
             max,
+            compression,
         }
+    }
+
+    /// Sets the encoding of the compressed messages to come (a response's, once its headers
+    /// are read).
+    pub fn set_compression(&mut self, compression: Compression) {
+        self.compression = compression;
+    }
+
+    /// Whether compressed messages are taken.
+    #[inline]
+    fn compressed(&self) -> bool {
+        !self.compression.is_identity()
     }
 
     /// Adds a chunk of the body.
@@ -161,7 +263,7 @@ impl Decoder {
                 chunk.advance(n);
             }
             // A bad header is left for `next_with` to report.
-            if let Ok(Some(len)) = header(&self.buf, self.max) {
+            if let Ok(Some(len)) = header(&self.buf, self.max, self.compressed()) {
                 let n = (HEADER_LEN + len)
                     .saturating_sub(self.buf.len())
                     .min(chunk.len());
@@ -182,7 +284,7 @@ impl Decoder {
 
     /// Makes room in the buffer for the rest of the frame it starts with.
     fn reserve_frame(&mut self) {
-        if let Ok(Some(len)) = header(&self.buf, self.max) {
+        if let Ok(Some(len)) = header(&self.buf, self.max, self.compressed()) {
             self.buf
                 .reserve((HEADER_LEN + len).saturating_sub(self.buf.len()));
         }
@@ -190,21 +292,35 @@ impl Decoder {
 
     /// The length of the message of the whole frame the buffer starts with, if it is whole.
     fn whole_in_buf(&self) -> Result<Option<usize>, FrameError> {
-        Ok(header(&self.buf, self.max)?.filter(|&len| self.buf.len() >= HEADER_LEN + len))
+        Ok(header(&self.buf, self.max, self.compressed())?
+            .filter(|&len| self.buf.len() >= HEADER_LEN + len))
     }
 
-    /// The next whole message, `None` when more bytes are needed.
+    /// The next whole message (decompressed, when it was compressed), `None` when more
+    /// bytes are needed.
     pub fn next_message(&mut self) -> Result<Option<Bytes>, FrameError> {
         self.spill();
-        let Some(len) = header(&self.buf, self.max)? else {
+        let Some(len) = header(&self.buf, self.max, self.compressed())? else {
             return Ok(None);
         };
         if self.buf.len() < HEADER_LEN + len {
             self.buf.reserve(HEADER_LEN + len - self.buf.len());
             return Ok(None);
         }
+        let compressed = self.buf.first() == Some(&1);
         self.buf.advance(HEADER_LEN);
-        Ok(Some(self.buf.split_to(len).freeze()))
+        let message = self.buf.split_to(len).freeze();
+        if compressed {
+            return self.inflate(&message).map(Some);
+        }
+        Ok(Some(message))
+    }
+
+    /// The compressed `message` decompressed, within the limit.
+    fn inflate(&self, message: &[u8]) -> Result<Bytes, FrameError> {
+        compression::decompress(self.compression, message, self.max)
+            .map(Bytes::from)
+            .map_err(FrameError::Decompress)
     }
 
     /// Runs `f` on the next whole message, in place, and drops it from the buffer; `None`
@@ -237,13 +353,21 @@ impl Decoder {
                 self.reserve_frame();
                 return Ok(None);
             };
-            return Ok(Some(WholeFrame { in_buf: true, len }));
+            return Ok(Some(WholeFrame {
+                in_buf: true,
+                compressed: self.buf.first() == Some(&1),
+                len,
+            }));
         }
         if !self.chunk.is_empty() {
-            if let Some(len) = header(&self.chunk, self.max)?
+            if let Some(len) = header(&self.chunk, self.max, self.compressed())?
                 && self.chunk.len() >= HEADER_LEN + len
             {
-                return Ok(Some(WholeFrame { in_buf: false, len }));
+                return Ok(Some(WholeFrame {
+                    in_buf: false,
+                    compressed: self.chunk.first() == Some(&1),
+                    len,
+                }));
             }
             // A frame cut at the end of the chunk: it continues in the next.
             self.spill();
@@ -252,13 +376,20 @@ impl Decoder {
         Ok(None)
     }
 
-    /// The message of the frame `at` found by [`Decoder::next_frame`].
+    /// The message of the frame `at` found by [`Decoder::next_frame`]: as it is on the wire,
+    /// compressed when [`WholeFrame::is_compressed`].
     #[inline]
     pub fn message(&self, at: WholeFrame) -> &[u8] {
         let bytes: &[u8] = if at.in_buf { &self.buf } else { &self.chunk };
         bytes
             .get(HEADER_LEN..HEADER_LEN + at.len)
             .unwrap_or_default()
+    }
+
+    /// The message of the compressed frame `at` found by [`Decoder::next_frame`],
+    /// decompressed (within the decoder's limit).
+    pub fn decompress(&self, at: WholeFrame) -> Result<Bytes, FrameError> {
+        self.inflate(self.message(at))
     }
 
     /// Drops the frame `at` found by [`Decoder::next_frame`].
@@ -284,15 +415,18 @@ impl Decoder {
 /// message was required).
 ///
 /// The common case, a body of one data chunk holding exactly one frame, takes the message
-/// out of that chunk without copying.
+/// out of that chunk without copying. A compressed message (flag 1) is decompressed as
+/// `compression`, the call's `grpc-encoding`, within `max`; with identity it is an error.
 pub async fn read_unary<B>(
     body: &mut B,
     max: usize,
+    compression: Compression,
 ) -> Result<(Option<Bytes>, Option<http::HeaderMap>)>
 where
     B: Body<Data = Bytes> + Unpin,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let compressed = !compression.is_identity();
     let mut message: Option<Bytes> = None;
     let mut decoder: Option<Decoder> = None;
     while let Some(frame) = body.frame().await {
@@ -301,17 +435,24 @@ where
             Ok(mut chunk) => {
                 if decoder.is_none()
                     && message.is_none()
-                    && let Some(len) = header(&chunk, max)?
+                    && let Some(len) = header(&chunk, max, compressed)?
                     && chunk.len() == HEADER_LEN + len
                 {
+                    let inflate = compressed && chunk.first() == Some(&1);
                     chunk.advance(HEADER_LEN);
+                    if inflate {
+                        chunk = compression::decompress(compression, &chunk, max)
+                            .map(Bytes::from)
+                            .map_err(FrameError::Decompress)?;
+                    }
                     message = Some(chunk);
                     continue;
                 }
                 if message.is_some() && !chunk.is_empty() {
                     return Err(FrameError::Extra.into());
                 }
-                let dec = decoder.get_or_insert_with(|| Decoder::new(max));
+                let dec =
+                    decoder.get_or_insert_with(|| Decoder::with_compression(max, compression));
                 dec.push(&chunk);
                 if let Some(msg) = dec.next_message()? {
                     message = Some(msg);
@@ -360,7 +501,7 @@ mod tests {
     }
 
     async fn read(chunks: Vec<&'static [u8]>, max: usize) -> Result<Bytes> {
-        let (message, _) = read_unary(&mut body(chunks), max).await?;
+        let (message, _) = read_unary(&mut body(chunks), max, Compression::Identity).await?;
         message.ok_or_else(|| FrameError::Missing.into())
     }
 
@@ -408,6 +549,107 @@ mod tests {
             code(read(vec![b"\0\0\0\0\x01x", b"\0"], 100).await),
             Code::Internal
         );
+    }
+
+    /// Compressed frames, as `encode_compressed` writes them: flag 1, read back by
+    /// `read_unary` (one chunk, or cut anywhere) and by the decoder, for each encoding.
+    #[cfg(feature = "compression")]
+    #[tokio::test]
+    async fn compressed_frames_round_trip() {
+        let text = "Hello, World! ".repeat(500);
+        for c in [Compression::Gzip, Compression::Zstd] {
+            for msg in [String::new(), "Ada".to_owned(), text.clone()] {
+                let frame = encode_compressed(&msg, Codec::Proto, 1 << 20, c).unwrap();
+                assert_eq!(frame[0], 1, "{c}");
+                let len = u32::from_be_bytes([frame[1], frame[2], frame[3], frame[4]]) as usize;
+                assert_eq!(frame.len(), HEADER_LEN + len);
+                let leaked: &'static [u8] = Box::leak(frame.to_vec().into_boxed_slice());
+                for cut in [0, 3, leaked.len() / 2, leaked.len()] {
+                    let chunks = vec![&leaked[..cut], &leaked[cut..]];
+                    let (got, _) = read_unary(&mut body(chunks), 1 << 20, c).await.unwrap();
+                    let back = String::decode(Codec::Proto, got.unwrap()).unwrap();
+                    assert_eq!(back, msg, "{c}, cut at {cut}");
+                }
+                // Identity calls refuse it: the flag without an encoding.
+                let err = read_unary(&mut body(vec![leaked]), 1 << 20, Compression::Identity)
+                    .await
+                    .unwrap_err();
+                assert_eq!(err.code(), Code::Internal);
+                // The decoder, in place and as whole messages.
+                let mut dec = Decoder::with_compression(1 << 20, c);
+                let mut wire = BytesMut::new();
+                encode_into_compressed(&msg, Codec::Proto, 1 << 20, c, &mut wire).unwrap();
+                encode_into(&msg, Codec::Proto, 1 << 20, &mut wire).unwrap();
+                dec.push_bytes(wire.clone().freeze());
+                let at = dec.next_frame().unwrap().unwrap();
+                assert!(at.is_compressed());
+                let back = String::decode(Codec::Proto, dec.decompress(at).unwrap()).unwrap();
+                assert_eq!(back, msg);
+                dec.consume(at);
+                let at = dec.next_frame().unwrap().unwrap();
+                assert!(
+                    !at.is_compressed(),
+                    "identity frames mix with compressed ones"
+                );
+                dec.consume(at);
+                assert!(!dec.has_partial());
+                let mut dec = Decoder::with_compression(1 << 20, c);
+                dec.push(&wire);
+                for _ in 0..2 {
+                    let m = dec.next_message().unwrap().unwrap();
+                    assert_eq!(String::decode(Codec::Proto, m).unwrap(), msg);
+                }
+            }
+        }
+    }
+
+    /// A small frame that decompresses past the limit fails RESOURCE_EXHAUSTED, in every
+    /// reader; one that does not decompress is INTERNAL.
+    #[cfg(feature = "compression")]
+    #[tokio::test]
+    async fn compressed_bombs_and_garbage_have_codes() {
+        let zeros = "\0".repeat(1 << 20);
+        for c in [Compression::Gzip, Compression::Zstd] {
+            let bomb = encode_compressed(&zeros, Codec::Proto, 2 << 20, c).unwrap();
+            assert!(bomb.len() < 16 << 10, "{c}: {}", bomb.len());
+            let leaked: &'static [u8] = Box::leak(bomb.to_vec().into_boxed_slice());
+            let err = read_unary(&mut body(vec![leaked]), 64 << 10, c)
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), Code::ResourceExhausted, "{c}: {err}");
+            let mut dec = Decoder::with_compression(64 << 10, c);
+            dec.push(leaked);
+            let err = dec.next_message().unwrap_err();
+            assert!(matches!(
+                err,
+                FrameError::Decompress(DecompressError::TooLarge { .. })
+            ));
+            let garbage: &'static [u8] = b"\x01\0\0\0\x03abc";
+            let err = read_unary(&mut body(vec![garbage]), 100, c)
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), Code::Internal, "{c}: {err}");
+        }
+    }
+
+    /// Too large before compression is refused; compressed to more than the limit (random
+    /// bytes grow a little), it goes uncompressed.
+    #[cfg(feature = "compression")]
+    #[test]
+    fn compressed_encoding_keeps_the_limit() {
+        let mut rng = fastrand::Rng::with_seed(9);
+        let noise: Vec<u8> = (0..4000).map(|_| rng.u8(..)).collect();
+        let max = noise.len() + 3;
+        let frame = encode_compressed(&noise, Codec::Proto, max, Compression::Gzip).unwrap();
+        assert_eq!(frame[0], 0, "sent as it is");
+        assert_eq!(frame.len(), HEADER_LEN + noise.len() + 3);
+        let err = encode_compressed(&noise, Codec::Proto, 100, Compression::Zstd).unwrap_err();
+        assert_eq!(err.code(), Code::ResourceExhausted);
+        let mut buf = BytesMut::from(&b"kept"[..]);
+        assert!(
+            encode_into_compressed(&noise, Codec::Proto, 100, Compression::Gzip, &mut buf).is_err()
+        );
+        assert_eq!(&buf[..], b"kept");
     }
 
     #[test]
@@ -513,11 +755,14 @@ mod tests {
             }
             let leaked: &'static [u8] = Box::leak(bytes.into_boxed_slice());
             let split = rng.usize(..=leaked.len());
-            let _ = read_unary(
-                &mut body(vec![&leaked[..split], &leaked[split..]]),
-                rng.usize(..100),
-            )
-            .await;
+            for c in [Compression::Identity, Compression::Gzip, Compression::Zstd] {
+                let _ = read_unary(
+                    &mut body(vec![&leaked[..split], &leaked[split..]]),
+                    rng.usize(..100),
+                    c,
+                )
+                .await;
+            }
             let _ = crate::transport::parse_timeout(leaked);
             let _ = crate::Codec::from_content_type(leaked);
         }

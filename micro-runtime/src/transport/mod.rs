@@ -2,12 +2,15 @@
 //!
 //! - [`frame`]: the length-prefixed message framing and its errors;
 //! - [`body`]: the response and request bodies (one message then trailers);
+//! - [`compression`]: message compression (`grpc-encoding` gzip and zstd), bounded when
+//!   decompressing;
 //! - `http2`: sending frames as the peer's window allows, giving read bytes back, HTTP/2 errors
 //!   as gRPC codes; `status`: a response's status from its headers or trailers;
 //! - `tls` (feature `tls`): TLS for clients;
 //! - the `grpc-timeout` header and the status headers, here.
 
 pub mod body;
+pub mod compression;
 pub mod frame;
 pub(crate) mod http2;
 pub(crate) mod status;
