@@ -37,8 +37,10 @@ pub fn init() -> bool {
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
+    // A global filter: cheaper per event than a per-layer one (no filter state to keep).
     let installed = tracing_subscriber::registry()
-        .with(fmt.with_filter(filter))
+        .with(filter)
+        .with(fmt)
         .try_init()
         .is_ok();
     if let (true, Some(unread)) = (installed, unread) {

@@ -19,6 +19,9 @@ use crate::context::{CallKind, Metadata};
 use crate::error::{Code, Error, Result};
 use crate::selector::{CircuitBreaker, NodeStats, now_ms};
 use crate::transport::body::RecvBody;
+use crate::transport::compression::{
+    Compression, GRPC_ACCEPT_ENCODING, GRPC_ENCODING, accept_encoding,
+};
 use crate::transport::http2::h2_code;
 use crate::transport::status::{self, bad_response, check_trailers};
 use crate::transport::{format_timeout, frame};
@@ -33,6 +36,8 @@ pub(super) struct Calling<'a> {
     pub(super) service: &'a str,
     pub(super) target: &'a Target<'a>,
     pub(super) options: &'a CallOptions,
+    /// How requests are compressed (responses may be too, then).
+    pub(super) compression: Compression,
 }
 
 impl Calling<'_> {
@@ -198,6 +203,7 @@ impl Exchange for Open<'_> {
             address,
             self.calling.target.path.clone(),
             self.codec,
+            self.calling.compression,
             metadata,
             timeout,
         )
@@ -219,6 +225,7 @@ impl<Rsp: Message> Exchange for Unary<'_, Rsp> {
             address,
             self.calling.target.path.clone(),
             self.codec,
+            self.calling.compression,
             metadata,
             Some(remaining),
         )
@@ -266,6 +273,7 @@ pub(super) async fn request_head(
     address: &str,
     path: PathAndQuery,
     codec: Codec,
+    compression: Compression,
     metadata: &Metadata,
     timeout: Option<Duration>,
 ) -> Result<Head, Failure> {
@@ -294,12 +302,12 @@ pub(super) async fn request_head(
     }
     headers.insert(http::header::CONTENT_TYPE, codec.content_type_header());
     headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
-    // What responses may be compressed with (the call's own grpc-encoding, when it
-    // compresses its requests, comes with its metadata).
-    headers.insert(
-        crate::transport::compression::GRPC_ACCEPT_ENCODING,
-        crate::transport::compression::accept_encoding(),
-    );
+    // A call that compresses says so, and takes compressed responses; one that does not
+    // sends neither header (as tonic's clients), and gets plain responses.
+    if !compression.is_identity() {
+        headers.insert(GRPC_ENCODING, compression.header_value());
+        headers.insert(GRPC_ACCEPT_ENCODING, accept_encoding());
+    }
     if let Some(timeout) = timeout {
         headers.insert("grpc-timeout", format_timeout(timeout));
     }

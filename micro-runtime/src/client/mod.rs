@@ -43,6 +43,7 @@ use crate::registry::Registry;
 use crate::registry::cache::Cache;
 use crate::selector::Selector;
 use crate::stream::{CallStream, Streaming};
+use crate::transport::compression::Compression;
 use crate::transport::{self, frame};
 use exchange::{Calling, Open, Opened, Unary};
 use pick::{Picker, Target};
@@ -203,8 +204,7 @@ impl Client {
             return Err(Error::bad_request("go.micro.client", bad.clone()));
         }
         let codec = self.codec_of::<Req, Rsp>(options);
-        let (compression, options) = options.compressed(o.compression);
-        let options = &*options;
+        let compression = options.compression.unwrap_or(o.compression);
         let body = frame::encode_compressed(request, codec, o.max_message_size, compression)?;
         let timeout = options
             .time_left(Some(o.request_timeout))
@@ -219,7 +219,7 @@ impl Client {
             budget: o.retry_budget.as_ref(),
         };
         let call = Unary {
-            calling: self.calling(service, &target, options),
+            calling: self.calling(service, &target, options, compression),
             max_message_size: o.max_message_size,
             body,
             codec,
@@ -254,9 +254,13 @@ impl Client {
         options: &CallOptions,
     ) -> Result<CallStream<Req, Rsp>> {
         let codec = self.codec_of::<Req, Rsp>(options);
-        let (compression, options) = options.compressed(self.inner.options.compression);
+        let compression = options
+            .compression
+            .unwrap_or(self.inner.options.compression);
         let deadline = options.time_left(None).map(transport::deadline_in);
-        let (response, send) = self.open(service, target, codec, &options).await?;
+        let (response, send) = self
+            .open(service, target, codec, compression, options)
+            .await?;
         let max = self.inner.options.max_message_size;
         let responses = Streaming::response(response, codec, max, deadline);
         Ok(CallStream::new(
@@ -292,10 +296,14 @@ impl Client {
     ) -> Result<Streaming<Rsp>> {
         let max = self.inner.options.max_message_size;
         let codec = self.codec_of::<Req, Rsp>(options);
-        let (compression, options) = options.compressed(self.inner.options.compression);
+        let compression = options
+            .compression
+            .unwrap_or(self.inner.options.compression);
         let frame = frame::encode_compressed(request, codec, max, compression)?;
         let deadline = options.time_left(None).map(transport::deadline_in);
-        let (response, mut send) = self.open(service, target, codec, &options).await?;
+        let (response, mut send) = self
+            .open(service, target, codec, compression, options)
+            .await?;
         // Queued whole (HTTP/2 buffers it): one request message needs no flow control here.
         // When the send fails, the stream is already closed (the server answered first, or
         // the connection broke): its response says which.
@@ -311,6 +319,7 @@ impl Client {
         service: &str,
         target: &Target<'_>,
         codec: Codec,
+        compression: Compression,
         options: &CallOptions,
     ) -> Result<Opened> {
         if let Some(bad) = &options.bad_metadata {
@@ -329,7 +338,7 @@ impl Client {
             budget: self.inner.options.retry_budget.as_ref(),
         };
         let open = Open {
-            calling: self.calling(service, target, options),
+            calling: self.calling(service, target, options, compression),
             codec,
             deadline,
         };
@@ -342,6 +351,7 @@ impl Client {
         service: &'a str,
         target: &'a Target<'a>,
         options: &'a CallOptions,
+        compression: Compression,
     ) -> Calling<'a> {
         let o = &self.inner.options;
         Calling {
@@ -352,6 +362,7 @@ impl Client {
             service,
             target,
             options,
+            compression,
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::codec::Codec;
 use crate::context::{Context, Metadata};
 use crate::selector::{CircuitBreaker, Filter};
 use crate::transport::DEFAULT_MAX_MESSAGE_SIZE;
-use crate::transport::compression::{Compression, GRPC_ENCODING};
+use crate::transport::compression::Compression;
 
 /// A method to call: its gRPC path and its registry endpoint name.
 ///
@@ -287,23 +287,6 @@ impl CallOptions {
     /// The compression set, if any.
     pub fn get_compression(&self) -> Option<Compression> {
         self.compression
-    }
-
-    /// The compression of the call's requests (its own, else `default`), and the options
-    /// with the `grpc-encoding` that says so among their metadata (the same options when
-    /// the requests go uncompressed).
-    pub(super) fn compressed(&self, default: Compression) -> (Compression, Cow<'_, CallOptions>) {
-        let compression = self.compression.unwrap_or(default);
-        if compression.is_identity() {
-            return (compression, Cow::Borrowed(self));
-        }
-        let mut options = self.clone();
-        options.metadata.remove(GRPC_ENCODING);
-        options.metadata.append(
-            http::HeaderName::from_static(GRPC_ENCODING),
-            compression.header_value(),
-        );
-        (compression, Cow::Owned(options))
     }
 
     /// The time the call has, from now: the timeout set (else `default`), cut to the

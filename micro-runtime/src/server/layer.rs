@@ -48,6 +48,11 @@ impl HandlerCall {
         &self.endpoint
     }
 
+    /// The endpoint, shared (kept past the call without a copy).
+    pub(crate) fn endpoint_shared(&self) -> Arc<str> {
+        self.endpoint.clone()
+    }
+
     /// Whether the method is unary or streaming.
     pub fn kind(&self) -> CallKind {
         self.kind

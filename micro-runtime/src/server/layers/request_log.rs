@@ -22,15 +22,16 @@ impl RequestLog {
 impl HandlerLayer for RequestLog {
     async fn handle(&self, call: HandlerCall, next: Next) -> Result<Answer> {
         let started = Instant::now();
-        let endpoint: Box<str> = call.endpoint().into();
+        let endpoint = call.endpoint_shared();
         let remote = call.context().remote_addr();
         let answer = next.run(call).await;
         let took_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let remote = remote.as_ref().map_or(&"" as &dyn std::fmt::Display, |r| r);
         match &answer {
             Ok(_) => tracing::info!(
                 target: "micro::request",
                 endpoint = &*endpoint,
-                remote = ?remote,
+                remote = %remote,
                 code = "OK",
                 took_us,
                 "call"
@@ -38,7 +39,7 @@ impl HandlerLayer for RequestLog {
             Err(e) => tracing::warn!(
                 target: "micro::request",
                 endpoint = &*endpoint,
-                remote = ?remote,
+                remote = %remote,
                 code = ?e.code(),
                 error = e.detail(),
                 took_us,
