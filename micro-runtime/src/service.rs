@@ -103,6 +103,14 @@ impl ServiceBuilder {
         self
     }
 
+    /// Adds a publish layer to the service's client: it runs around every event the client
+    /// publishes, in the order added, the first outermost
+    /// ([`PublishLayer`](crate::client::PublishLayer)).
+    pub fn wrap_publish(mut self, layer: impl crate::client::PublishLayer) -> ServiceBuilder {
+        self.client.publish_layers.push(layer);
+        self
+    }
+
     /// A circuit breaker for each node the service's client calls
     /// ([`CircuitBreaker`](crate::selector::CircuitBreaker)).
     pub fn circuit_breaker(mut self, breaker: crate::selector::CircuitBreaker) -> ServiceBuilder {

@@ -618,3 +618,76 @@ async fn client_publish_writes_go_micro_headers() {
     });
     assert_ne!(ids[0], ids[1], "a new id per message");
 }
+
+/// Stamps each event and refuses those of the topic `forbidden`.
+struct Stamp;
+
+impl micro_runtime::client::PublishLayer for Stamp {
+    async fn publish(
+        &self,
+        mut event: micro_runtime::client::Publication,
+        next: micro_runtime::client::PublishNext<'_>,
+    ) -> micro_runtime::Result<()> {
+        if event.topic() == "forbidden" {
+            return Err(micro_runtime::Error::new(
+                micro_runtime::Code::PermissionDenied,
+                "not this topic",
+            ));
+        }
+        assert!(
+            event.header("Micro-Id").is_some(),
+            "the layer sees the headers"
+        );
+        event.set_header("X-Stamp", "outer");
+        next.run(event).await
+    }
+}
+
+#[tokio::test]
+async fn publish_layers_change_headers_and_refuse_events() {
+    let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let handler = micro_runtime::broker::handler(move |event: micro_runtime::broker::Event| {
+        let tx = tx.clone();
+        async move {
+            let stamp = event.message().header.get("X-Stamp").cloned();
+            let _ = tx.send((event.topic().to_owned(), stamp));
+            Ok(())
+        }
+    });
+    let _sub = broker
+        .subscribe("orders", handler.clone(), SubscribeOptions::new())
+        .await
+        .unwrap();
+    let _forbidden = broker
+        .subscribe("forbidden", handler, SubscribeOptions::new())
+        .await
+        .unwrap();
+    let service = micro_runtime::Service::builder()
+        .name("publisher")
+        .registry(micro_tests::memory())
+        .broker(broker)
+        .wrap_publish(Stamp)
+        .build()
+        .unwrap();
+    let client = service.client();
+    client
+        .publish("orders", &serde_json::json!({"id": 1}))
+        .await
+        .unwrap();
+    let err = client
+        .publish("forbidden", &serde_json::json!({"id": 2}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), micro_runtime::Code::PermissionDenied);
+    let got = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, ("orders".to_owned(), Some("outer".to_owned())));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(
+        rx.try_recv().is_err(),
+        "the refused event was not published"
+    );
+}

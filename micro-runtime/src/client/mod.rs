@@ -13,7 +13,7 @@
 //!
 //! The files: `options` (what a client and a call are set to), `retry` (the loop of
 //! attempts), `pick` (the node of an attempt), `exchange` (one attempt on the wire),
-//! `endpoint` (calls by endpoint name), `publish` (events on the broker), `pool` (the
+//! `endpoint` (calls by endpoint name), `publish` (events on the broker), `publish_layer` (layers around them), `pool` (the
 //! connections).
 
 mod budget;
@@ -24,6 +24,7 @@ mod options;
 mod pick;
 mod pool;
 mod publish;
+mod publish_layer;
 mod retry;
 
 use std::marker::PhantomData;
@@ -35,6 +36,7 @@ pub use crate::selector::CircuitBreaker;
 pub use budget::RetryBudget;
 pub use layer::{CallLayer, CallLayers, CallNext, OutgoingCall};
 pub use options::{AsCallOptions, CallOptions, ClientOptions, Method};
+pub use publish_layer::{Publication, PublishLayer, PublishLayers, PublishNext};
 
 use crate::broker::Broker;
 use crate::codec::{Codec, Message};

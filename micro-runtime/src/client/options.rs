@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::budget::RetryBudget;
 use super::layer::{CallLayer, CallLayers};
+use super::publish_layer::{PublishLayer, PublishLayers};
 use crate::codec::Codec;
 use crate::context::{Context, Metadata};
 use crate::selector::{CircuitBreaker, Filter};
@@ -66,6 +67,9 @@ pub struct ClientOptions {
     pub breaker: Option<CircuitBreaker>,
     /// The cap of retries as a share of calls: with none, every call may make its retries.
     pub retry_budget: Option<RetryBudget>,
+    /// Layers around every event published, outermost first
+    /// ([`ClientOptions::wrap_publish`]).
+    pub publish_layers: PublishLayers,
     /// How requests are compressed (`grpc-encoding`) unless a call says otherwise
     /// ([`CallOptions::compression`]): identity (none) by default. Responses are decompressed
     /// whatever this says: every request offers gzip and zstd (`grpc-accept-encoding`).
@@ -76,6 +80,12 @@ impl ClientOptions {
     /// Adds a layer around every attempt of every call, inside those already added.
     pub fn wrap_call(mut self, layer: impl CallLayer) -> ClientOptions {
         self.layers.push(layer);
+        self
+    }
+
+    /// Adds a layer around every event published, inside those already added.
+    pub fn wrap_publish(mut self, layer: impl PublishLayer) -> ClientOptions {
+        self.publish_layers.push(layer);
         self
     }
 }
@@ -97,6 +107,7 @@ impl Default for ClientOptions {
             layers: CallLayers::default(),
             breaker: None,
             retry_budget: None,
+            publish_layers: PublishLayers::default(),
             compression: Compression::Identity,
         }
     }

@@ -4,6 +4,8 @@ use std::borrow::Cow;
 use std::sync::LazyLock;
 use std::task::Poll;
 
+use super::layer::BoxFuture;
+use super::publish_layer::Publication;
 use super::{CallOptions, Client};
 use crate::broker;
 use crate::codec::Message;
@@ -88,18 +90,39 @@ impl Client {
         let timeout = options
             .timeout
             .unwrap_or(self.inner.options.request_timeout);
-        let mut publish = broker.publish(topic, msg);
-        // Most publishes are done at the first poll (the backend took the message): no timer
-        // for those.
-        if let Poll::Ready(published) = broker::poll_once(publish.as_mut()).await {
-            return published;
+        let layers = &self.inner.options.publish_layers;
+        if layers.is_empty() {
+            return send(&**broker, topic, msg, timeout).await;
         }
-        match tokio::time::timeout(timeout, publish).await {
-            Ok(published) => published,
-            Err(_) => Err(Error::new(
-                Code::DeadlineExceeded,
-                format!("publish to {topic} timed out after {timeout:?}"),
-            )),
-        }
+        let send_one = |event: Publication| -> BoxFuture<'_, Result<()>> {
+            Box::pin(async move { send(&**broker, &event.topic, event.envelope, timeout).await })
+        };
+        let event = Publication {
+            topic: topic.to_owned(),
+            envelope: msg,
+        };
+        layers.run(event, &send_one).await
+    }
+}
+
+/// Hands `msg` to the broker, within `timeout`.
+async fn send(
+    broker: &dyn broker::Broker,
+    topic: &str,
+    msg: broker::Envelope,
+    timeout: std::time::Duration,
+) -> Result<()> {
+    let mut publish = broker.publish(topic, msg);
+    // Most publishes are done at the first poll (the backend took the message): no timer
+    // for those.
+    if let Poll::Ready(published) = broker::poll_once(publish.as_mut()).await {
+        return published;
+    }
+    match tokio::time::timeout(timeout, publish).await {
+        Ok(published) => published,
+        Err(_) => Err(Error::new(
+            Code::DeadlineExceeded,
+            format!("publish to {topic} timed out after {timeout:?}"),
+        )),
     }
 }
