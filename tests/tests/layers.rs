@@ -332,27 +332,47 @@ async fn tower_middleware_runs_as_a_handler_layer() {
     let stack = tower::ServiceBuilder::new()
         .load_shed()
         .concurrency_limit(1)
-        .timeout(Duration::from_millis(300))
+        .timeout(Duration::from_secs(2))
         .into_inner();
     let (service, client) = relay(Service::builder().wrap_handler(TowerLayer::new(stack))).await;
     let options = CallOptions::new().retries(0);
 
     // tower's timeout: DEADLINE_EXCEEDED.
     let err = client
-        .pass_with(last_hop(2_000), &options)
+        .pass_with(last_hop(10_000), &options)
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
 
-    // tower's concurrency limit of 1, shed: one call at a time, the other RESOURCE_EXHAUSTED.
-    let slow = client.pass_with(last_hop(200), &options);
-    let fast = async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        client.pass_with(last_hop(0), &options).await
-    };
-    let (slow, fast) = tokio::join!(slow, fast);
+    // tower's concurrency limit of 1, shed: while a slow call holds the permit, the others
+    // are RESOURCE_EXHAUSTED. (Fast calls until one is shed: the slow one is in by then.)
+    let slow = tokio::spawn({
+        let (client, options) = (client.clone(), options.clone());
+        async move {
+            // Shed itself when a fast call holds the permit at that moment: again.
+            loop {
+                match client.pass_with(last_hop(1_500), &options).await {
+                    Err(e) if e.code() == Code::ResourceExhausted => {
+                        tokio::time::sleep(Duration::from_millis(1)).await
+                    }
+                    outcome => return outcome,
+                }
+            }
+        }
+    });
+    let shed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match client.pass_with(last_hop(0), &options).await {
+                Err(e) => return e,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    })
+    .await
+    .expect("no call was shed");
+    assert_eq!(shed.code(), Code::ResourceExhausted, "{shed}");
+    let slow = slow.await.unwrap();
     assert!(slow.is_ok(), "{slow:?}");
-    assert_eq!(fast.unwrap_err().code(), Code::ResourceExhausted);
     // The permit came back.
     client.pass_with(last_hop(0), &options).await.unwrap();
     service.stop().await.unwrap();

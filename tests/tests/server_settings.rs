@@ -133,13 +133,14 @@ async fn a_client_that_does_not_answer_keepalive_pings_is_dropped() {
     .await
     .expect("no ping within the bound");
     let pinged = pinged.expect("closed before any ping");
+    // Lower bounds with room: the server's timers began before the client's clock did.
     assert!(
-        pinged >= Duration::from_millis(150),
+        pinged >= Duration::from_millis(100),
         "pinged after {pinged:?}"
     );
     let unanswered = until_closed(&mut conn).await;
     assert!(
-        unanswered >= Duration::from_millis(200),
+        unanswered >= Duration::from_millis(150),
         "closed {unanswered:?} after the ping"
     );
     service.stop().await.unwrap();

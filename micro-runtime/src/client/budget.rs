@@ -15,6 +15,8 @@ use tower::retry::budget::{Budget, TpsBudget};
 ///
 /// So with `RetryBudget::percent(20)`, a client's attempts stay under 1.2 × its calls (plus
 /// the reserve) however many nodes fail: retries no longer triple the load of an outage.
+/// Shares up to 100 % are counted as one retry per ⌊100 / percent⌋ calls (20 → 1 in 5,
+/// 30 → 1 in 3, 51–100 → 1 per call), as tower counts them.
 ///
 /// ```
 /// use micro_runtime::client::RetryBudget;

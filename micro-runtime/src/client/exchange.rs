@@ -57,8 +57,10 @@ impl Calling<'_> {
         let stats = stats.map(|s| &**s);
         let _in_flight = stats.map(NodeStats::start);
         let started = std::time::Instant::now();
-        let result = if self.layers.is_empty() {
-            exchange.exchange(address, &self.options.metadata).await
+        let (result, seen) = if self.layers.is_empty() {
+            let result = exchange.exchange(address, &self.options.metadata).await;
+            let seen = Seen::of(&result);
+            (result, Some(seen))
         } else {
             let call = OutgoingCall {
                 service: self.service.to_owned(),
@@ -70,25 +72,28 @@ impl Calling<'_> {
             };
             through_layers(self.layers, call, exchange).await
         };
-        let failed = match &result {
-            Ok(_) => {
-                if let Some(stats) = stats {
+        // What the node did, not what a layer made of it: an attempt a layer refused never
+        // reached the node. A stream that opened has had no answer yet.
+        let failed = match seen {
+            None => false,
+            Some(Seen::Answered(Code::Ok)) => {
+                if let (Some(stats), CallKind::Unary) = (stats, kind) {
                     stats.record_success(started.elapsed());
                 }
                 false
             }
-            Err(Failure::Answered(e)) => {
+            Some(Seen::Answered(code)) => {
                 if let Some(stats) = stats {
                     match self.breaker {
                         Some(breaker) => {
-                            stats.record_answer(breaker, e.code(), started.elapsed(), now_ms())
+                            stats.record_answer(breaker, code, started.elapsed(), now_ms())
                         }
                         None => stats.record_success(started.elapsed()),
                     }
                 }
-                e.code() == Code::Unavailable
+                code == Code::Unavailable
             }
-            Err(Failure::Unsent(_) | Failure::Broken(_)) => {
+            Some(Seen::Lost) => {
                 if let Some(stats) = stats {
                     match self.breaker {
                         Some(breaker) => stats.record_failure_under(breaker, now_ms()),
@@ -102,6 +107,25 @@ impl Calling<'_> {
             tried.failed.push(address.to_owned());
         }
         result
+    }
+}
+
+/// What became of an attempt on the wire.
+#[derive(Clone, Copy)]
+enum Seen {
+    /// The node answered (`OK` for a good answer, or an opened stream).
+    Answered(Code),
+    /// The request was not taken, or the connection broke.
+    Lost,
+}
+
+impl Seen {
+    fn of<T>(result: &Result<T, Failure>) -> Seen {
+        match result {
+            Ok(_) => Seen::Answered(Code::Ok),
+            Err(Failure::Answered(e)) => Seen::Answered(e.code()),
+            Err(Failure::Unsent(_) | Failure::Broken(_)) => Seen::Lost,
+        }
     }
 }
 
@@ -119,12 +143,13 @@ trait Exchange: Sync {
 
 /// Runs an attempt through call layers: `exchange` is what the innermost calls on to. The
 /// attempt's own outcome stands; a layer's error ends an attempt that succeeded (or that
-/// it never let go out) as an answer would.
+/// it never let go out) as an answer would. Also what the node did, when the attempt
+/// reached the wire.
 async fn through_layers<E: Exchange>(
     layers: &CallLayers,
     call: OutgoingCall,
     exchange: &E,
-) -> Result<E::Output, Failure> {
+) -> (Result<E::Output, Failure>, Option<Seen>) {
     let slot = std::sync::Mutex::new(None);
     let send = |call: OutgoingCall| -> BoxFuture<'_, Result<()>> {
         let slot = &slot;
@@ -142,7 +167,8 @@ async fn through_layers<E: Exchange>(
     };
     let layered = layers.run(call, &send).await;
     let outcome = slot.into_inner().ok().flatten();
-    match (outcome, layered) {
+    let seen = outcome.as_ref().map(Seen::of);
+    let result = match (outcome, layered) {
         (Some(Err(failure)), _) => Err(failure),
         (Some(Ok(value)), Ok(())) => Ok(value),
         (_, Err(refused)) => Err(Failure::Answered(refused)),
@@ -150,7 +176,8 @@ async fn through_layers<E: Exchange>(
             Code::Internal,
             "a call layer answered without calling on",
         ))),
-    }
+    };
+    (result, seen)
 }
 
 /// A unary call: what each of its attempts sends.

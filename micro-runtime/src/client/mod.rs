@@ -219,6 +219,7 @@ impl Client {
             idempotent: target.idempotent || options.idempotent,
             deadline: Some((deadline, timeout)),
             budget: o.retry_budget.as_ref(),
+            breaker: o.breaker.as_ref(),
         };
         let call = Unary {
             calling: self.calling(service, &target, options, compression),
@@ -338,6 +339,7 @@ impl Client {
             idempotent: false,
             deadline: deadline.zip(timeout),
             budget: self.inner.options.retry_budget.as_ref(),
+            breaker: self.inner.options.breaker.as_ref(),
         };
         let open = Open {
             calling: self.calling(service, target, options, compression),

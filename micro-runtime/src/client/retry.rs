@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 use super::budget::RetryBudget;
 use crate::error::{Code, Error, Result};
-use crate::selector::{NodeStats, now_ms};
+use crate::selector::{CircuitBreaker, NodeStats, now_ms};
 
 /// How one attempt failed.
 pub(crate) enum Failure {
@@ -82,6 +82,9 @@ pub(super) struct Policy<'a> {
     pub(super) deadline: Option<(Instant, Duration)>,
     /// The client's retry budget, when it has one.
     pub(super) budget: Option<&'a RetryBudget>,
+    /// The client's circuit breaker, when it has one: its intervals for a node that timed
+    /// out.
+    pub(super) breaker: Option<&'a CircuitBreaker>,
 }
 
 /// A call, as one attempt to make as often as its [`Policy`] allows.
@@ -113,6 +116,7 @@ pub(super) async fn retry<A: Attempt>(policy: Policy<'_>, call: &A) -> Result<A:
     }
     loop {
         tried.attempt = attempts;
+        tried.node = None;
         let outcome = match policy.deadline {
             None => call.attempt(&mut tried).await,
             Some((deadline, timeout)) => {
@@ -120,7 +124,10 @@ pub(super) async fn retry<A: Attempt>(policy: Policy<'_>, call: &A) -> Result<A:
                     Ok(outcome) => outcome,
                     Err(_) => {
                         if let Some(stats) = &tried.node {
-                            stats.record_failure(now_ms());
+                            match policy.breaker {
+                                Some(breaker) => stats.record_failure_under(breaker, now_ms()),
+                                None => stats.record_failure(now_ms()),
+                            }
                         }
                         return Err(deadline_exceeded(policy.service, policy.endpoint, timeout));
                     }
@@ -135,6 +142,14 @@ pub(super) async fn retry<A: Attempt>(policy: Policy<'_>, call: &A) -> Result<A:
         if attempts >= policy.retries {
             return Err(err);
         }
+        attempts += 1;
+        let backoff = backoff(attempts);
+        if policy
+            .deadline
+            .is_some_and(|(deadline, _)| Instant::now() + backoff >= deadline)
+        {
+            return Err(err);
+        }
         if policy.budget.is_some_and(|budget| !budget.withdraw()) {
             tracing::debug!(
                 service = policy.service,
@@ -142,14 +157,6 @@ pub(super) async fn retry<A: Attempt>(policy: Policy<'_>, call: &A) -> Result<A:
                 error = %err,
                 "not retried: the retry budget is spent"
             );
-            return Err(err);
-        }
-        attempts += 1;
-        let backoff = backoff(attempts);
-        if policy
-            .deadline
-            .is_some_and(|(deadline, _)| Instant::now() + backoff >= deadline)
-        {
             return Err(err);
         }
         tracing::debug!(
@@ -203,6 +210,7 @@ mod tests {
             idempotent,
             deadline: None,
             budget: None,
+            breaker: None,
         }
     }
 

@@ -75,13 +75,26 @@ impl NodeStats {
 
     /// Records a call the node answered well (or, with no [`CircuitBreaker`], answered at
     /// all): it is healthy, and its breaker closes.
+    ///
+    /// An open breaker stays open until its interval has passed: an answer to a call that
+    /// was under way when it opened (or sent there because no other node was left) does not
+    /// close it; one that comes once it is half-open does.
     pub fn record_success(&self, latency: Duration) {
+        self.record_success_at(latency, super::now_ms());
+    }
+
+    /// [`record_success`](Self::record_success) at `now_ms`.
+    pub fn record_success_at(&self, latency: Duration, now_ms: u64) {
         self.sample_latency(latency);
         if self.failures_in_row.load(Ordering::Relaxed) != 0 {
             self.failures_in_row.store(0, Ordering::Relaxed);
         }
-        if self.open_until_ms.load(Ordering::Relaxed) != 0 {
+        let until = self.open_until_ms.load(Ordering::Relaxed);
+        if until != 0 && until <= now_ms {
             self.close();
+        } else if until == 0 && self.probe_since_ms.load(Ordering::Relaxed) != 0 {
+            // A probe flag set as another call closed the breaker.
+            self.probe_since_ms.store(0, Ordering::Relaxed);
         }
     }
 
@@ -111,12 +124,13 @@ impl NodeStats {
             failed && answers >= min && f64::from(failures) >= ratio * f64::from(answers)
         });
         if !failed {
-            return self.record_success(latency);
+            return self.record_success_at(latency, now_ms);
         }
         self.sample_latency(latency);
         let in_row = self.failures_in_row.fetch_add(1, Ordering::Relaxed) + 1;
-        let probing = self.probe_since_ms.load(Ordering::Relaxed) != 0;
-        if probing || ratio_trips || in_row >= breaker.failures_in_row {
+        let until = self.open_until_ms.load(Ordering::Relaxed);
+        let half_open = until != 0 && until <= now_ms;
+        if half_open || ratio_trips || in_row >= breaker.failures_in_row {
             self.open(now_ms, breaker.open_for, breaker.max_open);
         }
     }
@@ -136,7 +150,8 @@ impl NodeStats {
     fn open(&self, now_ms: u64, base: Duration, max: Duration) {
         let n = self.opened.fetch_add(1, Ordering::Relaxed).min(16);
         let period = base.saturating_mul(2u32.saturating_pow(n)).min(max);
-        let until = now_ms.saturating_add(period.as_millis() as u64).max(1);
+        let period_ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX);
+        let until = now_ms.saturating_add(period_ms).max(1);
         self.open_until_ms.store(until, Ordering::Relaxed);
         self.probe_since_ms.store(0, Ordering::Relaxed);
         self.failures_in_row.store(0, Ordering::Relaxed);
@@ -206,9 +221,11 @@ mod tests {
             s.record_failure(0);
         }
         assert!(!s.is_ejected(30_000));
-        s.record_success(Duration::from_millis(1));
-        s.record_failure(0);
-        assert!(!s.is_ejected(1000));
+        s.record_success_at(Duration::from_millis(1), 29_999);
+        assert!(s.is_open(29_999), "an answer while open does not close it");
+        s.record_success_at(Duration::from_millis(1), 30_000);
+        s.record_failure(30_000);
+        assert!(!s.is_ejected(31_000), "closed: the back-off starts again");
     }
 
     #[test]
@@ -226,7 +243,7 @@ mod tests {
             !s.is_ejected(1000 + PROBE_TTL_MS),
             "a probe that never ends expires"
         );
-        s.record_success(Duration::from_millis(1));
+        s.record_success_at(Duration::from_millis(1), 1001);
         assert!(!s.is_ejected(1001));
         assert!(!s.is_open(1001));
     }

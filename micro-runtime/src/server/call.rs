@@ -284,14 +284,17 @@ fn reply(codec: Codec, response: Compression, frame: Bytes) -> Response<Response
     rsp
 }
 
-/// A trailers-only error response: the status in the headers, no body. (It lists the
-/// encodings this server decodes too: the answer the spec asks for to a request in one it
-/// does not.)
+/// A trailers-only error response: the status in the headers, no body. (An
+/// `UNIMPLEMENTED` one lists the encodings this server decodes too: the answer the spec asks
+/// for to a request in one it does not.)
 pub(crate) fn status_response(codec: Codec, err: &Error) -> Response<ResponseBody> {
     let mut rsp = Response::new(ResponseBody::Unary(Unary::empty()));
     let headers = rsp.headers_mut();
     head(headers, codec, Compression::Identity);
-    headers.insert(GRPC_ACCEPT_ENCODING, compression::accept_encoding());
+    if err.code() == Code::Unimplemented {
+        // Perhaps the request's encoding: the spec's answer lists those there are.
+        headers.insert(GRPC_ACCEPT_ENCODING, compression::accept_encoding());
+    }
     put_status(headers, err);
     rsp
 }

@@ -453,7 +453,9 @@ mod imp {
                 if size > max {
                     return Err(DecompressError::TooLarge { max });
                 }
-                size
+                // The sender's word: no more memory at once than the input could make at
+                // deflate's best ratio; the output grows past it only as it comes.
+                size.min(input.len().saturating_mul(1032))
             }
             Ok(None) => input.len().saturating_mul(4),
             Err(_) => return Err(corrupt),

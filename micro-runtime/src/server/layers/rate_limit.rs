@@ -49,7 +49,10 @@ const LONGEST_PERIOD: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 /// taken, the buckets that have filled up again (those of callers quiet for long enough, which
 /// a fresh bucket would replace exactly) are dropped, at most once a second; keys that still
 /// find no room share one overflow bucket of the same rate until room is made. A flood of
-/// made-up keys thus costs a bounded map and is limited as one caller.
+/// made-up keys thus costs a bounded map; but each new key starts with a full burst, so such a
+/// flood gets up to `max_keys × burst` calls a period through: pair a per-caller limit with
+/// one [`across_endpoints`](RateLimit::across_endpoints) without a key, as above, to bound
+/// the whole.
 ///
 /// Clones share their buckets; each builder method makes a layer with buckets of its own.
 #[derive(Clone)]
