@@ -9,7 +9,8 @@ use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Uri};
 
 use super::CallOptions;
-use super::layer::{BoxFuture, CallLayers, OutgoingCall};
+use super::chain::BoxFuture;
+use super::layer::{CallLayers, OutgoingCall};
 use super::pick::Picker;
 use super::pick::Target;
 use super::pool::{Conn, Pool};

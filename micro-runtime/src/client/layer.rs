@@ -29,14 +29,11 @@
 //! ```
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
+use super::chain::{BoxFuture, Chain, LayerNext, Link, SendFn};
 use crate::context::{CallKind, Metadata};
 use crate::error::Result;
-
-/// A boxed future, as layers are kept.
-pub(super) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One attempt of a call, as a call layer sees it.
 #[derive(Debug)]
@@ -114,17 +111,8 @@ impl<L: CallLayer> CallLayer for Arc<L> {
     }
 }
 
-/// [`CallLayer`] as the client keeps layers: object-safe, its futures boxed.
-pub(super) trait DynCallLayer: Send + Sync + 'static {
-    fn call_boxed<'a>(
-        &'a self,
-        call: OutgoingCall,
-        next: CallNext<'a>,
-    ) -> BoxFuture<'a, Result<()>>;
-}
-
-impl<L: CallLayer> DynCallLayer for L {
-    fn call_boxed<'a>(
+impl<L: CallLayer> Link<OutgoingCall> for L {
+    fn run_boxed<'a>(
         &'a self,
         call: OutgoingCall,
         next: CallNext<'a>,
@@ -135,19 +123,17 @@ impl<L: CallLayer> DynCallLayer for L {
 
 /// A client's call layers, outermost first.
 #[derive(Clone, Default)]
-pub struct CallLayers(Arc<[Arc<dyn DynCallLayer>]>);
+pub struct CallLayers(Chain<OutgoingCall>);
 
 impl CallLayers {
     /// Adds `layer` inside those already there.
     pub fn push(&mut self, layer: impl CallLayer) {
-        let mut layers = self.0.to_vec();
-        layers.push(Arc::new(layer));
-        self.0 = layers.into();
+        self.0.push(Arc::new(layer));
     }
 
     /// Whether there is none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.len() == 0
     }
 
     /// How many there are.
@@ -156,13 +142,12 @@ impl CallLayers {
     }
 
     /// Runs `call` through the layers, then `send`.
-    pub(super) async fn run<'a>(&'a self, call: OutgoingCall, send: &'a SendFn<'a>) -> Result<()> {
-        CallNext {
-            layers: &self.0,
-            send,
-        }
-        .run(call)
-        .await
+    pub(super) async fn run<'a>(
+        &'a self,
+        call: OutgoingCall,
+        send: &'a SendFn<'a, OutgoingCall>,
+    ) -> Result<()> {
+        self.0.run(call, send).await
     }
 }
 
@@ -172,35 +157,6 @@ impl std::fmt::Debug for CallLayers {
     }
 }
 
-/// What the innermost layer calls on to: the attempt itself.
-pub(super) type SendFn<'a> = dyn Fn(OutgoingCall) -> BoxFuture<'a, Result<()>> + Send + Sync + 'a;
-
-/// The rest of the chain after a layer: the layers after it, then the attempt.
-pub struct CallNext<'a> {
-    layers: &'a [Arc<dyn DynCallLayer>],
-    send: &'a SendFn<'a>,
-}
-
-impl CallNext<'_> {
-    /// Runs the rest of the chain on `call`: its result is the attempt's outcome.
-    pub async fn run(self, call: OutgoingCall) -> Result<()> {
-        match self.layers.split_first() {
-            Some((layer, rest)) => {
-                let next = CallNext {
-                    layers: rest,
-                    send: self.send,
-                };
-                layer.call_boxed(call, next).await
-            }
-            None => (self.send)(call).await,
-        }
-    }
-}
-
-impl std::fmt::Debug for CallNext<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallNext")
-            .field("layers_left", &self.layers.len())
-            .finish()
-    }
-}
+/// The rest of the chain after a call layer: the layers after it, then the attempt; its
+/// `run` gives the attempt's outcome.
+pub type CallNext<'a> = LayerNext<'a, OutgoingCall>;

@@ -11,12 +11,18 @@
 //! connection broke after sending, and on `UNAVAILABLE` answers. A stream is opened again
 //! only while nothing reached a server.
 //!
+//! Call layers ([`CallLayer`]) run around every attempt and publish layers
+//! ([`PublishLayer`]) around every event; a [`CircuitBreaker`] keeps calls away from failing
+//! nodes; a [`RetryBudget`] caps retries at a share of calls.
+//!
 //! The files: `options` (what a client and a call are set to), `retry` (the loop of
-//! attempts), `pick` (the node of an attempt), `exchange` (one attempt on the wire),
-//! `endpoint` (calls by endpoint name), `publish` (events on the broker), `publish_layer` (layers around them), `pool` (the
-//! connections).
+//! attempts), `budget` (the retry budget), `pick` (the node of an attempt), `exchange` (one
+//! attempt on the wire), `layer` (call layers), `chain` (the chain layers run in),
+//! `endpoint` (calls by endpoint name), `publish` (events on the broker), `publish_layer`
+//! (layers around them), `pool` (the connections).
 
 mod budget;
+mod chain;
 mod endpoint;
 mod exchange;
 mod layer;
@@ -34,6 +40,7 @@ use std::time::Duration;
 pub use crate::context::CallKind;
 pub use crate::selector::CircuitBreaker;
 pub use budget::RetryBudget;
+pub use chain::LayerNext;
 pub use layer::{CallLayer, CallLayers, CallNext, OutgoingCall};
 pub use options::{AsCallOptions, CallOptions, ClientOptions, Method};
 pub use publish_layer::{Publication, PublishLayer, PublishLayers, PublishNext};

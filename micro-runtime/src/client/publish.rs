@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::sync::LazyLock;
 use std::task::Poll;
 
-use super::layer::BoxFuture;
+use super::chain::BoxFuture;
 use super::publish_layer::Publication;
 use super::{CallOptions, Client};
 use crate::broker;

@@ -22,7 +22,7 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 
-use super::layer::BoxFuture;
+use super::chain::{BoxFuture, Chain, LayerNext, Link, SendFn};
 use crate::broker::{self, Envelope};
 use crate::error::Result;
 
@@ -84,17 +84,8 @@ impl<L: PublishLayer> PublishLayer for Arc<L> {
     }
 }
 
-/// [`PublishLayer`] as the client keeps layers: object-safe, its futures boxed.
-trait DynPublishLayer: Send + Sync + 'static {
-    fn publish_boxed<'a>(
-        &'a self,
-        event: Publication,
-        next: PublishNext<'a>,
-    ) -> BoxFuture<'a, Result<()>>;
-}
-
-impl<L: PublishLayer> DynPublishLayer for L {
-    fn publish_boxed<'a>(
+impl<L: PublishLayer> Link<Publication> for L {
+    fn run_boxed<'a>(
         &'a self,
         event: Publication,
         next: PublishNext<'a>,
@@ -105,19 +96,17 @@ impl<L: PublishLayer> DynPublishLayer for L {
 
 /// A client's publish layers, outermost first.
 #[derive(Clone, Default)]
-pub struct PublishLayers(Arc<[Arc<dyn DynPublishLayer>]>);
+pub struct PublishLayers(Chain<Publication>);
 
 impl PublishLayers {
     /// Adds `layer` inside those already there.
     pub fn push(&mut self, layer: impl PublishLayer) {
-        let mut layers = self.0.to_vec();
-        layers.push(Arc::new(layer));
-        self.0 = layers.into();
+        self.0.push(Arc::new(layer));
     }
 
     /// Whether there is none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.len() == 0
     }
 
     /// How many there are.
@@ -126,13 +115,12 @@ impl PublishLayers {
     }
 
     /// Runs `event` through the layers, then `send`.
-    pub(super) async fn run<'a>(&'a self, event: Publication, send: &'a SendFn<'a>) -> Result<()> {
-        PublishNext {
-            layers: &self.0,
-            send,
-        }
-        .run(event)
-        .await
+    pub(super) async fn run<'a>(
+        &'a self,
+        event: Publication,
+        send: &'a SendFn<'a, Publication>,
+    ) -> Result<()> {
+        self.0.run(event, send).await
     }
 }
 
@@ -142,35 +130,6 @@ impl std::fmt::Debug for PublishLayers {
     }
 }
 
-/// What the innermost layer calls on to: the publishing itself.
-pub(super) type SendFn<'a> = dyn Fn(Publication) -> BoxFuture<'a, Result<()>> + Send + Sync + 'a;
-
-/// The rest of the chain after a layer: the layers after it, then the broker.
-pub struct PublishNext<'a> {
-    layers: &'a [Arc<dyn DynPublishLayer>],
-    send: &'a SendFn<'a>,
-}
-
-impl PublishNext<'_> {
-    /// Runs the rest of the chain on `event`: its result is whether it was published.
-    pub async fn run(self, event: Publication) -> Result<()> {
-        match self.layers.split_first() {
-            Some((layer, rest)) => {
-                let next = PublishNext {
-                    layers: rest,
-                    send: self.send,
-                };
-                layer.publish_boxed(event, next).await
-            }
-            None => (self.send)(event).await,
-        }
-    }
-}
-
-impl std::fmt::Debug for PublishNext<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PublishNext")
-            .field("layers_left", &self.layers.len())
-            .finish()
-    }
-}
+/// The rest of the chain after a publish layer: the layers after it, then the broker; its
+/// `run` says whether the event was published.
+pub type PublishNext<'a> = LayerNext<'a, Publication>;
