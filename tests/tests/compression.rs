@@ -235,8 +235,9 @@ async fn a_grpcio_client_compressing_with_gzip_gets_gzip_back() {
     server.stop().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_grpcio_client_streams_gzip_with_our_server() {
+/// Our echo service started, and a tap in front of it: the address to call, and what
+/// crosses each connection.
+async fn echo_behind_a_tap() -> (Service, SocketAddr, Arc<Mutex<Vec<Conn>>>) {
     let service = Service::builder()
         .name("echo")
         .registry(memory())
@@ -246,6 +247,12 @@ async fn a_grpcio_client_streams_gzip_with_our_server() {
     examples::echo::register_echo_handler(service.server(), examples::Echo).unwrap();
     let server = service.start().await.unwrap();
     let (addr, conns) = tap(server).await;
+    (service, addr, conns)
+}
+
+#[tokio::test]
+async fn a_grpcio_client_streams_gzip_with_our_server() {
+    let (service, addr, conns) = echo_behind_a_tap().await;
     let texts = ["one", "two", "three"].map(long_name);
     let mut args = vec![
         "tests/python/echo_client.py".to_owned(),
@@ -332,15 +339,7 @@ async fn our_client_and_a_grpcio_server_compressing_with_gzip() {
 
 #[tokio::test]
 async fn zstd_both_ways_for_every_call_kind_between_our_client_and_server() {
-    let service = Service::builder()
-        .name("echo")
-        .registry(memory())
-        .address("127.0.0.1:0")
-        .build()
-        .unwrap();
-    examples::echo::register_echo_handler(service.server(), examples::Echo).unwrap();
-    let server = service.start().await.unwrap();
-    let (addr, conns) = tap(server).await;
+    let (service, addr, conns) = echo_behind_a_tap().await;
     // zstd for every call, from the client's options.
     let caller = Service::builder()
         .name("caller")
